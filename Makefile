@@ -1,0 +1,48 @@
+# emogs: `make demo` (set up, fit the bundled demo avatar, render it) and `make test`.
+# Everything is idempotent: a second `make test` reuses .venv and the built extension.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+export OMP_NUM_THREADS ?= 2
+
+KERNELS := $(wildcard cuda_ext/*/*.cpp cuda_ext/*/*.cu cuda_ext/*/*.h cuda_ext/common/*.h)
+
+.PHONY: demo test install sysdeps build lint bench clean
+
+install: sysdeps $(VENV)/.installed $(VENV)/.built
+
+# System packages the tests and the demo generator use (espeak-ng speaks the test audio).
+sysdeps:
+	@command -v espeak-ng >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq espeak-ng >/dev/null; }
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip wheel setuptools
+	$(PIP) install -q -r requirements.txt
+	touch $@
+
+# The C++ (and, with a CUDA torch, CUDA) kernels; rebuilt when a kernel source changes.
+$(VENV)/.built: $(VENV)/.installed setup.py $(KERNELS)
+	$(PIP) install -q --no-build-isolation --no-deps -e .
+	touch $@
+
+build: $(VENV)/.built
+
+test: install
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+bench: install
+	$(PY) tools/bench_render.py
+	$(PY) tools/bench_hashgrid.py
+
+demo: install
+	$(PY) tools/demo.py
+
+clean:
+	rm -rf build *.egg-info emogs/_ext_*.so out
