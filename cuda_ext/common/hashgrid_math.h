@@ -43,8 +43,8 @@ EMOGS_HG_HD scalar_t clamp_unit(scalar_t u, bool& inside) {
   return u;
 }
 
-// The four corners of one point on one level: rows, bilinear weights and their derivatives w.r.t. the
-// (unclamped) normalised coordinates u, v (zero where the coordinate was clamped).
+// The four corners of one point on one level: rows, bilinear weights and (when kGrad) their derivatives
+// w.r.t. the (unclamped) normalised coordinates u, v (zero where the coordinate was clamped).
 template <typename scalar_t>
 struct Corners {
   int64_t row[4];
@@ -53,7 +53,35 @@ struct Corners {
   scalar_t dw_dv[4];
 };
 
-template <typename scalar_t>
+// Rows of the 4 corners of cell (x0, y0) (same values as vertex_row, with the level's branch hoisted).
+EMOGS_HG_HD void corner_rows(int64_t x0, int64_t y0, int64_t res, int64_t T, int64_t* row) {
+  if (is_dense(res, T)) {
+    const int64_t s = res + 1;
+    const int64_t r00 = y0 * s + x0;
+    row[0] = r00;
+    row[1] = r00 + 1;
+    row[2] = r00 + s;
+    row[3] = r00 + s + 1;
+    return;
+  }
+  const uint32_t hx0 = static_cast<uint32_t>(x0), hx1 = static_cast<uint32_t>(x0 + 1);
+  const uint32_t hy0 = static_cast<uint32_t>(y0) * kPrimeY, hy1 = static_cast<uint32_t>(y0 + 1) * kPrimeY;
+  const uint32_t t = static_cast<uint32_t>(T);
+  if ((T & (T - 1)) == 0) {  // power of two: mask instead of modulo (T <= 2^31 is checked)
+    const uint32_t m = t - 1u;
+    row[0] = (hx0 ^ hy0) & m;
+    row[1] = (hx1 ^ hy0) & m;
+    row[2] = (hx0 ^ hy1) & m;
+    row[3] = (hx1 ^ hy1) & m;
+  } else {
+    row[0] = (hx0 ^ hy0) % t;
+    row[1] = (hx1 ^ hy0) % t;
+    row[2] = (hx0 ^ hy1) % t;
+    row[3] = (hx1 ^ hy1) % t;
+  }
+}
+
+template <typename scalar_t, bool kGrad>
 EMOGS_HG_HD void corners(scalar_t u_in, scalar_t v_in, int64_t res, int64_t T, Corners<scalar_t>& c) {
   bool in_u, in_v;
   const scalar_t u = clamp_unit(u_in, in_u);
@@ -70,14 +98,12 @@ EMOGS_HG_HD void corners(scalar_t u_in, scalar_t v_in, int64_t res, int64_t T, C
   const scalar_t gx = scalar_t(1) - fx;
   const scalar_t gy = scalar_t(1) - fy;
 
-  c.row[0] = vertex_row(x0, y0, res, T);
-  c.row[1] = vertex_row(x0 + 1, y0, res, T);
-  c.row[2] = vertex_row(x0, y0 + 1, res, T);
-  c.row[3] = vertex_row(x0 + 1, y0 + 1, res, T);
+  corner_rows(x0, y0, res, T, c.row);
   c.w[0] = gx * gy;
   c.w[1] = fx * gy;
   c.w[2] = gx * fy;
   c.w[3] = fx * fy;
+  if (!kGrad) return;
 
   // d(fx)/du = res inside [0, 1], 0 where clamped.
   const scalar_t su = in_u ? r : scalar_t(0);

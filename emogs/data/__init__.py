@@ -1,0 +1,20 @@
+"""Person datasets (docs/dataset.md): the reader used by training and evaluation."""
+
+from .person import (
+    CLASS_NAMES,
+    FACE_CLASSES,
+    INSIDE_MOUTH_CLASSES,
+    TORSO_CLASSES,
+    DatasetError,
+    FrameSample,
+    PersonDataset,
+    decode_normals,
+    encode_normals,
+    load_audio_features_for,
+    read_manifest,
+)
+
+__all__ = [
+    "CLASS_NAMES", "FACE_CLASSES", "INSIDE_MOUTH_CLASSES", "TORSO_CLASSES", "DatasetError", "FrameSample",
+    "PersonDataset", "decode_normals", "encode_normals", "load_audio_features_for", "read_manifest",
+]

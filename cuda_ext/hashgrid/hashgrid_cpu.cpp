@@ -1,0 +1,107 @@
+// CPU (OpenMP) kernels of the 2-D multiresolution hash grid; the math is in common/hashgrid_math.h.
+#include "hashgrid_kernels.h"
+
+#include <omp.h>
+
+#include "hashgrid_math.h"
+
+namespace emogs {
+namespace hashgrid {
+namespace {
+
+template <typename scalar_t, bool kJac>
+void forward_impl(const scalar_t* coords, const scalar_t* table, const int64_t* res, int64_t N, int64_t L,
+                  int64_t T, int64_t F, scalar_t* out, scalar_t* jac, int num_threads) {
+#pragma omp parallel for schedule(static) num_threads(num_threads)
+  for (int64_t n = 0; n < N; ++n) {
+    const scalar_t u = coords[2 * n];
+    const scalar_t v = coords[2 * n + 1];
+    scalar_t* o = out + n * L * F;
+    scalar_t* j = kJac ? jac + n * L * F * 2 : nullptr;
+    Corners<scalar_t> c;
+    for (int64_t l = 0; l < L; ++l) {
+      corners<scalar_t, kJac>(u, v, res[l], T, c);
+      const scalar_t* tl = table + l * T * F;
+      for (int64_t f = 0; f < F; ++f) {
+        const scalar_t t0 = tl[c.row[0] * F + f], t1 = tl[c.row[1] * F + f];
+        const scalar_t t2 = tl[c.row[2] * F + f], t3 = tl[c.row[3] * F + f];
+        o[l * F + f] = c.w[0] * t0 + c.w[1] * t1 + c.w[2] * t2 + c.w[3] * t3;
+        if (kJac) {
+          j[2 * (l * F + f)] = c.dw_du[0] * t0 + c.dw_du[1] * t1 + c.dw_du[2] * t2 + c.dw_du[3] * t3;
+          j[2 * (l * F + f) + 1] = c.dw_dv[0] * t0 + c.dw_dv[1] * t1 + c.dw_dv[2] * t2 + c.dw_dv[3] * t3;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+template <typename scalar_t>
+void forward_cpu(const scalar_t* coords, const scalar_t* table, const int64_t* res, int64_t N, int64_t L,
+                 int64_t T, int64_t F, scalar_t* out, scalar_t* jac, int num_threads) {
+  if (jac != nullptr)
+    forward_impl<scalar_t, true>(coords, table, res, N, L, T, F, out, jac, num_threads);
+  else
+    forward_impl<scalar_t, false>(coords, table, res, N, L, T, F, out, nullptr, num_threads);
+}
+
+template <typename scalar_t>
+void backward_table_cpu(const scalar_t* grad_out, const scalar_t* coords, const int64_t* res, int64_t N,
+                        int64_t L, int64_t T, int64_t F, scalar_t* grad_table, int num_threads) {
+  // Thread `tid` owns levels tid, tid + nth, ...; it streams the points once and scatters into its levels.
+  const int threads = static_cast<int>(num_threads < L ? num_threads : L);
+#pragma omp parallel num_threads(threads)
+  {
+    const int64_t tid = omp_get_thread_num();
+    const int64_t nth = omp_get_num_threads();
+    Corners<scalar_t> c;
+    for (int64_t n = 0; n < N; ++n) {
+      const scalar_t u = coords[2 * n];
+      const scalar_t v = coords[2 * n + 1];
+      const scalar_t* g = grad_out + n * L * F;
+      for (int64_t l = tid; l < L; l += nth) {
+        corners<scalar_t, false>(u, v, res[l], T, c);
+        scalar_t* gl = grad_table + l * T * F;
+        for (int64_t f = 0; f < F; ++f) {
+          const scalar_t gf = g[l * F + f];
+          gl[c.row[0] * F + f] += c.w[0] * gf;
+          gl[c.row[1] * F + f] += c.w[1] * gf;
+          gl[c.row[2] * F + f] += c.w[2] * gf;
+          gl[c.row[3] * F + f] += c.w[3] * gf;
+        }
+      }
+    }
+  }
+}
+
+template <typename scalar_t>
+void backward_coords_cpu(const scalar_t* grad_out, const scalar_t* jac, int64_t N, int64_t C,
+                         scalar_t* grad_coords, int num_threads) {
+#pragma omp parallel for schedule(static) num_threads(num_threads)
+  for (int64_t n = 0; n < N; ++n) {
+    const scalar_t* g = grad_out + n * C;
+    const scalar_t* j = jac + n * C * 2;
+    scalar_t gu = 0, gv = 0;
+    for (int64_t k = 0; k < C; ++k) {
+      gu += g[k] * j[2 * k];
+      gv += g[k] * j[2 * k + 1];
+    }
+    grad_coords[2 * n] = gu;
+    grad_coords[2 * n + 1] = gv;
+  }
+}
+
+#define EMOGS_HG_INSTANTIATE(S)                                                                              \
+  template void forward_cpu<S>(const S*, const S*, const int64_t*, int64_t, int64_t, int64_t, int64_t, S*, S*, \
+                               int);                                                                          \
+  template void backward_table_cpu<S>(const S*, const S*, const int64_t*, int64_t, int64_t, int64_t, int64_t, \
+                                      S*, int);                                                               \
+  template void backward_coords_cpu<S>(const S*, const S*, int64_t, int64_t, S*, int);
+
+EMOGS_HG_INSTANTIATE(float)
+EMOGS_HG_INSTANTIATE(double)
+#undef EMOGS_HG_INSTANTIATE
+
+}  // namespace hashgrid
+}  // namespace emogs

@@ -1,0 +1,281 @@
+"""The talking avatar: face + inside-mouth Gaussians, their manipulation networks, an optional
+emotion branch, and the compositor.
+
+    avatar = build_avatar(AvatarConfig(...), template=..., audio_dim=D, aus_names=[...])
+    out = avatar.render_frame(FrameConditions(w2c, K, audio, aus, va, background), 512, 512)
+    out["rgb"]  # [512,512,3]
+
+Deformations follow TalkingGaussian: means += d_xyz; quats = normalise(q + d_rot);
+scales = exp(log_s + d_scale). The emotion branch deforms the audio/AU-deformed face again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..gaussians import GaussianSet, gaussian_normals, init_face_gaussians, init_mouth_gaussians
+from .compositor import composite, composite_alpha
+
+
+@dataclass
+class EncoderConfig:
+    """Tri-plane hash encoder hyper-parameters (TalkingGaussian defaults)."""
+
+    num_levels: int = 12
+    features_per_level: int = 1
+    log2_table_size: int = 17
+    base_resolution: int = 16
+    finest_resolution: int = 38  # 256 * bound
+    bound: float = 0.15
+
+
+@dataclass
+class AvatarConfig:
+    """Everything needed to rebuild an avatar's modules (saved as JSON beside the weights)."""
+
+    audio_dim: int = 0
+    aus_names: list[str] = field(default_factory=list)
+    sh_degree: int = 2
+    num_face: int = 10_000
+    num_mouth: int = 2_000
+    face_shell_fraction: float = 0.3
+    face_hidden: int = 64
+    mouth_hidden: int = 32
+    emotion_hidden: int = 32
+    face_encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    mouth_encoder: EncoderConfig = field(default_factory=lambda: EncoderConfig(base_resolution=64,
+                                                                               finest_resolution=57))
+    emotion_encoder: EncoderConfig = field(default_factory=lambda: EncoderConfig(log2_table_size=15))
+    with_emotion: bool = False
+    audio_window: int = 4
+    audio_extractor: str = ""
+    fps: float = 25.0
+    backend: str = "auto"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> AvatarConfig:
+        d = dict(d)
+        for k in ("face_encoder", "mouth_encoder", "emotion_encoder"):
+            if isinstance(d.get(k), dict):
+                d[k] = EncoderConfig(**d[k])
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown avatar config keys {sorted(unknown)}; the avatar was saved by another "
+                             "emogs version.")
+        return cls(**d)
+
+
+@dataclass
+class FrameConditions:
+    """What one frame is rendered from.
+
+    w2c [4,4] world->camera (OpenCV); K [3,3] for a `size`x`size` image (the dataset's S);
+    audio [2W+1,D] window of audio features; aus [A]; va [2] or None (no emotion edit);
+    background [H,W,3] in [0,1] (torso / background plate) or None (black).
+    """
+
+    w2c: Tensor
+    K: Tensor
+    audio: Tensor
+    aus: Tensor
+    va: Tensor | None = None
+    background: Tensor | None = None
+
+
+class DeformNet(Protocol):
+    def __call__(self, xyz: Tensor, *conditions: Tensor): ...
+
+
+def scale_intrinsics(K: Tensor, factor: float) -> Tensor:
+    """K of an image resized by `factor` (pixel centres at i+0.5 scale exactly)."""
+    K2 = K.clone().float()
+    K2[:2] *= factor
+    return K2
+
+
+class Avatar(nn.Module):
+    """Face and inside-mouth Gaussian sets with their deformation networks.
+
+    face_net(xyz, audio [2W+1,D], aus [A]) -> .d_xyz [N,3], .d_rot [N,4], .d_scale [N,3]
+    mouth_net(xyz, audio) -> .d_xyz [M,3]
+    emotion_net(xyz, va [2]) -> .d_xyz, .d_rot, .d_scale   (optional)
+    """
+
+    def __init__(
+        self,
+        config: AvatarConfig,
+        face: GaussianSet,
+        mouth: GaussianSet,
+        face_net: nn.Module | None = None,
+        mouth_net: nn.Module | None = None,
+        emotion_net: nn.Module | None = None,
+    ):
+        super().__init__()
+        self.config = config
+        self.face = face
+        self.mouth = mouth
+        self.face_net = face_net
+        self.mouth_net = mouth_net
+        self.emotion_net = emotion_net
+
+    # -- deformation ----------------------------------------------------------------------------
+    def _deformed(self, g: GaussianSet, net, args, emotion_va: Tensor | None):
+        means, q, log_s = g.means, g.params["quats"], g.params["log_scales"]
+        offsets: dict[str, Tensor] = {}
+        if net is not None:
+            out = net(means, *args)
+            means = means + out.d_xyz
+            offsets["d_xyz"] = out.d_xyz
+            if getattr(out, "d_rot", None) is not None:
+                q = q + out.d_rot
+                offsets["d_rot"] = out.d_rot
+            if getattr(out, "d_scale", None) is not None:
+                log_s = log_s + out.d_scale
+                offsets["d_scale"] = out.d_scale
+        if emotion_va is not None and self.emotion_net is not None:
+            e = self.emotion_net(means, emotion_va)
+            means = means + e.d_xyz
+            q = q + e.d_rot if getattr(e, "d_rot", None) is not None else q
+            log_s = log_s + e.d_scale if getattr(e, "d_scale", None) is not None else log_s
+            offsets["e_xyz"] = e.d_xyz
+        q = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        return means, q, log_s.exp(), offsets
+
+    def _render_set(self, g, means, quats, scales, R, t, K, width, height):
+        from ..render import rasterize
+
+        campos = -(R.T @ t)
+        rgb = g.colors(campos, means)
+        n_world = gaussian_normals(quats, scales, g.params["delta_n"], means, campos)
+        n_cam = n_world @ R.T
+        feats = torch.cat([rgb, n_cam], dim=-1)
+        viewmat = torch.eye(4, dtype=means.dtype)
+        viewmat[:3, :3], viewmat[:3, 3] = R, t
+        out = rasterize(means, quats, scales, g.opacities, feats, viewmat, K, width, height,
+                        background=None, backend=self.config.backend)
+        info = dict(out.meta)
+        info.update(width=width, height=height)
+        return out.image[..., :3], out.image[..., 3:6], out.alpha, out.depth, info
+
+    def render(
+        self,
+        cond: FrameConditions,
+        width: int,
+        height: int | None = None,
+        deform: bool = True,
+        emotion: bool = True,
+        image_size: int | None = None,
+    ) -> dict:
+        """Render one frame (differentiable).
+
+        `image_size` is the size the conditions' K refers to (default: width); the image is
+        rendered at `width` x `height` with K rescaled. Returns a dict of [H,W,*] tensors:
+        rgb (composited), alpha, normal (camera frame, unit where covered), depth, face_rgb,
+        face_alpha, mouth_rgb, mouth_alpha, plus "face_info"/"mouth_info" (rasterizer meta for
+        densification) and "offsets" (deformation tensors for regularisers).
+        """
+        height = height or width
+        K = scale_intrinsics(cond.K, width / float(image_size or width))
+        R, t = cond.w2c[:3, :3].float(), cond.w2c[:3, 3].float()
+        va = cond.va if (emotion and cond.va is not None) else None
+        face_args = (cond.audio, cond.aus)
+        fm, fq, fs, f_off = self._deformed(self.face, self.face_net if deform else None, face_args, va)
+        mouth_net = self.mouth_net if deform else None
+        mm, mq, ms, m_off = self._deformed(self.mouth, mouth_net, (cond.audio,), None)
+        f_rgb, f_n, f_a, f_d, f_info = self._render_set(self.face, fm, fq, fs, R, t, K, width, height)
+        m_rgb, m_n, m_a, m_d, m_info = self._render_set(self.mouth, mm, mq, ms, R, t, K, width, height)
+        bg = cond.background
+        if bg is None:
+            bg = torch.zeros(height, width, 3)
+        elif bg.shape[:2] != (height, width):
+            bg = torch.nn.functional.interpolate(
+                bg.permute(2, 0, 1)[None].float(), size=(height, width), mode="area"
+            )[0].permute(1, 2, 0)
+        rgb = composite(f_rgb, f_a, m_rgb, m_a, bg)
+        normal = f_n + (1 - f_a) * m_n
+        normal = normal / normal.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+        return {
+            "rgb": rgb,
+            "alpha": composite_alpha(f_a, m_a),
+            "normal": normal,
+            "depth": f_d + (1 - f_a) * m_d,
+            "face_rgb": f_rgb,
+            "face_alpha": f_a,
+            "mouth_rgb": m_rgb,
+            "mouth_alpha": m_a,
+            "face_info": f_info,
+            "mouth_info": m_info,
+            "offsets": {"face": f_off, "mouth": m_off},
+        }
+
+    @torch.no_grad()
+    def render_frame(self, cond: FrameConditions, width: int = 512, height: int | None = None,
+                     image_size: int | None = None) -> dict[str, Tensor]:
+        """Cheap stateless "render this frame from these conditions" (viewer / streaming).
+
+        Returns {"rgb" [H,W,3], "normal" [H,W,3], "alpha" [H,W,1], "depth" [H,W,1]} in [0,1]
+        (rgb clamped); no autograd graph is kept.
+        """
+        out = self.render(cond, width, height, image_size=image_size)
+        return {"rgb": out["rgb"].clamp(0, 1), "normal": out["normal"], "alpha": out["alpha"],
+                "depth": out["depth"]}
+
+
+# -------------------------------------------------------------------------------- construction
+def _encoder(cfg: EncoderConfig):
+    from ..fields.encoding import TriplaneConfig
+
+    return TriplaneConfig(**asdict(cfg))
+
+
+def build_networks(cfg: AvatarConfig) -> tuple[nn.Module, nn.Module, nn.Module | None]:
+    """(face_net, mouth_net, emotion_net | None) from emogs.fields, sized by `cfg`."""
+    from ..fields.deform import EmotionDeformNet, FaceDeformNet, MouthDeformNet, au_indices
+
+    if cfg.audio_dim <= 0:
+        raise ValueError("AvatarConfig.audio_dim must be the dataset's audio feature size (>0).")
+    if not cfg.aus_names:
+        raise ValueError(
+            "AvatarConfig.aus_names is empty: the dataset has no action units; run the 'aus' stage."
+        )
+    window = 2 * cfg.audio_window + 1
+    try:  # TalkingGaussian's AU choice when the dataset has those AUs
+        aus, blink = au_indices(cfg.aus_names)
+    except ValueError:
+        names = [n.upper() for n in cfg.aus_names]
+        blink = names.index("AU45") if "AU45" in names else None
+        aus = None
+    face_net = FaceDeformNet(cfg.audio_dim, len(cfg.aus_names), _encoder(cfg.face_encoder),
+                             hidden=cfg.face_hidden, aus=aus, blink=blink, window=window)
+    mouth_net = MouthDeformNet(cfg.audio_dim, _encoder(cfg.mouth_encoder), hidden=cfg.mouth_hidden,
+                               window=window)
+    emotion_net = (EmotionDeformNet(_encoder(cfg.emotion_encoder), hidden=cfg.emotion_hidden)
+                   if cfg.with_emotion else None)
+    return face_net, mouth_net, emotion_net
+
+
+def build_avatar(
+    cfg: AvatarConfig,
+    template: np.ndarray,
+    image: np.ndarray | None = None,
+    w2c: np.ndarray | None = None,
+    K: np.ndarray | None = None,
+    seed: int = 0,
+) -> Avatar:
+    """A fresh avatar: Gaussians initialised from the face mesh `template` [478,3] (colours from
+    `image` seen through `w2c`/`K` when given) and freshly initialised networks."""
+    torch.manual_seed(seed)
+    face = init_face_gaussians(template, cfg.num_face, cfg.sh_degree, image, w2c, K,
+                               shell_fraction=cfg.face_shell_fraction, seed=seed)
+    mouth = init_mouth_gaussians(template, cfg.num_mouth, cfg.sh_degree, seed=seed + 1)
+    face_net, mouth_net, emotion_net = build_networks(cfg)
+    return Avatar(cfg, face, mouth, face_net, mouth_net, emotion_net)

@@ -1,0 +1,277 @@
+"""Read a person dataset (docs/dataset.md): memory-mapped, every array checked against the manifest.
+
+    ds = PersonDataset("data/alice", split="train")
+    sample = ds[0]            # FrameSample: image [S,S,3], parsing [S,S], w2c [4,4], audio [9,D], ...
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+FORMAT_VERSION = 1
+NUM_LANDMARKS = 478
+
+# parsing classes (docs/dataset.md)
+BACKGROUND, SKIN, BROWS, EYES, LIPS, MOUTH, TEETH, HAIR, NECK, TORSO = range(10)
+CLASS_NAMES = ["background", "skin", "brows", "eyes", "lips", "mouth", "teeth", "hair", "neck", "torso"]
+FACE_CLASSES = (SKIN, BROWS, EYES, LIPS)
+INSIDE_MOUTH_CLASSES = (MOUTH, TEETH)
+TORSO_CLASSES = (NECK, TORSO)
+
+# file -> the preprocessing stage that writes it (named in errors so users know what to rerun)
+FILE_STAGE = {
+    "frames.npy": "decode",
+    "audio.wav": "decode",
+    "landmarks.npy": "landmarks",
+    "landmark_conf.npy": "landmarks",
+    "landmarks68.npy": "landmarks",
+    "camera.npz": "camera",
+    "parsing.npy": "parsing",
+    "background.png": "parsing",
+    "normals.npy": "normals",
+    "aus.npy": "aus",
+    "audio_features.npy": "audio_features",
+    "valence_arousal.npy": "valence_arousal",
+}
+
+
+class DatasetError(RuntimeError):
+    """A person dataset is missing a file or an array does not match the manifest."""
+
+
+def _fix(root: Path, name: str) -> str:
+    stage = FILE_STAGE.get(name, "all")
+    return (f"rerun that stage: `python -m preprocess VIDEO {root} --stages {stage} --force`"
+            if stage != "all" else f"rerun `python -m preprocess VIDEO {root}`")
+
+
+def decode_normals(encoded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 [..., 3] encoded -> (float32 [..., 3] unit normals, 0 where invalid; bool [...] valid)."""
+    valid = np.any(encoded != 0, axis=-1)
+    n = encoded.astype(np.float32) / 127.5 - 1.0
+    norm = np.linalg.norm(n, axis=-1, keepdims=True)
+    n = np.where(valid[..., None], n / np.maximum(norm, 1e-6), 0.0).astype(np.float32)
+    return n, valid
+
+
+def encode_normals(normals: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """float [..., 3] unit normals -> uint8 encoding round((n + 1) * 127.5), (0,0,0) where not valid."""
+    enc = np.clip(np.round((np.asarray(normals, np.float32) + 1.0) * 127.5), 1, 255).astype(np.uint8)
+    if valid is not None:
+        enc[~np.asarray(valid, bool)] = 0
+    return enc
+
+
+def read_manifest(root: str | Path) -> dict:
+    root = Path(root)
+    path = root / "manifest.json"
+    if not path.exists():
+        raise DatasetError(f"{path} not found: {root} is not a person dataset. "
+                           f"Create one with `python -m preprocess VIDEO {root}`.")
+    with open(path) as f:
+        manifest = json.load(f)
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise DatasetError(f"{path}: format_version {version!r}, this emogs reads version {FORMAT_VERSION}. "
+                           f"Re-preprocess the video with this emogs version.")
+    return manifest
+
+
+@dataclass
+class FrameSample:
+    """One training frame (all tensors on CPU).
+
+    index: frame index in the video; image: float32 [S,S,3] in [0,1]; parsing: uint8 [S,S];
+    normals: float32 [S,S,3] camera-space unit normals (zeros where invalid); normal_valid: bool [S,S];
+    w2c: float32 [4,4]; K: float32 [3,3]; audio: float32 [2W+1, D]; aus: float32 [A]; va: float32 [2];
+    landmarks: float32 [478,3]; torso_background: float32 [S,S,3] in [0,1].
+    """
+
+    index: int
+    image: torch.Tensor
+    parsing: torch.Tensor
+    normals: torch.Tensor
+    normal_valid: torch.Tensor
+    w2c: torch.Tensor
+    K: torch.Tensor
+    audio: torch.Tensor
+    aus: torch.Tensor
+    va: torch.Tensor
+    landmarks: torch.Tensor
+    torso_background: torch.Tensor
+
+
+class PersonDataset:
+    """A person dataset folder, memory-mapped.
+
+    Args:
+        root: the dataset folder (docs/dataset.md).
+        split: "train", "val" or "all" (ranges from manifest["split"]).
+        audio_window: W: `audio_window(i)` returns features of frames i-W..i+W (edge-padded).
+        load_emotion: also open the `emotion/` sub-dataset (synthetic emotional frames) as
+            `self.emotion` (dict of memmaps: frames, source_index, valence_arousal, parsing, normals, aus).
+
+    Raises DatasetError naming the file and the stage to rerun when a file is missing or an array's
+    shape / dtype disagrees with the manifest.
+    """
+
+    def __init__(self, root: str | Path, split: str = "train", audio_window: int = 4,
+                 load_emotion: bool = False):
+        self.root = Path(root)
+        self.manifest = read_manifest(self.root)
+        m = self.manifest
+        try:
+            self.size = int(m["size"])
+            self.fps = float(m["fps"])
+            self.num_frames = T = int(m["num_frames"])
+        except KeyError as err:
+            fix = _fix(self.root, "frames.npy")
+            raise DatasetError(f"{self.root / 'manifest.json'} lacks {err}; {fix}") from err
+        S = self.size
+        self.aus_names = list(m.get("aus", {}).get("names", []))
+        A = len(self.aus_names)
+        self.audio_window_size = int(audio_window)
+
+        self.frames = self._array("frames.npy", np.uint8, (T, S, S, 3))
+        self.parsing = self._array("parsing.npy", np.uint8, (T, S, S))
+        self.normals = self._array("normals.npy", np.uint8, (T, S, S, 3))
+        self.landmarks = self._array("landmarks.npy", np.float32, (T, NUM_LANDMARKS, 3))
+        self.landmark_conf = self._array("landmark_conf.npy", np.float32, (T,))
+        self.aus = self._array("aus.npy", np.float32, (T, A))
+        af = m.get("audio_features", {})
+        D = af.get("dim")
+        self.audio_features = self._array("audio_features.npy", np.float32, (T, D))
+        self.audio_dim = int(self.audio_features.shape[1])
+        self.valence_arousal = self._array("valence_arousal.npy", np.float32, (T, 2))
+
+        cam_path = self._path("camera.npz")
+        with np.load(cam_path) as cam:
+            for key, shape in (("K", (3, 3)), ("w2c", (T, 4, 4))):
+                if key not in cam or cam[key].shape != shape:
+                    got = cam[key].shape if key in cam else "missing"
+                    raise DatasetError(f"{cam_path}: '{key}' should be {shape}, got {got}; "
+                                       f"{_fix(self.root, 'camera.npz')}")
+            self.K = torch.from_numpy(cam["K"].astype(np.float32))
+            self.w2c = torch.from_numpy(cam["w2c"].astype(np.float32))
+            self.world_to_metres = float(cam["world_to_metres"]) if "world_to_metres" in cam else 1.0
+
+        self.background = self._load_background()
+
+        split_ranges = dict(m.get("split", {}))
+        split_ranges["all"] = [0, T]
+        if split not in split_ranges:
+            raise DatasetError(f"unknown split {split!r}; use one of {sorted(split_ranges)} "
+                               f"(run the 'split' stage if train/val are missing)")
+        a, b = split_ranges[split]
+        if not (0 <= a <= b <= T):
+            raise DatasetError(f"manifest split {split} = [{a},{b}) outside [0,{T}); rerun the 'split' stage")
+        self.split = split
+        self.frame_indices = np.arange(a, b, dtype=np.int64)
+
+        self.emotion = self._load_emotion() if load_emotion else None
+
+    # -- loading helpers ------------------------------------------------------------------------
+    def _path(self, name: str) -> Path:
+        path = self.root / name
+        if not path.exists():
+            raise DatasetError(f"{path} is missing; {_fix(self.root, name)}")
+        return path
+
+    def _array(self, name: str, dtype, shape: tuple, root: Path | None = None) -> np.ndarray:
+        base = root or self.root
+        path = base / name
+        if not path.exists():
+            raise DatasetError(f"{path} is missing; {_fix(self.root, name)}")
+        try:
+            arr = np.load(path, mmap_mode="r")
+        except Exception as err:  # truncated / not an npy
+            raise DatasetError(f"{path} is unreadable ({err}); {_fix(self.root, name)}") from err
+        if arr.dtype != np.dtype(dtype):
+            raise DatasetError(f"{path}: dtype {arr.dtype}, expected {np.dtype(dtype)}; "
+                               f"{_fix(self.root, name)}")
+        ok = arr.ndim == len(shape) and all(s is None or s == g for s, g in zip(shape, arr.shape))
+        if not ok:
+            raise DatasetError(f"{path}: shape {arr.shape}, expected {shape} (manifest num_frames="
+                               f"{self.num_frames}, size={self.size}); {_fix(self.root, name)}")
+        return arr
+
+    def _load_background(self) -> torch.Tensor:
+        import cv2
+
+        path = self._path("background.png")
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None or bgr.shape[:2] != (self.size, self.size):
+            got = None if bgr is None else bgr.shape
+            raise DatasetError(f"{path}: expected an RGB {self.size}x{self.size} PNG, got {got}; "
+                               f"{_fix(self.root, 'background.png')}")
+        return torch.from_numpy(bgr[..., ::-1].astype(np.float32) / 255.0)
+
+    def _load_emotion(self) -> dict:
+        root = self.root / "emotion"
+        src = root / "source_index.npy"
+        if not src.exists():
+            raise DatasetError(f"{src} is missing: the emotional frames were not generated; "
+                               f"run `python -m preprocess VIDEO {self.root} --stages emotion`")
+        index = np.load(src, mmap_mode="r")
+        M, S, A = len(index), self.size, len(self.aus_names)
+        out = {"source_index": index}
+        for name, dtype, shape in (("frames.npy", np.uint8, (M, S, S, 3)),
+                                   ("parsing.npy", np.uint8, (M, S, S)),
+                                   ("normals.npy", np.uint8, (M, S, S, 3)), ("aus.npy", np.float32, (M, A)),
+                                   ("valence_arousal.npy", np.float32, (M, 2))):
+            out[name[:-4]] = self._array(name, dtype, shape, root=root)
+        if M and (index.min() < 0 or index.max() >= self.num_frames):
+            raise DatasetError(f"{src}: source indices outside [0,{self.num_frames})")
+        return out
+
+    # -- access ---------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.frame_indices)
+
+    def image(self, frame_index: int) -> torch.Tensor:
+        """float32 [S,S,3] in [0,1]."""
+        return torch.from_numpy(np.asarray(self.frames[frame_index], dtype=np.float32) / 255.0)
+
+    def torso_background(self, frame_index: int) -> torch.Tensor:
+        """[S,S,3] float32: the frame where the parsing says neck / torso, the background plate elsewhere."""
+        lab = np.asarray(self.parsing[frame_index])
+        keep = torch.from_numpy(np.isin(lab, TORSO_CLASSES))[..., None]
+        return torch.where(keep, self.image(frame_index), self.background)
+
+    def audio_window(self, frame_index: int) -> torch.Tensor:
+        """[2W+1, D] features of frames i-W..i+W, indices clamped to [0, T-1] (edge padding)."""
+        W = self.audio_window_size
+        idx = np.clip(np.arange(frame_index - W, frame_index + W + 1), 0, self.num_frames - 1)
+        return torch.from_numpy(np.asarray(self.audio_features[idx], dtype=np.float32))
+
+    def __getitem__(self, i: int) -> FrameSample:
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"index {i} out of range for {len(self)} {self.split} frames")
+        t = int(self.frame_indices[i])
+        normals, valid = decode_normals(np.asarray(self.normals[t]))
+        return FrameSample(
+            index=t,
+            image=self.image(t),
+            parsing=torch.from_numpy(np.array(self.parsing[t])),
+            normals=torch.from_numpy(normals),
+            normal_valid=torch.from_numpy(valid),
+            w2c=self.w2c[t].clone(),
+            K=self.K.clone(),
+            audio=self.audio_window(t),
+            aus=torch.from_numpy(np.array(self.aus[t], dtype=np.float32)),
+            va=torch.from_numpy(np.array(self.valence_arousal[t], dtype=np.float32)),
+            landmarks=torch.from_numpy(np.array(self.landmarks[t], dtype=np.float32)),
+            torso_background=self.torso_background(t),
+        )
+
+
+def load_audio_features_for(features: np.ndarray, frame_index: int, window: int = 4) -> np.ndarray:
+    """[T, D] features -> [2W+1, D] window around `frame_index`, edge-padded (same rule as the reader)."""
+    T = len(features)
+    idx = np.clip(np.arange(frame_index - window, frame_index + window + 1), 0, T - 1)
+    return np.asarray(features[idx], dtype=np.float32)

@@ -1,0 +1,119 @@
+"""Non-speech motion of the actor: blinks, head motion, emotion segments. All seeded numpy.
+
+Every function returns per-frame tracks sampled at the frame centres ``(k + 0.5) / fps``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+
+def frame_times(num_frames: int, fps: float) -> np.ndarray:
+    """Frame-centre times in seconds, float64 [T]."""
+    return (np.arange(num_frames) + 0.5) / fps
+
+
+def blink_track(num_frames: int, fps: float, rng: np.random.Generator, mean_interval: float = 3.5,
+                min_interval: float = 1.2, close_s: float = 0.08, hold_s: float = 0.05,
+                open_s: float = 0.16) -> tuple[np.ndarray, np.ndarray]:
+    """Eye closure in [0, 1] per frame (float32 [T]) and the blink onset times (float64 [B]).
+
+    Inter-blink intervals: ``min_interval`` + a gamma variate (shape 2) so the mean is
+    ``mean_interval`` (people blink every 2-10 s at rest, more while talking). A blink closes
+    with an ease-in in ``close_s``, holds ``hold_s`` and reopens more slowly in ``open_s``;
+    ``hold_s`` >= one frame, so every blink has at least one fully closed frame.
+    """
+    if mean_interval <= min_interval:
+        raise ValueError(f"mean_interval ({mean_interval}) must exceed min_interval ({min_interval}).")
+    dur = num_frames / fps
+    onsets, t = [], 0.4 + rng.uniform(0, mean_interval)
+    while t < dur - (close_s + hold_s + open_s):
+        onsets.append(t)
+        t += min_interval + rng.gamma(2.0, (mean_interval - min_interval) / 2.0)
+    # snap each onset so that the hold covers a frame centre
+    times = frame_times(num_frames, fps)
+    out = np.zeros(num_frames, np.float64)
+    snapped = []
+    for t0 in onsets:
+        k = int(np.ceil((t0 + close_s) * fps - 0.5))
+        t0 = (k + 0.5) / fps - close_s  # fully closed exactly at frame k's centre
+        snapped.append(t0)
+        x = times - t0
+        closing = np.clip(x / close_s, 0, 1) ** 2
+        opening = 1 - np.clip((x - close_s - hold_s) / open_s, 0, 1)
+        val = np.where(x < close_s, closing, np.where(x < close_s + hold_s, 1.0, opening ** 1.5))
+        val = np.where((x < 0) | (x > close_s + hold_s + open_s), 0.0, val)
+        out = np.maximum(out, val)
+    return out.astype(np.float32), np.array(snapped, np.float64)
+
+
+@dataclass
+class HeadMotion:
+    """Per-frame 2-D head motion: roll (degrees), translation (px), scale (1 = none); each float32 [T]."""
+
+    roll: np.ndarray
+    tx: np.ndarray
+    ty: np.ndarray
+    scale: np.ndarray
+
+
+def _smooth_noise(n: int, sigma_frames: float, rng: np.random.Generator) -> np.ndarray:
+    pad = int(4 * sigma_frames) + 1
+    x = gaussian_filter1d(rng.standard_normal(n + 2 * pad), sigma_frames, mode="reflect")[pad:pad + n]
+    return x / max(float(np.std(x)), 1e-8)
+
+
+def head_motion(num_frames: int, fps: float, rng: np.random.Generator, roll_deg: float = 1.5,
+                shift_px: float = 4.0, scale: float = 0.01, smooth_s: float = 0.7,
+                speech_energy: np.ndarray | None = None) -> HeadMotion:
+    """Small smooth head motion: low-passed Gaussian noise (std = the given amplitudes).
+
+    speech_energy: optional [T] in [0, 1]; adds small nods (ty) that follow speech emphasis.
+    """
+    sig = max(smooth_s * fps, 1.0)
+    roll = roll_deg * _smooth_noise(num_frames, sig, rng)
+    tx = shift_px * _smooth_noise(num_frames, sig, rng)
+    ty = 0.6 * shift_px * _smooth_noise(num_frames, sig, rng)
+    sc = 1.0 + scale * _smooth_noise(num_frames, sig * 1.5, rng)
+    if speech_energy is not None:
+        e = gaussian_filter1d(np.asarray(speech_energy, np.float64), 0.12 * fps)
+        ty = ty + 0.5 * shift_px * (e - e.mean())
+    f = np.float32
+    return HeadMotion(roll.astype(f), tx.astype(f), ty.astype(f), sc.astype(f))
+
+
+@dataclass(frozen=True)
+class EmotionSegment:
+    """Valence / arousal in [-1, 1] held from ``start`` to ``end`` seconds (ramps of ``ramp`` s)."""
+
+    start: float
+    end: float
+    valence: float
+    arousal: float
+    ramp: float = 0.4
+
+
+def emotion_tracks(segments: list[EmotionSegment], times: np.ndarray) -> np.ndarray:
+    """V/A per frame, float32 [T, 2]; 0 outside segments (= the portrait's own expression)."""
+    va = np.zeros((len(times), 2), np.float64)
+    for s in segments:
+        if not (-1 <= s.valence <= 1 and -1 <= s.arousal <= 1) or s.end <= s.start:
+            raise ValueError(f"bad emotion segment {s}: need start < end and V/A in [-1, 1].")
+        r = max(s.ramp, 1e-3)
+        w = np.clip(np.minimum((times - s.start) / r, (s.end - times) / r), 0, 1)
+        w = w * w * (3 - 2 * w)
+        va = va * (1 - w[:, None]) + np.array([s.valence, s.arousal]) * w[:, None]
+    return va.astype(np.float32)
+
+
+def expression_from_va(va: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Map V/A [T, 2] to (brow [T], cheek [T]): arousal raises the brows, negative valence
+    lowers and knits them, positive valence raises the cheeks (a simple, documented mapping)."""
+    v, a = va[:, 0].astype(np.float64), va[:, 1].astype(np.float64)
+    neg = np.maximum(-v, 0)
+    brow = np.clip(0.8 * a * np.clip(1 - 2 * neg, 0, 1) - 1.1 * neg, -1, 1)
+    cheek = np.clip(1.2 * np.maximum(v, 0), 0, 1)
+    return brow.astype(np.float32), cheek.astype(np.float32)

@@ -1,0 +1,86 @@
+"""Ground truth of a generated clip: ``NAME_truth.npz`` + a small ``NAME_truth.json`` summary.
+
+npz keys (T = frames, all per-frame arrays share that first dimension):
+
+| key | dtype, shape | meaning |
+|---|---|---|
+| landmarks | float32 [T,478,3] | the warped mesh = exact truth (x, y px; z = neutral MediaPipe z x scale) |
+| neutral_landmarks | float32 [478,3] | the portrait's detected mesh (before any motion) |
+| viseme | int64 [T] | viseme id of the phone sounding at the frame centre |
+| viseme_names | str [15] | id -> name |
+| mouth_open / mouth_width / mouth_round | float32 [T] | rig parameters (open: 0 closed .. 1 widest) |
+| mouth_gap_px | float32 [T] | inner-lip gap at the lip centre in the frame (vertex 14 - 13, rotated frame) |
+| au45 | float32 [T] | blink, OpenFace scale 0..5 (5 = fully closed) |
+| head_rotvec | float32 [T,3] | head rotation as a rotation vector (rad); in-plane only: (0, 0, roll) |
+| head_translation | float32 [T,3] | (tx, ty, 0) in pixels |
+| head_scale | float32 [T] | image scale of the head motion |
+| head_matrix | float32 [T,2,3] | forward similarity applied to the whole frame (pixel centres at i+0.5) |
+| valence_arousal | float32 [T,2] | commanded V/A (0 = the portrait's own expression) |
+| brow / cheek | float32 [T] | expression rig parameters driven by V/A |
+| audio_range | int64 [T,2] | [start, end) samples of the muxed audio that play during each frame |
+| fps, sample_rate | scalars | |
+| phone_names / phone_start / phone_end | str [P] / float64 [P] / float64 [P] | phoneme timeline (s) |
+| phone_alphabet | str | "espeak" or "arpabet" |
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+REQUIRED_KEYS = ("landmarks", "viseme", "viseme_names", "mouth_open", "mouth_gap_px", "au45", "head_rotvec",
+                 "head_translation", "valence_arousal", "audio_range", "fps", "sample_rate", "phone_names",
+                 "phone_start", "phone_end")
+
+
+@dataclass
+class TruthRecorder:
+    """Accumulates per-frame truth (small arrays) while frames stream to the video."""
+
+    num_frames: int
+
+    def __post_init__(self):
+        t = self.num_frames
+        self.landmarks = np.zeros((t, 478, 3), np.float32)
+        self.mouth_gap_px = np.zeros(t, np.float32)
+        self.head_matrix = np.zeros((t, 2, 3), np.float32)
+
+    def record(self, k: int, landmarks: np.ndarray, gap_px: float, matrix: np.ndarray) -> None:
+        self.landmarks[k] = landmarks
+        self.mouth_gap_px[k] = gap_px
+        self.head_matrix[k] = matrix
+
+
+def write_truth(path_npz: str, arrays: dict, summary: dict) -> None:
+    """Atomically write the npz (``path_npz``) and the JSON summary next to it (``.json``)."""
+    missing = [k for k in REQUIRED_KEYS if k not in arrays]
+    if missing:
+        raise KeyError(f"ground truth is missing {missing}")
+    t = len(arrays["landmarks"])
+    for k, v in arrays.items():
+        per_frame = ("viseme", "mouth_open", "mouth_gap_px", "au45", "head_rotvec", "valence_arousal",
+                     "audio_range")
+        if k in per_frame and isinstance(v, np.ndarray) and v.ndim >= 1:
+            if len(v) != t:
+                raise ValueError(f"truth array {k} has {len(v)} frames, landmarks have {t}.")
+    tmp = path_npz + ".tmp.npz"
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path_npz)
+    js = os.path.splitext(path_npz)[0] + ".json"
+    with open(js + ".tmp", "w") as f:
+        json.dump(summary, f, indent=1, sort_keys=True)
+    os.replace(js + ".tmp", js)
+
+
+def load_truth(path: str) -> dict:
+    """Load a truth npz into a dict of arrays; checks the required keys and frame counts."""
+    with np.load(path, allow_pickle=False) as z:
+        d = {k: z[k] for k in z.files}
+    missing = [k for k in REQUIRED_KEYS if k not in d]
+    if missing:
+        raise ValueError(f"{path} is not a demo_actor ground-truth file (missing {missing}); "
+                         "regenerate it with tools/make_demo_video.py.")
+    return d

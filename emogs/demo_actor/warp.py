@@ -1,0 +1,154 @@
+"""Piecewise-affine image warp on the MediaPipe face triangulation (+ support triangles).
+
+Backward mapping: every output pixel finds the (deformed) triangle it lies in and takes its
+colour from the same barycentric position in the neutral triangle. The mouth opening and the
+two eye openings are *holes* of the face mesh; pixels in a hole map to themselves (identity):
+the eyeball and the upper teeth are fixed to the skull, so a lid moving down covers the eye
+instead of squashing it, and an opening jaw uncovers what :mod:`.mouth` draws.
+
+Coordinates are pixels with pixel centres at ``i + 0.5`` (docs/dataset.md).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import cv2
+import numpy as np
+from scipy.spatial import Delaunay
+
+from preprocess.landmarks import FACE_OVAL, LEFT_EYE, LIPS_INNER, RIGHT_EYE
+
+HOLES = {"mouth": LIPS_INNER, "right_eye": RIGHT_EYE, "left_eye": LEFT_EYE}
+_SUB = 16  # fillPoly sub-pixel precision (shift = 4 bits)
+
+
+@lru_cache(maxsize=1)
+def face_triangles() -> np.ndarray:
+    """[F, 3] int triangles of the 468-vertex MediaPipe face mesh (from its tessellation edges)."""
+    from mediapipe.python.solutions.face_mesh_connections import FACEMESH_TESSELATION
+
+    edges = {tuple(sorted(e)) for e in FACEMESH_TESSELATION}
+    adj: dict[int, set[int]] = {}
+    for a, b in edges:
+        adj.setdefault(a, set()).add(b)
+        adj.setdefault(b, set()).add(a)
+    tris = {tuple(sorted((a, b, c))) for a, b in edges for c in adj[a] & adj[b]}
+    return np.array(sorted(tris), np.int64)
+
+
+def _inside_any(tri_pts: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """For each triangle [F,3,2]: does any of ``pts`` [N,2] lie strictly inside it? -> bool [F]."""
+    a, b, c = tri_pts[:, 0, None], tri_pts[:, 1, None], tri_pts[:, 2, None]
+    p = pts[None]
+
+    def cross(o, u, v):
+        du, dv = u - o, v - o
+        return du[..., 0] * dv[..., 1] - du[..., 1] * dv[..., 0]
+
+    d1, d2, d3 = cross(a, b, p), cross(b, c, p), cross(c, a, p)
+    eps = 1e-6
+    inside = ((d1 > eps) & (d2 > eps) & (d3 > eps)) | ((d1 < -eps) & (d2 < -eps) & (d3 < -eps))
+    return inside.any(1)
+
+
+class PiecewiseAffineWarp:
+    """Warp set up on neutral vertices ``mesh`` [478, 2+] and ``support`` [S, 2]; image ``size`` (H, W)."""
+
+    def __init__(self, mesh: np.ndarray, support: np.ndarray, size: tuple[int, int]):
+        self.size = size
+        mesh2 = np.asarray(mesh, np.float64)[:468, :2]
+        support = np.asarray(support, np.float64)
+        self.n_mesh = 468
+        verts = np.concatenate([mesh2, support])
+        face = face_triangles()
+        # drop 3-cliques of the edge graph that are not faces (they contain another vertex)
+        face = face[~_inside_any(mesh2[face], mesh2)]
+        # outside the face oval: Delaunay of oval + support, keep triangles outside the oval
+        oval_ids = np.array(FACE_OVAL)
+        outer_ids = np.concatenate([oval_ids, self.n_mesh + np.arange(len(support))])
+        tri = Delaunay(verts[outer_ids]).simplices
+        outer = outer_ids[tri]
+        cen = verts[outer].mean(1)
+        poly = mesh2[oval_ids].astype(np.float32)
+        keep = np.array([cv2.pointPolygonTest(poly, (float(x), float(y)), False) < 0 for x, y in cen])
+        self.triangles = np.concatenate([outer[keep], face])  # outer first: face triangles draw on top
+        self.verts0 = verts
+
+    def vertices(self, mesh: np.ndarray, support: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.asarray(mesh, np.float64)[:468, :2], np.asarray(support, np.float64)])
+
+    def maps(self, mesh: np.ndarray, support: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Backward maps for the deformed vertices.
+
+        Returns (map_x, map_y) float32 [H, W] in cv2.remap convention (pixel-index coordinates)
+        and ``hole`` uint8 [H, W]: 0 = skin/background, 1 = mouth opening, 2/3 = right/left eye opening
+        (in the deformed image).
+        """
+        h, w = self.size
+        dst = self.vertices(mesh, support)
+        src = self.verts0
+        tris = self.triangles
+        ids = np.full((h, w), -1, np.int32)
+        pts = np.round((dst[tris] - 0.5) * _SUB).astype(np.int32)
+        for k in range(len(tris)):
+            cv2.fillPoly(ids, [pts[k]], int(k), lineType=cv2.LINE_8, shift=4)
+        hole = np.zeros((h, w), np.uint8)
+        for code, loop in ((1, LIPS_INNER), (2, RIGHT_EYE), (3, LEFT_EYE)):
+            cv2.fillPoly(hole, [np.round((dst[loop] - 0.5) * _SUB).astype(np.int32)], code, cv2.LINE_8, 4)
+        # affine target -> source for every triangle: A = S @ inv(D)
+        d = np.concatenate([dst[tris].transpose(0, 2, 1), np.ones((len(tris), 1, 3))], 1)  # [F,3,3]
+        s = src[tris].transpose(0, 2, 1)  # [F,2,3]
+        det = np.linalg.det(d)
+        ok = np.abs(det) > 1e-9
+        aff = np.zeros((len(tris), 2, 3))
+        aff[:, 0, 0] = aff[:, 1, 1] = 1.0
+        aff[ok] = s[ok] @ np.linalg.inv(d[ok])
+        gy, gx = np.mgrid[0:h, 0:w]
+        qx, qy = gx + 0.5, gy + 0.5
+        idx = np.where(ids >= 0, ids, 0)
+        a = aff[idx]  # [H,W,2,3]
+        sx = a[..., 0, 0] * qx + a[..., 0, 1] * qy + a[..., 0, 2]
+        sy = a[..., 1, 0] * qx + a[..., 1, 1] * qy + a[..., 1, 2]
+        ident = (ids < 0) | (hole > 0)
+        sx = np.where(ident, qx, sx)
+        sy = np.where(ident, qy, sy)
+        return (sx - 0.5).astype(np.float32), (sy - 0.5).astype(np.float32), hole
+
+
+def remap(image: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
+    """Bilinear backward warp of ``image`` [H, W, C] (edges reflected)."""
+    return cv2.remap(image, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+
+
+def similarity(angle_deg: float, tx: float, ty: float, scale: float,
+               centre: tuple[float, float]) -> np.ndarray:
+    """[2, 3] forward similarity in pixel coordinates (centres at i + 0.5).
+
+    Rotates by ``angle_deg`` and scales about ``centre``, then shifts by (tx, ty).
+    """
+    a = np.deg2rad(angle_deg)
+    c, s = scale * np.cos(a), scale * np.sin(a)
+    r = np.array([[c, -s], [s, c]])
+    cx, cy = centre
+    t = np.array([cx, cy]) - r @ np.array([cx, cy]) + np.array([tx, ty])
+    return np.concatenate([r, t[:, None]], 1)
+
+
+def apply_similarity(image: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Warp the whole image by the forward similarity ``m`` [2, 3] (pixel-centre convention)."""
+    h, w = image.shape[:2]
+    # convert to cv2's index convention: x_idx = x - 0.5
+    shift = np.array([[1, 0, -0.5], [0, 1, -0.5], [0, 0, 1]])
+    unshift = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]])
+    mm = (shift @ np.vstack([m, [0, 0, 1]]) @ unshift)[:2]
+    return cv2.warpAffine(image, mm, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+
+
+def transform_points(points: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Apply the similarity ``m`` [2, 3] to points [N, 2+] (z scaled by the similarity's scale)."""
+    out = np.array(points, np.float64, copy=True)
+    out[:, :2] = points[:, :2] @ m[:, :2].T + m[:, 2]
+    if out.shape[1] > 2:
+        out[:, 2] *= np.sqrt(abs(np.linalg.det(m[:, :2])))
+    return out

@@ -1,0 +1,308 @@
+"""Manipulation networks: per-Gaussian deformations driven by audio, action units and valence/arousal.
+
+Each net owns a tri-plane hash encoder of the canonical positions and predicts offsets for every Gaussian
+(TalkingGaussian's motion networks, plus the emotion branch f_E of EmoTalkingGaussian):
+
+* `MouthDeformNet`  f_M(x, audio)          -> d_xyz                    (inside-mouth Gaussians)
+* `FaceDeformNet`   f_F(x, audio, AUs)     -> d_xyz, d_rot, d_scale    (face Gaussians)
+* `EmotionDeformNet` f_E(x', valence/arousal) -> d_xyz, d_rot, d_scale (on top of the face deformation)
+
+Conventions of the outputs (applied by the avatar, not here): `xyz + d_xyz`; `normalize(rot + d_rot)`
+(a residual on the unnormalised quaternion); `log_scale + d_scale`. All output layers are zero-initialised,
+so an untrained net leaves the canonical Gaussians exactly in place. d_xyz is the head output times
+`xyz_scale` (1e-2, as TalkingGaussian), which keeps early offsets small at the usual learning rates.
+
+Audio input is one frame's window `[2W+1, D]` of dataset features (`audio_features.npy` is [T, D]; the
+reader assembles W=4), or a single frame `[D]` (no attention then). `D` must equal the net's `audio_dim`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from emogs.fields.encoding import TriplaneConfig, TriplaneEncoding
+from emogs.fields.mlp import MLP
+
+TALKINGGAUSSIAN_AUS = ("AU01", "AU04", "AU05", "AU06", "AU07")
+BLINK_AU = "AU45"
+
+
+def au_indices(
+    names: Sequence[str], wanted: Sequence[str] = TALKINGGAUSSIAN_AUS, blink: str = BLINK_AU
+) -> tuple[list[int], int]:
+    """Indices of TalkingGaussian's expression AUs and of the blink AU in a dataset's AU list.
+
+    `names` is `manifest["aus"]["names"]`. Returns (expression indices, blink index) for FaceDeformNet.
+    """
+    names = [str(n).upper() for n in names]
+    missing = [a for a in [*wanted, blink] if a.upper() not in names]
+    if missing:
+        raise ValueError(
+            f"the dataset's AUs {names} lack {missing}; re-run the AU stage of preprocessing or pass "
+            "FaceDeformNet(aus=..., blink=...) indices explicitly"
+        )
+    return [names.index(a.upper()) for a in wanted], names.index(blink.upper())
+
+
+@dataclass
+class DeformOutput:
+    """Per-Gaussian offsets. d_xyz [N, 3]; d_rot [N, 4] quaternion residual; d_scale [N, 3] log-scale
+    residual (None when a net does not predict them); aux: diagnostics such as the per-point attention
+    norms [N, 1] that TalkingGaussian regularises ("audio_attention", "eye_attention", "va_attention")."""
+
+    d_xyz: torch.Tensor
+    d_rot: torch.Tensor | None = None
+    d_scale: torch.Tensor | None = None
+    aux: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def _check_xyz(xyz: torch.Tensor) -> None:
+    if xyz.dim() != 2 or xyz.shape[1] != 3 or not xyz.dtype.is_floating_point:
+        raise ValueError(f"xyz must be a float tensor [N, 3], got {xyz.dtype} {tuple(xyz.shape)}")
+
+
+def _audio_window(audio: torch.Tensor, audio_dim: int, window: int) -> torch.Tensor:
+    """[2W+1, D] or [D] -> [S, D] (S = window or 1), with errors that name the fix."""
+    if audio.dim() == 1:
+        audio = audio.unsqueeze(0)
+    if audio.dim() != 2:
+        raise ValueError(
+            "audio must be one frame's window [2W+1, D] or a single frame [D], "
+            f"got shape {tuple(audio.shape)}"
+        )
+    if audio.shape[1] != audio_dim:
+        raise ValueError(
+            f"audio features have D={audio.shape[1]} but the net was built with audio_dim={audio_dim}; "
+            "build it "
+            "with audio_dim = the dataset's manifest['audio_features']['dim']"
+        )
+    if audio.shape[0] not in (1, window):
+        raise ValueError(
+            f"audio window has {audio.shape[0]} frames but the net was built for {window} (2W+1); pass "
+            "window=2W+1 of the dataset reader"
+        )
+    return audio
+
+
+class AudioAttention(nn.Module):
+    """Learned attention over a window of per-frame audio codes: [S, C] -> [C].
+
+    A small 1-D convolution along time scores every frame, a linear layer mixes the S scores and a
+    softmax turns them into weights (the smoothing window of AD-NeRF / TalkingGaussian). A window of one
+    frame passes through unchanged.
+    """
+
+    def __init__(self, channels: int, window: int = 9):
+        super().__init__()
+        widths = [channels, 16, 8, 4, 2, 1]
+        convs: list[nn.Module] = []
+        for i in range(len(widths) - 1):
+            convs.append(nn.Conv1d(widths[i], widths[i + 1], kernel_size=3, padding=1))
+            if i < len(widths) - 2:
+                convs.append(nn.LeakyReLU(0.02))
+        self.score = nn.Sequential(*convs)
+        self.mix = nn.Linear(window, window)
+        self.window = window
+
+    def weights(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes [S, C] -> attention weights [S] (sum to 1)."""
+        s = self.score(codes.t().unsqueeze(0)).reshape(-1)  # [S]
+        return torch.softmax(self.mix(s), dim=0)
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        if codes.dim() != 2:
+            raise ValueError(f"AudioAttention expects codes [S, C], got shape {tuple(codes.shape)}")
+        if codes.shape[0] == 1:
+            return codes[0]
+        if codes.shape[0] != self.window:
+            raise ValueError(f"AudioAttention was built for {self.window} frames, got {codes.shape[0]}")
+        return self.weights(codes) @ codes  # [C]
+
+
+class AudioEncoder(nn.Module):
+    """Per-frame audio features [S, D] -> one attended code [C] (frame MLP, then AudioAttention)."""
+
+    def __init__(self, audio_dim: int, code_dim: int = 32, window: int = 9):
+        super().__init__()
+        if audio_dim < 1:
+            raise ValueError(f"audio_dim must be >= 1, got {audio_dim}")
+        self.audio_dim, self.code_dim, self.window = audio_dim, code_dim, window
+        self.frame = MLP(audio_dim, code_dim, hidden=64, layers=2, activation=nn.LeakyReLU)
+        self.attention = AudioAttention(code_dim, window)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.attention(self.frame(_audio_window(audio, self.audio_dim, self.window)))
+
+
+class MouthDeformNet(nn.Module):
+    """f_M: inside-mouth Gaussians, position offsets from audio (TalkingGaussian's mouth net).
+
+    forward(xyz [N, 3], audio [2W+1, D] | [D]) -> DeformOutput(d_xyz [N, 3]); aux["audio_attention"] [N, 1].
+    """
+
+    def __init__(
+        self,
+        audio_dim: int,
+        enc: TriplaneConfig | None = None,
+        hidden: int = 32,
+        layers: int = 3,
+        audio_code_dim: int = 32,
+        window: int = 9,
+        xyz_scale: float = 1e-2,
+    ):
+        super().__init__()
+        self.encoder = TriplaneEncoding(enc if enc is not None else TriplaneConfig(base_resolution=64))
+        d = self.encoder.out_dim
+        self.audio = AudioEncoder(audio_dim, audio_code_dim, window)
+        self.audio_region = MLP(d, audio_code_dim, hidden=32, layers=2)  # per-point channel attention
+        self.head = MLP(d + audio_code_dim, 3, hidden=hidden, layers=layers, zero_init=True)
+        self.xyz_scale = xyz_scale
+
+    def forward(self, xyz: torch.Tensor, audio: torch.Tensor) -> DeformOutput:
+        _check_xyz(xyz)
+        enc_x = self.encoder(xyz)  # [N, E]
+        att = self.audio_region(enc_x)  # [N, C]
+        enc_a = self.audio(audio.to(enc_x.dtype))  # [C]
+        h = torch.cat([enc_x, att * enc_a], dim=1)
+        d_xyz = self.head(h) * self.xyz_scale
+        return DeformOutput(d_xyz=d_xyz, aux={"audio_attention": att.norm(dim=1, keepdim=True)})
+
+
+class FaceDeformNet(nn.Module):
+    """f_F: face Gaussians, position / rotation / scale offsets from audio and action units.
+
+    Paths (TalkingGaussian's face net): the attended audio code gated per point by an audio region
+    attention; the expression AUs (default: every AU but the blink) through a small MLP, concatenated
+    with the blink AU (clipped to `blink_clip`), gated per point by a non-negative eye region attention
+    (ReLU, its bias starting at 1 so the gate starts open rather than dead); both concatenated with the
+    spatial feature into the head MLP.
+
+    Args:
+        audio_dim: D of the dataset's audio features.
+        num_aus: A, the length of the dataset's AU vector.
+        aus: indices of the expression AUs in that vector; blink: index of AU45. Defaults: blink = the last
+            AU (the dataset lists AU45 last), expression = all others. `au_indices(names)` gives
+            TalkingGaussian's exact choice (AU01, AU04, AU05, AU06, AU07 + AU45).
+
+    forward(xyz [N, 3], audio [2W+1, D] | [D], aus [A]) -> DeformOutput(d_xyz [N, 3], d_rot [N, 4],
+    d_scale [N, 3]); aux["audio_attention"], aux["eye_attention"] [N, 1].
+    """
+
+    def __init__(
+        self,
+        audio_dim: int,
+        num_aus: int,
+        enc: TriplaneConfig | None = None,
+        hidden: int = 64,
+        layers: int = 3,
+        aus: Sequence[int] | None = None,
+        blink: int | None = None,
+        audio_code_dim: int = 32,
+        window: int = 9,
+        xyz_scale: float = 1e-2,
+        blink_clip: tuple[float, float] = (0.0, 2.0),
+    ):
+        super().__init__()
+        if num_aus < 1:
+            raise ValueError(f"num_aus must be >= 1 (the blink AU at least), got {num_aus}")
+        blink = num_aus - 1 if blink is None else int(blink)
+        aus = [i for i in range(num_aus) if i != blink] if aus is None else [int(i) for i in aus]
+        bad = [i for i in [*aus, blink] if not 0 <= i < num_aus]
+        if bad or blink in aus:
+            raise ValueError(
+                f"AU indices {aus} / blink {blink} must be distinct and in [0, {num_aus}); "
+                "use au_indices(names)"
+            )
+        self.num_aus = num_aus
+        self.register_buffer("au_index", torch.tensor(aus, dtype=torch.long), persistent=False)
+        self.blink_index = blink
+        self.blink_clip = blink_clip
+        self.encoder = TriplaneEncoding(enc if enc is not None else TriplaneConfig())
+        d = self.encoder.out_dim
+        eye_dim = len(aus) + 1
+        self.audio = AudioEncoder(audio_dim, audio_code_dim, window)
+        self.audio_region = MLP(d, audio_code_dim, hidden=32, layers=2)
+        self.au_net = MLP(len(aus), len(aus), hidden=16, layers=2) if aus else None
+        self.eye_region = MLP(d, eye_dim, hidden=16, layers=2, out_activation=nn.ReLU())
+        # The spatial feature is ~0 at init (tables start at +-1e-4), so a ReLU gate with a negative bias
+        # would be dead for every point and never train: open the gate at 1 instead.
+        nn.init.ones_(self.eye_region.output_layer.bias)
+        self.head = MLP(d + audio_code_dim + eye_dim, 10, hidden=hidden, layers=layers, zero_init=True)
+        self.xyz_scale = xyz_scale
+
+    def encode_aus(self, aus: torch.Tensor) -> torch.Tensor:
+        """aus [A] -> eye/AU feature [len(aus) + 1]."""
+        if aus.dim() != 1 or aus.shape[0] != self.num_aus:
+            raise ValueError(
+                f"aus must be one frame's vector [{self.num_aus}] (the dataset's aus.npy row), "
+                f"got {tuple(aus.shape)}"
+            )
+        blink = aus[self.blink_index : self.blink_index + 1].clamp(*self.blink_clip)
+        if self.au_net is None:
+            return blink
+        return torch.cat([self.au_net(aus[self.au_index]), blink])
+
+    def forward(self, xyz: torch.Tensor, audio: torch.Tensor, aus: torch.Tensor) -> DeformOutput:
+        _check_xyz(xyz)
+        enc_x = self.encoder(xyz)  # [N, E]
+        aud_att = self.audio_region(enc_x)  # [N, C]
+        eye_att = self.eye_region(enc_x)  # [N, A'+1], >= 0
+        enc_a = self.audio(audio.to(enc_x.dtype))  # [C]
+        enc_e = self.encode_aus(aus.to(enc_x.dtype))  # [A'+1]
+        h = self.head(torch.cat([enc_x, aud_att * enc_a, eye_att * enc_e], dim=1))  # [N, 10]
+        return DeformOutput(
+            d_xyz=h[:, 0:3] * self.xyz_scale,
+            d_rot=h[:, 3:7],
+            d_scale=h[:, 7:10],
+            aux={
+                "audio_attention": aud_att.norm(dim=1, keepdim=True),
+                "eye_attention": eye_att.norm(dim=1, keepdim=True),
+            },
+        )
+
+
+class EmotionDeformNet(nn.Module):
+    """f_E: the emotion branch, a further V/A-driven deformation with its own hash encoder H_E.
+
+    forward(xyz [N, 3] (the audio/AU-deformed face positions), va [2] in [-1, 1]^2) ->
+    DeformOutput(d_xyz, d_rot, d_scale); aux["va_attention"] [N, 1]. Zero-initialised output: a fresh
+    branch is the identity.
+    """
+
+    def __init__(
+        self,
+        enc: TriplaneConfig | None = None,
+        va_dim: int = 2,
+        hidden: int = 64,
+        layers: int = 3,
+        va_code_dim: int = 16,
+        xyz_scale: float = 1e-2,
+    ):
+        super().__init__()
+        self.encoder = TriplaneEncoding(enc if enc is not None else TriplaneConfig())
+        d = self.encoder.out_dim
+        self.va_dim = va_dim
+        self.va_net = MLP(va_dim, va_code_dim, hidden=16, layers=2)
+        self.va_region = MLP(d, va_code_dim, hidden=16, layers=2)
+        self.head = MLP(d + va_code_dim, 10, hidden=hidden, layers=layers, zero_init=True)
+        self.xyz_scale = xyz_scale
+
+    def forward(self, xyz: torch.Tensor, va: torch.Tensor) -> DeformOutput:
+        _check_xyz(xyz)
+        va = va.reshape(-1) if va.dim() == 2 and va.shape[0] == 1 else va
+        if va.dim() != 1 or va.shape[0] != self.va_dim:
+            raise ValueError(f"va must be [{self.va_dim}] (valence, arousal), got shape {tuple(va.shape)}")
+        enc_x = self.encoder(xyz)
+        att = self.va_region(enc_x)  # [N, C]
+        code = self.va_net(va.to(enc_x.dtype))  # [C]
+        h = self.head(torch.cat([enc_x, att * code], dim=1))
+        return DeformOutput(
+            d_xyz=h[:, 0:3] * self.xyz_scale,
+            d_rot=h[:, 3:7],
+            d_scale=h[:, 7:10],
+            aux={"va_attention": att.norm(dim=1, keepdim=True)},
+        )

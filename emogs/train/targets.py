@@ -1,0 +1,76 @@
+"""Supervision targets of one frame at the training resolution."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..avatar import FrameConditions
+
+FACE_CLASSES = (1, 2, 3, 4, 7)  # skin, brows, eyes, lips, hair: what the face Gaussians draw
+MOUTH_CLASSES = (5, 6)  # mouth cavity, teeth
+
+
+@dataclass
+class Target:
+    """image [s,s,3]; face_mask, mouth_mask [s,s] in [0,1]; normals [s,s,3]; normal_valid [s,s] bool;
+    cond: FrameConditions (K for the dataset's S, background already at s)."""
+
+    image: Tensor
+    face_mask: Tensor
+    mouth_mask: Tensor
+    normals: Tensor
+    normal_valid: Tensor
+    cond: FrameConditions
+    image_size: int
+    index: int
+
+
+def _resize(x: Tensor, size: int) -> Tensor:
+    """[H,W,C] or [H,W] -> area-resized to [size,size,...]."""
+    if x.shape[0] == size:
+        return x
+    squeeze = x.dim() == 2
+    y = x[..., None] if squeeze else x
+    y = F.interpolate(y.permute(2, 0, 1)[None].float(), size=(size, size), mode="area")[0].permute(1, 2, 0)
+    return y[..., 0] if squeeze else y
+
+
+def _mask(parsing: Tensor, classes: Sequence[int]) -> Tensor:
+    m = torch.zeros_like(parsing, dtype=torch.float32)
+    for c in classes:
+        m = m + (parsing == c).float()
+    return m
+
+
+def make_target(sample, size: int, use_va: bool = True, face_classes=FACE_CLASSES) -> Target:
+    """FrameSample (emogs.data) -> Target at `size` x `size`."""
+    s_full = sample.image.shape[0]
+    if size > s_full:
+        raise ValueError(f"train_size {size} exceeds the dataset's image size {s_full}; lower train_size.")
+    nv = sample.normal_valid.float()
+    n = _resize(sample.normals * nv[..., None], size)
+    valid = _resize(nv, size) > 0.99
+    n = n / n.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+    cond = FrameConditions(
+        w2c=sample.w2c.float(),
+        K=sample.K.float(),
+        audio=sample.audio.float(),
+        aus=sample.aus.float(),
+        va=sample.va.float() if use_va else None,
+        background=_resize(sample.torso_background.float(), size),
+    )
+    return Target(
+        image=_resize(sample.image.float(), size),
+        face_mask=_resize(_mask(sample.parsing, face_classes), size),
+        mouth_mask=_resize(_mask(sample.parsing, MOUTH_CLASSES), size),
+        normals=n,
+        normal_valid=valid,
+        cond=cond,
+        image_size=s_full,
+        index=int(sample.index),
+    )

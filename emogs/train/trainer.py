@@ -1,0 +1,424 @@
+"""The training loop: stages canonical -> networks -> fuse -> emotion, checkpoints, resume, NaN guard.
+
+    trainer = Trainer(load_config("quick"), PersonDataset(root, "train", load_emotion=True), out_dir)
+    avatar = trainer.run(resume=True)
+
+One frame is sampled per step from the memory-mapped dataset (memory does not grow with the video
+length); the frame of step s depends only on (seed, s), so a resumed run sees the same frames as
+an uninterrupted one.
+
+Stages (global step counter; `cfg.stages` gives the steps of each):
+- canonical: Gaussians only (no deformation), L_rgb + L_normal + alpha-mask terms; densification.
+- networks: the audio/AU manipulation networks join (face + mouth), same losses + offset penalty.
+- fuse: everything fine-tuned at `lr.fuse_scale` x the learning rates; LPIPS when weights exist.
+- emotion: only the emotion branch, on the synthetic emotional frames with their target V/A, mixed
+  with real frames at their estimated V/A (`emotion_real_fraction`) to keep neutral behaviour.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .. import losses
+from ..avatar import Avatar, AvatarConfig, EncoderConfig, build_avatar
+from ..gaussians import PARAM_KEYS, DensifyStrategy, make_optimizer
+from .checkpoint import (
+    avatar_from_tensors,
+    avatar_tensors,
+    latest_checkpoint,
+    load_optimizer_tensors,
+    optimizer_tensors,
+    read_checkpoint,
+    save_avatar,
+    write_checkpoint,
+)
+from .config import STAGES, TrainConfig
+from .targets import make_target
+
+log = logging.getLogger("emogs.train")
+
+
+class TrainingDiverged(RuntimeError):
+    """Too many consecutive bad steps (NaN / exploding loss) even after restoring good states."""
+
+
+def avatar_config_for(cfg: TrainConfig, dataset, with_emotion: bool) -> AvatarConfig:
+    """The AvatarConfig of a training run on `dataset` (sizes from cfg.model, dims from the data)."""
+    m = cfg.model
+    af = dataset.manifest.get("audio_features", {})
+    return AvatarConfig(
+        audio_dim=int(dataset.audio_dim),
+        aus_names=list(dataset.aus_names),
+        sh_degree=m.sh_degree,
+        num_face=m.num_face,
+        num_mouth=m.num_mouth,
+        face_shell_fraction=m.face_shell_fraction,
+        face_hidden=m.face_hidden,
+        mouth_hidden=m.mouth_hidden,
+        emotion_hidden=m.emotion_hidden,
+        face_encoder=EncoderConfig(num_levels=m.hash_levels, log2_table_size=m.hash_log2_table_size,
+                                   base_resolution=16, finest_resolution=m.face_finest_resolution),
+        mouth_encoder=EncoderConfig(num_levels=m.hash_levels, log2_table_size=m.hash_log2_table_size,
+                                    base_resolution=min(64, m.mouth_finest_resolution),
+                                    finest_resolution=m.mouth_finest_resolution),
+        emotion_encoder=EncoderConfig(num_levels=m.hash_levels,
+                                      log2_table_size=min(15, m.hash_log2_table_size),
+                                      base_resolution=16, finest_resolution=m.face_finest_resolution),
+        with_emotion=with_emotion,
+        audio_window=int(getattr(dataset, "audio_window_size", 4)),
+        audio_extractor=str(af.get("extractor", "")),
+        fps=float(dataset.fps),
+        backend=m.backend,
+    )
+
+
+class NanGuard:
+    """Flags a loss that is not finite or exceeds `factor` x the median of recent good losses."""
+
+    def __init__(self, factor: float = 10.0, warmup: int = 20, window: int = 100):
+        self.factor, self.warmup = factor, warmup
+        self.history: deque[float] = deque(maxlen=window)
+
+    def check(self, loss: float, grads_finite: bool = True) -> str | None:
+        if not math.isfinite(loss):
+            return f"loss is {loss}"
+        if not grads_finite:
+            return "a gradient is NaN/inf"
+        if len(self.history) >= self.warmup:
+            med = float(np.median(self.history))
+            if loss > self.factor * med:
+                return f"loss {loss:.4g} exploded (> {self.factor:g} x running median {med:.4g})"
+        return None
+
+    def accept(self, loss: float) -> None:
+        self.history.append(loss)
+
+
+def _split_net_params(*nets) -> tuple[list, list]:
+    grid, mlp = [], []
+    for net in nets:
+        if net is None:
+            continue
+        for name, p in net.named_parameters():
+            (grid if "encoder" in name else mlp).append(p)
+    return grid, mlp
+
+
+class Trainer:
+    """Fits an Avatar to a PersonDataset. See the module docstring for the stages."""
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        dataset,
+        out_dir: str | Path,
+        emotion_frames=None,
+        progress: bool = True,
+        sync_loss: losses.SyncLoss | None = None,
+        step_callback: Callable[[int, dict], None] | None = None,
+    ):
+        if len(dataset) == 0:
+            raise ValueError("the training split is empty; check the dataset's manifest 'split'.")
+        self.cfg = cfg
+        self.dataset = dataset
+        self.emotion_frames = emotion_frames
+        self.out_dir = Path(out_dir)
+        self.ckpt_dir = self.out_dir / "checkpoints"
+        self.progress = progress
+        self.sync_loss = sync_loss
+        self.step_callback = step_callback
+        mode = cfg.model.with_emotion
+        if mode not in ("auto", "on", "off"):
+            raise ValueError(f"model.with_emotion must be auto|on|off, got {mode!r}")
+        has_em = emotion_frames is not None and len(emotion_frames) > 0
+        if mode == "on" and not has_em:
+            raise ValueError(
+                "model.with_emotion is 'on' but the dataset has no emotion/ frames; generate them with "
+                "`python -m preprocess VIDEO DATASET --stages emotion` or set it to 'auto'.")
+        self.with_emotion = has_em and mode != "off" and cfg.stages.get("emotion", 0) > 0
+        self.plan = [(s, int(cfg.stages.get(s, 0))) for s in STAGES
+                     if cfg.stages.get(s, 0) > 0 and (s != "emotion" or self.with_emotion)]
+        self.total_steps = sum(n for _, n in self.plan)
+        self.avatar_cfg = avatar_config_for(cfg, dataset, self.with_emotion)
+        self.lpips_model, self.lpips_status = losses.load_lpips(cfg.lpips_weights)
+        self.guard = NanGuard(cfg.guard.explode_factor, cfg.guard.warmup)
+        d = cfg.densify
+        common = dict(grow_grad2d=d.grow_grad2d, grow_scale3d=d.grow_scale3d, prune_opa=d.prune_opa,
+                      prune_scale3d=d.prune_scale3d, refine_start=d.refine_start, refine_stop=d.refine_stop,
+                      refine_every=d.refine_every, reset_every=d.reset_every)
+        self.strategies = {"face": DensifyStrategy(max_gaussians=d.max_face, **common),
+                           "mouth": DensifyStrategy(max_gaussians=d.max_mouth, **common)}
+        self.step = 0
+        self.events: list[dict] = []  # guard / densify events (also logged)
+        self.avatar: Avatar | None = None
+
+    # ------------------------------------------------------------------ model + optimizers
+    def _template(self) -> np.ndarray:
+        with np.load(self.dataset.root / "camera.npz") as cam:
+            if "template" not in cam:
+                raise ValueError(f"{self.dataset.root / 'camera.npz'} lacks 'template' (the tracked face "
+                                 "mesh); rerun the preprocessing 'camera' stage.")
+            return cam["template"].astype(np.float32)
+
+    def _fresh_avatar(self) -> Avatar:
+        t0 = int(self.dataset.frame_indices[0])
+        img = (self.dataset.image(t0).numpy() * 255).astype(np.uint8)
+        return build_avatar(self.avatar_cfg, self._template(), img, self.dataset.w2c[t0].numpy(),
+                            self.dataset.K.numpy(), seed=self.cfg.seed)
+
+    def _setup(self, avatar: Avatar) -> None:
+        self.avatar = avatar
+        lrs = {k: getattr(self.cfg.lr, k) for k in PARAM_KEYS}
+        self.opt_face = make_optimizer(avatar.face, lrs)
+        self.opt_mouth = make_optimizer(avatar.mouth, lrs)
+        grid, mlp = _split_net_params(avatar.face_net, avatar.mouth_net)
+        self.opt_nets = torch.optim.AdamW([{"params": grid, "lr": self.cfg.lr.grid, "name": "grid"},
+                                           {"params": mlp, "lr": self.cfg.lr.mlp, "name": "mlp"}],
+                                          weight_decay=0.0, eps=1e-15)
+        self.opt_emotion = None
+        if avatar.emotion_net is not None:
+            grid, mlp = _split_net_params(avatar.emotion_net)
+            self.opt_emotion = torch.optim.AdamW([{"params": grid, "lr": self.cfg.lr.grid, "name": "grid"},
+                                                  {"params": mlp, "lr": self.cfg.lr.mlp, "name": "mlp"}],
+                                                 weight_decay=0.0, eps=1e-15)
+        self.densify_state = {k: self.strategies[k].initialize_state(len(getattr(avatar, k)))
+                              for k in ("face", "mouth")}
+
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        d = {"face": self.opt_face, "mouth": self.opt_mouth, "nets": self.opt_nets}
+        if self.opt_emotion is not None:
+            d["emotion"] = self.opt_emotion
+        return d
+
+    # ------------------------------------------------------------------ state (checkpoint / guard)
+    def state_tensors(self) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        extra = {}
+        for name, opt in self._optimizers().items():
+            extra.update(optimizer_tensors(f"opt.{name}", opt))
+        for k, st in self.densify_state.items():
+            for sk, v in st.items():
+                extra[f"densify.{k}.{sk}"] = v
+        return avatar_tensors(self.avatar), extra
+
+    def load_state_tensors(self, av: dict[str, Tensor], extra: dict[str, Tensor]) -> None:
+        self._setup(avatar_from_tensors(self.avatar_cfg, av).train())
+        for name, opt in self._optimizers().items():
+            load_optimizer_tensors(f"opt.{name}", opt, extra)
+        for k in ("face", "mouth"):
+            for sk in list(self.densify_state[k]):
+                key = f"densify.{k}.{sk}"
+                if key in extra:
+                    self.densify_state[k][sk] = extra[key].clone()
+
+    def _snapshot(self) -> None:
+        av, extra = self.state_tensors()
+        self._good = ({k: v.detach().clone() for k, v in av.items()},
+                      {k: v.detach().clone() for k, v in extra.items()}, self.step)
+
+    def _restore(self) -> None:
+        av, extra, _ = self._good
+        self.load_state_tensors(av, extra)
+
+    def save_checkpoint(self) -> Path:
+        av, extra = self.state_tensors()
+        state = {"step": self.step, "total_steps": self.total_steps, "plan": self.plan,
+                 "config": self.cfg.to_dict(), "avatar": self.avatar_cfg.to_dict(),
+                 "guard_history": list(self.guard.history), "events": self.events[-200:]}
+        return write_checkpoint(self.ckpt_dir, self.step, self.avatar, extra, state)
+
+    def resume(self) -> bool:
+        """Load the latest checkpoint if there is one; True when resumed."""
+        folder = latest_checkpoint(self.ckpt_dir)
+        if folder is None:
+            return False
+        av, extra, state = read_checkpoint(folder)
+        if state.get("avatar") != self.avatar_cfg.to_dict():
+            raise ValueError(f"checkpoint {folder} was made with another model/dataset configuration; "
+                             f"delete {self.ckpt_dir} to start over, or resume with the same preset.")
+        self.load_state_tensors(av, extra)
+        self.step = int(state["step"])
+        self.guard.history.extend(state.get("guard_history", []))
+        self._log(f"resumed from {folder} at step {self.step}/{self.total_steps}")
+        return True
+
+    # ------------------------------------------------------------------ schedule
+    def stage_at(self, step: int) -> tuple[str, int, int]:
+        """(stage name, first global step of the stage, its number of steps) of global `step`."""
+        start = 0
+        for name, n in self.plan:
+            if step < start + n:
+                return name, start, n
+            start += n
+        raise IndexError(f"step {step} is past the end of training ({self.total_steps})")
+
+    def _set_lrs(self, stage: str, step: int) -> None:
+        lr = self.cfg.lr
+        gauss_steps = sum(n for s, n in self.plan if s in ("canonical", "networks")) or 1
+        frac = min(step / gauss_steps, 1.0)
+        means_lr = lr.means * (lr.means_final / lr.means) ** frac
+        scale = lr.fuse_scale if stage == "fuse" else 1.0
+        for opt in (self.opt_face, self.opt_mouth):
+            for g in opt.param_groups:
+                base = means_lr if g["name"] == "means" else getattr(lr, g["name"])
+                g["lr"] = base * scale
+        for opt in (self.opt_nets, self.opt_emotion):
+            if opt is None:
+                continue
+            for g in opt.param_groups:
+                g["lr"] = (lr.grid if g["name"] == "grid" else lr.mlp) * scale
+
+    def _sample(self, stage: str, step: int):
+        gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step)
+        if stage == "emotion" and float(torch.rand((), generator=gen)) >= self.cfg.emotion_real_fraction:
+            em = self.emotion_frames
+            return em[int(torch.randint(len(em), (), generator=gen))], True
+        return self.dataset[int(torch.randint(len(self.dataset), (), generator=gen))], stage == "emotion"
+
+    # ------------------------------------------------------------------ one step
+    def compute_loss(self, stage: str, sample, use_va: bool) -> tuple[Tensor, dict, dict]:
+        cfg, w = self.cfg, self.cfg.loss
+        tgt = make_target(sample, cfg.train_size, use_va=use_va)
+        s = cfg.train_size
+        out = self.avatar.render(tgt.cond, s, s, deform=stage != "canonical", emotion=stage == "emotion",
+                                 image_size=tgt.image_size)
+        rgb = out["rgb"]
+        l_rgb = losses.l1(rgb, tgt.image) + w.dssim * losses.dssim(rgb, tgt.image)
+        if stage == "fuse" and self.lpips_model is not None and w.lpips > 0:
+            l_rgb = l_rgb + w.lpips * self.lpips_model(rgb, tgt.image)
+        l_norm = losses.normal_loss(out["normal"], tgt.normals, tgt.normal_valid,
+                                    self.avatar.face.params["delta_n"], w.normal_l1, w.normal_tv, w.delta_n)
+        loss = l_rgb + l_norm
+        parts = {"rgb": float(l_rgb.detach()), "normal": float(l_norm.detach())}
+        if stage != "emotion":
+            vis_mouth = (1 - out["face_alpha"]) * out["mouth_alpha"]
+            l_a = losses.alpha_mask_loss(out["face_alpha"], tgt.face_mask) + \
+                losses.alpha_mask_loss(vis_mouth, tgt.mouth_mask)
+            loss = loss + w.alpha * l_a
+            parts["alpha"] = float(l_a.detach())
+        offs = [v for d in out["offsets"].values() for v in d.values()]
+        if offs:
+            loss = loss + losses.deformation_reg(*offs, weight=w.deform)
+        if self.sync_loss is not None and w.sync > 0 and stage != "canonical":
+            loss = loss + w.sync * self.sync_loss(rgb, tgt.cond.audio)
+        with torch.no_grad():
+            mse = float(((rgb.clamp(0, 1) - tgt.image) ** 2).mean())
+        parts["psnr"] = -10 * math.log10(max(mse, 1e-10))
+        return loss, parts, out
+
+    def train_step(self) -> dict | None:
+        """One optimisation step at `self.step`; returns its loss parts or None when skipped."""
+        stage, _, _ = self.stage_at(self.step)
+        self._set_lrs(stage, self.step)
+        sample, use_va = self._sample(stage, self.step)
+        opts = {"canonical": [self.opt_face, self.opt_mouth],
+                "networks": [self.opt_face, self.opt_mouth, self.opt_nets],
+                "fuse": [self.opt_face, self.opt_mouth, self.opt_nets],
+                "emotion": [self.opt_emotion]}[stage]
+        for opt in self._optimizers().values():
+            opt.zero_grad(set_to_none=True)
+        densify = stage in ("canonical", "networks")
+        loss, parts, out = self.compute_loss(stage, sample, use_va)
+        if densify:
+            for k in ("face", "mouth"):
+                self.strategies[k].step_pre_backward(out[f"{k}_info"])
+        lv = float(loss.detach())
+        reason = self.guard.check(lv)
+        if reason is None:
+            loss.backward()
+            finite = all(torch.isfinite(p.grad).all() for opt in opts for g in opt.param_groups
+                         for p in g["params"] if p.grad is not None)
+            reason = self.guard.check(lv, finite)
+        if reason is not None:
+            return self._bad_step(reason)
+        self._consecutive_bad = 0
+        self.guard.accept(lv)
+        for opt in opts:
+            opt.step()
+        if densify:
+            gen = torch.Generator().manual_seed(self.cfg.seed * 7919 + self.step)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(torch.randint(2**31 - 1, (), generator=gen)))
+                for k, opt in (("face", self.opt_face), ("mouth", self.opt_mouth)):
+                    res = self.strategies[k].step_post_backward(
+                        getattr(self.avatar, k), opt, self.densify_state[k], self.step, out[f"{k}_info"])
+                    if any(res.values()):
+                        self._event("densify", f"{k}: {res} -> {len(getattr(self.avatar, k))} Gaussians")
+        parts["loss"] = lv
+        return parts
+
+    def _bad_step(self, reason: str) -> None:
+        self._consecutive_bad = getattr(self, "_consecutive_bad", 0) + 1
+        good_step = self._good[2]
+        self._restore()
+        self._event("guard", f"step {self.step}: {reason}; step skipped, restored the state of step "
+                    f"{good_step}")
+        if self._consecutive_bad >= self.cfg.guard.max_consecutive:
+            raise TrainingDiverged(
+                f"{self._consecutive_bad} consecutive bad steps (last: {reason}); lower the learning rates "
+                f"(lr.*) or check the dataset frames near step {self.step}. "
+                f"Events: {self.out_dir / 'train.log'}")
+        return None
+
+    def _event(self, kind: str, msg: str) -> None:
+        self.events.append({"step": self.step, "kind": kind, "message": msg})
+        self._log(f"[{kind}] {msg}")
+
+    def _log(self, msg: str) -> None:
+        log.info(msg)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.out_dir / "train.log", "a") as f:
+            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}\n")
+
+    # ------------------------------------------------------------------ the loop
+    def run(self, resume: bool = False) -> Avatar:
+        """Train through all stages (resuming from the latest checkpoint if `resume`); write the
+        avatar folder (`out_dir/avatar.json` + `avatar.safetensors`) and return the avatar."""
+        from tqdm import tqdm
+
+        if self.cfg.threads:
+            torch.set_num_threads(self.cfg.threads)
+        if not (resume and self.resume()):
+            torch.manual_seed(self.cfg.seed)
+            self._setup(self._fresh_avatar().train())
+            self._log(f"training {self.total_steps} steps: {self.plan}; LPIPS: {self.lpips_status}")
+        self._snapshot()
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, dynamic_ncols=True,
+                   desc="fit")
+        t_start = time.time()
+        while self.step < self.total_steps:
+            stage = self.stage_at(self.step)[0]
+            parts = self.train_step()
+            if parts is None:
+                continue  # restored; the step counter stays and the step is retried with the good state
+            self.step += 1
+            bar.update(1)
+            if self.step % max(1, self.cfg.log_every) == 0 or self.step == self.total_steps:
+                bar.set_postfix(stage=stage, loss=f"{parts['loss']:.4f}", psnr=f"{parts['psnr']:.1f}",
+                                face=len(self.avatar.face), mouth=len(self.avatar.mouth))
+                self._log(f"step {self.step}/{self.total_steps} [{stage}] " + json.dumps(
+                    {k: round(v, 5) for k, v in parts.items()}))
+            if self.step % self.cfg.guard.snapshot_every == 0:
+                self._snapshot()
+            if self.step % max(1, self.cfg.checkpoint_every) == 0 and self.step < self.total_steps:
+                self.save_checkpoint()
+            if self.step_callback is not None:
+                self.step_callback(self.step, parts)
+        bar.close()
+        self.save_checkpoint()
+        self.avatar.eval()
+        save_avatar(self.avatar, self.out_dir, {
+            "dataset": str(Path(self.dataset.root).resolve()),
+            "train": {"preset": self.cfg.preset, "steps": self.total_steps, "plan": self.plan,
+                      "seconds_this_run": round(time.time() - t_start, 1), "lpips": self.lpips_status,
+                      "events": self.events[-50:], "config": self.cfg.to_dict()}})
+        return self.avatar

@@ -1,0 +1,41 @@
+"""Preprocessing configuration (one dataclass; every field is a CLI flag of `python -m preprocess`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass
+class PreprocessConfig:
+    # decode
+    fps: float = 25.0                 # output frame rate (constant; frames picked by timestamp)
+    size: int = 512                   # side of the square face crop, pixels
+    crop_margin: float = 2.8          # crop side = margin x median face-box side
+    crop_smooth_s: float = 1.0        # std of the Gaussian (zero-phase) smoothing of the crop centre, seconds
+    detect_width: int = 320           # width of the low-resolution first pass that finds the face track
+    detect_every: int = 2             # run the first-pass face detector on every k-th output frame
+    sample_rate: int = 16000
+    no_audio: bool = False            # allow videos without an audio track
+    min_frames: int = 25              # shorter videos are rejected
+    min_face_fraction: float = 0.5    # fail when fewer frames than this have a face
+    # landmarks
+    landmark_backend: str = "mediapipe"   # "mediapipe" or "dlib" (dlib's 68 points; mesh still MediaPipe)
+    smooth_landmarks: bool = True
+    # camera
+    focal_candidates: int = 9         # focal grid for the joint focal / pose search
+    pose_smooth_sigma: float = 0.7    # frames; zero-phase Gaussian smoothing of the poses
+    # parsing / normals / aus / audio
+    parsing_backend: str = "geometry"     # "geometry" or "bisenet"
+    parsing_weights: str | None = None    # BiSeNet 19-class checkpoint (79999_iter.pth) for "bisenet"
+    audio_extractor: str = "whisper"      # "whisper" or "logmel"
+    audio_window: int = 4
+    # contact sheet
+    contact_frames: int = 6
+
+    def stage_params(self, names: tuple[str, ...]) -> dict:
+        d = asdict(self)
+        return {k: d[k] for k in names}
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]

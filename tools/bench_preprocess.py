@@ -1,0 +1,89 @@
+"""Benchmark `python -m preprocess`: seconds per stage, real-time factor, peak RAM vs video length.
+
+    .venv/bin/python tools/bench_preprocess.py --seconds 60                 # the issue's target clip
+    .venv/bin/python tools/bench_preprocess.py --seconds 30 120 --size 512  # RAM independent of length?
+
+Each clip (512x512 by default: the astronaut portrait moving, mouth driven by espeak-ng speech) is
+made first, then preprocessed in a fresh subprocess so its peak RSS (ru_maxrss) is its own. Prints
+per-stage seconds, total, the real-time factor (video seconds / processing seconds; > 1 = faster
+than real time) and peak RAM. Emotional frames are not part of this benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _child(video: str, out: str, size: int, extractor: str) -> None:
+    import resource
+
+    sys.path.insert(0, str(ROOT))
+    from preprocess.config import PreprocessConfig
+    from preprocess.pipeline import run_pipeline
+
+    t0 = time.perf_counter()
+    m = run_pipeline(video, out, PreprocessConfig(size=size, audio_extractor=extractor), progress=False,
+                     log=lambda s: None)
+    total = time.perf_counter() - t0
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"total": total, "peak_mb": peak_mb, "num_frames": m["num_frames"],
+                      "stages": {k: v["seconds"] for k, v in m["stages"].items()}}))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seconds", type=float, nargs="+", default=[60.0])
+    p.add_argument("--size", type=int, default=512, help="clip side and dataset size")
+    p.add_argument("--extractor", default="whisper", choices=["whisper", "logmel"])
+    p.add_argument("--keep", default=None, help="folder to keep clips and datasets in")
+    p.add_argument("--_child", nargs=4, help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a._child:
+        _child(a._child[0], a._child[1], int(a._child[2]), a._child[3])
+        return
+    sys.path.insert(0, str(ROOT))
+    from preprocess.testclips import make_clip
+
+    work = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="bench_pre_"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, cpus={os.cpu_count()}")
+    for secs in a.seconds:
+        clip = work / f"clip_{int(secs)}s_{a.size}.mp4"
+        if not clip.exists():
+            t = time.perf_counter()
+            make_clip(clip, seconds=secs, width=a.size, height=a.size)
+            print(f"made {clip.name} in {time.perf_counter() - t:.1f} s")
+        out = work / f"ds_{int(secs)}s_{a.size}"
+        if out.exists():
+            import shutil
+
+            shutil.rmtree(out)
+        res = subprocess.run([sys.executable, __file__, "--_child", str(clip), str(out), str(a.size), a.extractor],
+                             capture_output=True, text=True)
+        if res.returncode:
+            print(res.stderr[-3000:])
+            raise SystemExit(f"preprocessing {clip} failed")
+        r = json.loads(res.stdout.strip().splitlines()[-1])
+        print(f"\n{secs:.0f} s clip, {a.size}x{a.size}, {r['num_frames']} frames, extractor={a.extractor}")
+        for name, s in r["stages"].items():
+            print(f"  {name:16s} {s:7.2f} s")
+        print(f"  {'total':16s} {r['total']:7.2f} s   real-time factor {secs / r['total']:.2f}x "
+              f"({'faster' if r['total'] < secs else 'slower'} than real time)")
+        print(f"  peak RAM         {r['peak_mb']:7.0f} MB")
+    if not a.keep:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
