@@ -100,13 +100,16 @@ def _K(f: float, size: int) -> np.ndarray:
     return np.array([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1]], np.float64)
 
 
-def _pnp(obj: np.ndarray, img: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+def _pnp(obj: np.ndarray, img: np.ndarray, K: np.ndarray, refine: bool = True):
+    """PnP (SQPnP, then iterative refinement) -> (rvec [3], tvec [3], mean pixel error or nan)."""
     import cv2
 
     obj, img = np.ascontiguousarray(obj, np.float64), np.ascontiguousarray(img, np.float64)
     ok, rvec, tvec = cv2.solvePnP(obj, img, K, None, flags=cv2.SOLVEPNP_SQPNP)
     if not ok:
         rvec, tvec = np.zeros((3, 1)), np.array([[0.0], [0.0], [0.6]])
+    if not refine:
+        return rvec.reshape(3), tvec.reshape(3), float("nan")
     ok, rvec, tvec = cv2.solvePnP(obj, img, K, None, rvec, tvec, useExtrinsicGuess=True,
                                   flags=cv2.SOLVEPNP_ITERATIVE)
     proj, _ = cv2.projectPoints(obj, rvec, tvec, K, None)
@@ -192,7 +195,18 @@ def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
     return gaussian_filter1d(x, sigma, axis=0, mode="nearest")
 
 
-def fit_camera(landmarks: np.ndarray, conf: np.ndarray, size: int, focal_candidates: int = 9,
+def fit_camera(*args, **kwargs) -> CameraFit:
+    """See `_fit_camera`. Runs torch single-threaded: the problem is small and thread hand-offs cost
+    more than they save (very much so on a busy machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _fit_camera(*args, **kwargs)
+    finally:
+        torch.set_num_threads(n)
+
+
+def _fit_camera(landmarks: np.ndarray, conf: np.ndarray, size: int, focal_candidates: int = 9,
                smooth_sigma: float = 0.7, focal: float | None = None,
                max_joint_frames: int = 120) -> CameraFit:
     """Fit template, shared focal and per-frame poses.
@@ -252,7 +266,7 @@ def fit_camera(landmarks: np.ndarray, conf: np.ndarray, size: int, focal_candida
 
     # all frames, template and focal fixed
     K = _K(f, size)
-    starts = [_pnp(tmpl[rig], obs[t], K) for t in range(T)]
+    starts = [_pnp(tmpl[rig], obs[t], K, refine=False) for t in range(T)]
     rv = np.stack([s[0] for s in starts])
     tv = np.stack([s[1] for s in starts])
     rv_t, tv_t, _, _ = _robust_fit(obs, w, tmpl[rig], rv, tv, logf, c, sigma, fit_template=False, iters=40)

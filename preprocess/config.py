@@ -13,7 +13,7 @@ class PreprocessConfig:
     crop_margin: float = 2.8          # crop side = margin x median face-box side
     crop_smooth_s: float = 1.0        # std of the Gaussian (zero-phase) smoothing of the crop centre, seconds
     detect_width: int = 320           # width of the low-resolution first pass that finds the face track
-    detect_every: int = 2             # run the first-pass face detector on every k-th output frame
+    detect_every: int = 5             # run the first-pass face detector on every k-th output frame
     sample_rate: int = 16000
     no_audio: bool = False            # allow videos without an audio track
     min_frames: int = 25              # shorter videos are rejected
@@ -29,6 +29,10 @@ class PreprocessConfig:
     parsing_weights: str | None = None    # BiSeNet 19-class checkpoint (79999_iter.pth) for "bisenet"
     audio_extractor: str = "whisper"      # "whisper" or "logmel"
     audio_window: int = 4
+    openface_csv: str | None = None       # import AUs from an OpenFace FeatureExtraction CSV instead
+    audio_features_file: str | None = None  # import user HuBERT / DeepSpeech features (.npy) instead
+    va_backend: str = "none"              # V/A of real frames: "none" (zeros) or "fer" (valence_arousal.py)
+    va_stride: int = 5
     # contact sheet
     contact_frames: int = 6
 

@@ -126,14 +126,24 @@ def _raster_sparse(
     """
     import cv2
 
-    ids = np.zeros((size, size), np.int32)
+    # draw into a buffer covering the mesh's bounding box only
+    x0 = int(np.clip(np.floor(xy[:, 0].min()) - 1, 0, size))
+    y0 = int(np.clip(np.floor(xy[:, 1].min()) - 1, 0, size))
+    x1 = int(np.clip(np.ceil(xy[:, 0].max()) + 1, x0, size))
+    y1 = int(np.clip(np.ceil(xy[:, 1].max()) + 1, y0, size))
+    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, attrs.shape[1]), np.float32))
+    if x1 <= x0 or y1 <= y0:
+        return empty
+    ids = np.zeros((y1 - y0, x1 - x0), np.int32)
     order = np.argsort(-depth[tris].mean(axis=1), kind="stable")
-    pts = np.round((xy[tris[order]] - 0.5) * 16.0).astype(np.int32)  # OpenCV: pixel centres at i
-    for k, tri in zip(order, pts):
-        cv2.fillConvexPoly(ids, tri, int(k) + 1, lineType=cv2.LINE_8, shift=4)
-    py, px = np.nonzero(ids)
-    if len(px) == 0:
-        return py, px, np.zeros((0, attrs.shape[1]), np.float32)
+    pts = np.round((xy[tris[order]] - 0.5 - [x0, y0]) * 16.0).astype(np.int32)  # OpenCV: centres at i
+    for k, tri in zip(order.tolist(), pts):
+        cv2.fillConvexPoly(ids, tri, k + 1, lineType=cv2.LINE_8, shift=4)
+    flat = np.flatnonzero(ids)
+    if len(flat) == 0:
+        return empty
+    tri_id = ids.ravel()[flat] - 1
+    py_l, px_l = np.divmod(flat, x1 - x0)
     # per triangle, the attribute is affine in the pixel position: attr = G @ (x, y, 1)
     a, b, c = xy[tris[:, 0]], xy[tris[:, 1]], xy[tris[:, 2]]
     m = np.stack(
@@ -149,11 +159,16 @@ def _raster_sparse(
     g = np.einsum("fvc,fvk->fck", attrs[tris], np.linalg.inv(m))  # [F, C, 3]
     g[bad] = 0.0
     g[bad, :, 2] = attrs[tris[bad]].mean(axis=1)
-    g = g.astype(np.float32)
-    gt = g[ids[py, px] - 1]
-    sx = px.astype(np.float32) + 0.5
-    sy = py.astype(np.float32) + 0.5
-    return py, px, gt[:, :, 0] * sx[:, None] + gt[:, :, 1] * sy[:, None] + gt[:, :, 2]
+    # evaluate in local pixel coordinates (smaller numbers, float32-friendly)
+    g[:, :, 2] += g[:, :, 0] * (x0 + 0.5) + g[:, :, 1] * (y0 + 0.5)
+    g = np.ascontiguousarray(g.transpose(1, 2, 0), dtype=np.float32)  # [C, 3, F]
+    sx = px_l.astype(np.float32)
+    sy = py_l.astype(np.float32)
+    vals = np.empty((len(flat), attrs.shape[1]), np.float32)
+    for ch in range(attrs.shape[1]):
+        gc = g[ch]
+        vals[:, ch] = gc[0][tri_id] * sx + gc[1][tri_id] * sy + gc[2][tri_id]
+    return py_l + y0, px_l + x0, vals
 
 
 def encode_normals(normals: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -207,9 +222,11 @@ class FaceNormalRenderer:
             vals = img[py, px]
         else:
             py, px, vals = _raster_sparse(p[:, :2], verts[:, 2], self.tris, vn, self.size)
-        norm = np.linalg.norm(vals, axis=1, keepdims=True)
-        ok = norm[:, 0] > 1e-6
-        return py[ok], px[ok], (vals[ok] / norm[ok]).astype(np.float32)
+        norm2 = np.einsum("mc,mc->m", vals, vals)
+        ok = norm2 > 1e-12
+        if not ok.all():
+            py, px, vals, norm2 = py[ok], px[ok], vals[ok], norm2[ok]
+        return py, px, (vals * (1.0 / np.sqrt(norm2))[:, None]).astype(np.float32)
 
     def render(self, points478: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         py, px, n = self._sparse(points478, K)
@@ -221,9 +238,9 @@ class FaceNormalRenderer:
 
     def __call__(self, points478: np.ndarray, K: np.ndarray) -> np.ndarray:
         py, px, n = self._sparse(points478, K)
-        out = np.zeros((self.size, self.size, 3), np.uint8)
-        out[py, px] = np.clip(np.round((n + 1.0) * 127.5), 0, 255).astype(np.uint8)
-        return out
+        out = np.zeros((self.size * self.size, 3), np.uint8)
+        out[py * self.size + px] = np.clip(np.rint((n + 1.0) * 127.5), 0, 255).astype(np.uint8)
+        return out.reshape(self.size, self.size, 3)
 
 
 # ----------------------------------------------------------------------------- learned backend slot

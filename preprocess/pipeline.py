@@ -37,7 +37,8 @@ FORMAT_VERSION = 1
 class Stage:
     """name; run(ctx) -> record dict (e.g. backend, weights; key "manifest" = top-level manifest
     updates); outputs: files it writes (relative to the dataset); depends: upstream stage names;
-    params: PreprocessConfig fields it uses; version: bump to force reruns after a code change."""
+    params: PreprocessConfig fields it uses; version: bump to force reruns after a code change;
+    optional: not part of a default run (run with --stages NAME)."""
 
     name: str
     run: Callable[[StageContext], dict]
@@ -46,6 +47,7 @@ class Stage:
     params: tuple[str, ...] = ()
     version: int = 1
     needs_video: bool = False
+    optional: bool = False  # run only when named in `stages` (e.g. the slow emotional frames)
 
 
 @dataclass
@@ -104,9 +106,9 @@ def register_stage(stage: Stage, before: str | None = None) -> None:
         STAGES.append(stage)
 
 
-def stage_names() -> list[str]:
+def stage_names(include_optional: bool = False) -> list[str]:
     _ensure_registered()
-    return [s.name for s in STAGES]
+    return [s.name for s in STAGES if include_optional or not s.optional]
 
 
 def _ensure_registered() -> None:
@@ -174,7 +176,7 @@ def run_pipeline(video: str | Path | None, out: str | Path, cfg: PreprocessConfi
         raise StageError(f"{out} has no dataset yet", "give the video: python -m preprocess VIDEO OUT_DIR")
 
     names = [s.name for s in STAGES]
-    todo = stages or names
+    todo = stages or [s.name for s in STAGES if not s.optional]
     unknown = [n for n in todo if n not in names]
     if unknown:
         raise StageError(f"unknown stage(s) {unknown}", f"choose from {names}")

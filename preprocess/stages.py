@@ -130,14 +130,21 @@ def _follow(faces, prev):
 
 
 def _dlib68(ctx, frames, fallback, valid):
+    """dlib's 68 points where its HOG detector finds the face, the mapped mesh points elsewhere."""
     from .landmarks import Dlib68Detector
 
-    det = Dlib68Detector(upsample=0)
+    width = float(np.median(np.ptp(fallback[..., 0], axis=1)))
+    det = Dlib68Detector(upsample=1 if width < 110 else 0)  # HOG needs faces >= ~80 px
     out = fallback.copy()
+    found = 0
     for t in _bar(ctx, range(len(frames)), "landmarks: dlib68"):
-        found = det(np.asarray(frames[t]))
-        if found:
-            out[t] = found[0]
+        faces = det(np.asarray(frames[t]))
+        if faces:
+            best = min(faces, key=lambda q: np.abs(q.mean(0) - fallback[t].mean(0)).sum())
+            out[t] = best
+            found += 1
+    if found < len(frames):
+        ctx.warn(f"dlib found the face in {found}/{len(frames)} frames; mapped mesh points used elsewhere")
     return out
 
 
@@ -210,6 +217,11 @@ def run_normals(ctx: StageContext) -> dict:
 def run_aus(ctx: StageContext) -> dict:
     from . import action_units as au
 
+    if ctx.cfg.openface_csv:
+        aus, names = au.read_openface_csv(ctx.cfg.openface_csv, ctx.num_frames, ctx.fps)
+        save_npy(ctx.path("aus.npy"), np.asarray(aus, np.float32))
+        return {"backend": "openface-csv", "weights": str(ctx.cfg.openface_csv),
+                "manifest": {"aus": {"names": list(names)}}}
     lm = np.asarray(ctx.load("landmarks.npy"))
     with np.load(ctx.path("camera.npz")) as cam:
         w2c = cam["w2c"]
@@ -228,6 +240,12 @@ def run_audio_features(ctx: StageContext) -> dict:
 
     T, fps = ctx.num_frames, ctx.fps
     ext = ctx.cfg.audio_extractor
+    if ctx.cfg.audio_features_file:
+        feats = np.asarray(af.import_audio_features(ctx.cfg.audio_features_file, T), np.float32)
+        save_npy(ctx.path("audio_features.npy"), feats)
+        return {"backend": "imported", "weights": str(ctx.cfg.audio_features_file),
+                "manifest": {"audio_features": {"extractor": "imported", "dim": int(feats.shape[1]),
+                                                "window": ctx.cfg.audio_window}}}
     if not ctx.manifest.get("has_audio"):
         dim = af.FEATURE_DIMS[ext]
         save_npy(ctx.path("audio_features.npy"), np.zeros((T, dim), np.float32))
@@ -249,9 +267,25 @@ def run_audio_features(ctx: StageContext) -> dict:
 
 # ---------------------------------------------------------------------------------- valence/arousal
 def run_valence_arousal(ctx: StageContext) -> dict:
-    """Placeholder until the V/A estimator stage is registered: zeros, backend "none"."""
-    save_npy(ctx.path("valence_arousal.npy"), np.zeros((ctx.num_frames, 2), np.float32))
-    return {"backend": "none", "manifest": {"valence_arousal": {"backend": "none"}}}
+    """V/A of the real frames: zeros with backend "none" (default), or the estimator of
+    preprocess/valence_arousal.py ("fer")."""
+    backend = ctx.cfg.va_backend
+    if backend == "none":
+        save_npy(ctx.path("valence_arousal.npy"), np.zeros((ctx.num_frames, 2), np.float32))
+        return {"backend": "none", "manifest": {"valence_arousal": {"backend": "none"}}}
+    if backend != "fer":
+        raise StageError(f"unknown V/A backend {backend!r}", "use --va-backend none or fer")
+    from .valence_arousal import run_valence_arousal_stage
+
+    rec = run_valence_arousal_stage(ctx.out, stride=ctx.cfg.va_stride)
+    va = np.load(ctx.path("valence_arousal.npy"), mmap_mode="r")
+    if va.shape != (ctx.num_frames, 2) or va.dtype != np.float32:
+        raise StageError(f"valence_arousal.npy is {va.dtype} {va.shape}, "
+                         f"expected float32 {(ctx.num_frames, 2)}",
+                         "this is a bug in preprocess/valence_arousal.py: report it")
+    judge = rec.get("judge", backend)
+    return {"backend": judge, "stride": rec.get("stride"),
+            "manifest": {"valence_arousal": {"backend": judge}}}
 
 
 # -------------------------------------------------------------------------------------------- split
@@ -270,6 +304,16 @@ def run_contact_sheet(ctx: StageContext) -> dict:
     return {"backend": "opencv"}
 
 
+# ----------------------------------------------------------------------------- emotional frames
+def run_emotion(ctx: StageContext) -> dict:
+    """Synthetic emotional frames (preprocess/emotional_frames.py) -> emotion/ sub-dataset."""
+    from .emotional_frames import run_emotional_frames_stage
+
+    rec = run_emotional_frames_stage(ctx.out)
+    rec.pop("seconds", None)
+    return {"backend": "emotional-frames", **rec}
+
+
 DECODE_PARAMS = ("fps", "size", "crop_margin", "crop_smooth_s", "detect_width", "detect_every", "sample_rate",
                  "no_audio", "min_frames", "min_face_fraction")
 
@@ -281,13 +325,16 @@ for _stage in (
     Stage("parsing", run_parsing, ("parsing.npy", "background.png"), ("decode", "landmarks"),
           ("parsing_backend", "parsing_weights")),
     Stage("normals", run_normals, ("normals.npy",), ("landmarks", "camera")),
-    Stage("aus", run_aus, ("aus.npy",), ("landmarks", "camera")),
+    Stage("aus", run_aus, ("aus.npy",), ("landmarks", "camera"), ("openface_csv",)),
     Stage("audio_features", run_audio_features, ("audio_features.npy",), ("decode",),
-          ("audio_extractor", "audio_window")),
-    Stage("valence_arousal", run_valence_arousal, ("valence_arousal.npy",), ("decode",)),
+          ("audio_extractor", "audio_window", "audio_features_file")),
+    Stage("valence_arousal", run_valence_arousal, ("valence_arousal.npy",), ("decode", "landmarks"),
+          ("va_backend", "va_stride")),
     Stage("split", run_split, (), ("decode",)),
     Stage("contact_sheet", run_contact_sheet, ("contact_sheet.png",),
           ("decode", "landmarks", "camera", "parsing", "normals", "aus", "audio_features"),
           ("contact_frames",)),
+    Stage("emotion", run_emotion, ("emotion/source_index.npy",), ("decode", "landmarks", "camera", "parsing"),
+          optional=True),
 ):
     register_stage(_stage)

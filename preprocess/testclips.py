@@ -91,13 +91,14 @@ def render_frame(t: float, width: int, height: int, mouth_open: float = 0.0, mot
 
 def make_clip(path: str | Path, seconds: float = 3.0, width: int = 256, height: int = 256, fps: float = 25.0,
               audio: str = "speech", motion: float = 1.0, face_visible=None, second_face: bool = False,
-              vfr: bool = False, codec: str = "libx264", sample_rate: int = 16000) -> Path:
+              vfr: bool = False, codec: str = "libx264", sample_rate: int = 16000, face_xy=None) -> Path:
     """Write a test clip and return its path.
 
     audio: "speech" (espeak-ng), "silence" or "none" (no audio track).
     face_visible: optional callable t -> bool; frames where it is False show no face.
     second_face: add a smaller second face in a corner.
     vfr: variable frame rate (timestamps jitter between 0.5 and 1.5 frame intervals).
+    face_xy: optional callable t -> (x, y) face position as fractions of the frame (default centre).
     """
     import av
 
@@ -132,7 +133,9 @@ def make_clip(path: str | Path, seconds: float = 3.0, width: int = 256, height: 
                 img = np.zeros((height, width, 3), np.uint8)
                 img[:] = (30, 60, 90)
             else:
-                img = render_frame(t, width, height, mouth_open=float(env[i]), motion=motion, base=base)
+                xy = (0.5, 0.45) if face_xy is None else face_xy(t)
+                img = render_frame(t, width, height, mouth_open=float(env[i]), motion=motion, base=base,
+                                   face_xy=xy)
                 if second_face:
                     small = render_frame(t, width, height, motion=0.0, face_scale=0.12, face_xy=(0.85, 0.2),
                                          base=base)

@@ -23,19 +23,41 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _rss_anon_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def _child(video: str, out: str, size: int, extractor: str) -> None:
     import resource
+    import threading
 
     sys.path.insert(0, str(ROOT))
     from preprocess.config import PreprocessConfig
     from preprocess.pipeline import run_pipeline
 
+    peak_anon = [0.0]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak_anon[0] = max(peak_anon[0], _rss_anon_mb())
+            time.sleep(0.05)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
     t0 = time.perf_counter()
     m = run_pipeline(video, out, PreprocessConfig(size=size, audio_extractor=extractor), progress=False,
                      log=lambda s: None)
     total = time.perf_counter() - t0
+    done.set()
+    th.join()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"total": total, "peak_mb": peak_mb, "num_frames": m["num_frames"],
+    print(json.dumps({"total": total, "peak_mb": peak_mb, "peak_anon_mb": peak_anon[0],
+                      "num_frames": m["num_frames"], "load_avg": os.getloadavg()[0],
                       "stages": {k: v["seconds"] for k, v in m["stages"].items()}}))
 
 
@@ -67,8 +89,8 @@ def main() -> None:
             import shutil
 
             shutil.rmtree(out)
-        res = subprocess.run([sys.executable, __file__, "--_child", str(clip), str(out), str(a.size), a.extractor],
-                             capture_output=True, text=True)
+        cmd = [sys.executable, __file__, "--_child", str(clip), str(out), str(a.size), a.extractor]
+        res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode:
             print(res.stderr[-3000:])
             raise SystemExit(f"preprocessing {clip} failed")
@@ -78,7 +100,9 @@ def main() -> None:
             print(f"  {name:16s} {s:7.2f} s")
         print(f"  {'total':16s} {r['total']:7.2f} s   real-time factor {secs / r['total']:.2f}x "
               f"({'faster' if r['total'] < secs else 'slower'} than real time)")
-        print(f"  peak RAM         {r['peak_mb']:7.0f} MB")
+        print(f"  peak RAM         {r['peak_anon_mb']:7.0f} MB anonymous (sampled every 50 ms)")
+        print(f"  peak RSS         {r['peak_mb']:7.0f} MB (+ mapped dataset pages the kernel can drop)")
+        print(f"  load average     {r['load_avg']:7.1f} on {os.cpu_count()} cpus (other jobs slow this run)")
     if not a.keep:
         import shutil
 

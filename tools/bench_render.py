@@ -46,14 +46,24 @@ def face_scene(n: int, size: int, seed: int = 0, dtype=torch.float32) -> dict:
     opac = torch.sigmoid(torch.randn(n, generator=g, dtype=torch.float64) * 1.5 + 1.5)
     # skin-like colours with a little shading variation, plus a second (normal-like) feature set
     base = torch.tensor([0.85, 0.64, 0.52], dtype=torch.float64)
-    colors = (base * (0.75 + 0.25 * normal[:, 2:3].abs()) + 0.05 * torch.randn(n, 3, generator=g,
-                                                                              dtype=torch.float64)).clamp(0, 1)
+    colors = (
+        base * (0.75 + 0.25 * normal[:, 2:3].abs())
+        + 0.05 * torch.randn(n, 3, generator=g, dtype=torch.float64)
+    ).clamp(0, 1)
     vm = torch.eye(4, dtype=torch.float64)
     vm[2, 3] = 0.55  # head centre 0.55 m in front of the camera
     f = 0.75 * size * 0.55 / 0.2  # the 20 cm head height fills ~75% of the frame
     K = torch.tensor([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1]], dtype=torch.float64)
-    out = dict(means=means, quats=quats, scales=scales, opacities=opac, features=colors,
-               background=torch.ones(3, dtype=torch.float64), viewmat=vm, K=K)
+    out = dict(
+        means=means,
+        quats=quats,
+        scales=scales,
+        opacities=opac,
+        features=colors,
+        background=torch.ones(3, dtype=torch.float64),
+        viewmat=vm,
+        K=K,
+    )
     return {k: v.to(dtype) for k, v in out.items()}
 
 
@@ -61,25 +71,55 @@ def _rotmat_to_quat(R: torch.Tensor) -> torch.Tensor:
     """Rotation matrices [N,3,3] -> unit quaternions [N,4] (w,x,y,z), robust branch per element."""
     m = R
     tr = m[:, 0, 0] + m[:, 1, 1] + m[:, 2, 2]
-    cands = torch.stack([
-        torch.stack([1 + tr, m[:, 2, 1] - m[:, 1, 2], m[:, 0, 2] - m[:, 2, 0], m[:, 1, 0] - m[:, 0, 1]], -1),
-        torch.stack([m[:, 2, 1] - m[:, 1, 2], 1 + m[:, 0, 0] - m[:, 1, 1] - m[:, 2, 2], m[:, 0, 1] + m[:, 1, 0],
-                     m[:, 0, 2] + m[:, 2, 0]], -1),
-        torch.stack([m[:, 0, 2] - m[:, 2, 0], m[:, 0, 1] + m[:, 1, 0], 1 - m[:, 0, 0] + m[:, 1, 1] - m[:, 2, 2],
-                     m[:, 1, 2] + m[:, 2, 1]], -1),
-        torch.stack([m[:, 1, 0] - m[:, 0, 1], m[:, 0, 2] + m[:, 2, 0], m[:, 1, 2] + m[:, 2, 1],
-                     1 - m[:, 0, 0] - m[:, 1, 1] + m[:, 2, 2]], -1),
-    ], 1)  # [N,4 candidates,4]
+    cands = torch.stack(
+        [
+            torch.stack(
+                [1 + tr, m[:, 2, 1] - m[:, 1, 2], m[:, 0, 2] - m[:, 2, 0], m[:, 1, 0] - m[:, 0, 1]], -1
+            ),
+            torch.stack(
+                [
+                    m[:, 2, 1] - m[:, 1, 2],
+                    1 + m[:, 0, 0] - m[:, 1, 1] - m[:, 2, 2],
+                    m[:, 0, 1] + m[:, 1, 0],
+                    m[:, 0, 2] + m[:, 2, 0],
+                ],
+                -1,
+            ),
+            torch.stack(
+                [
+                    m[:, 0, 2] - m[:, 2, 0],
+                    m[:, 0, 1] + m[:, 1, 0],
+                    1 - m[:, 0, 0] + m[:, 1, 1] - m[:, 2, 2],
+                    m[:, 1, 2] + m[:, 2, 1],
+                ],
+                -1,
+            ),
+            torch.stack(
+                [
+                    m[:, 1, 0] - m[:, 0, 1],
+                    m[:, 0, 2] + m[:, 2, 0],
+                    m[:, 1, 2] + m[:, 2, 1],
+                    1 - m[:, 0, 0] - m[:, 1, 1] + m[:, 2, 2],
+                ],
+                -1,
+            ),
+        ],
+        1,
+    )  # [N,4 candidates,4]
     best = cands.norm(dim=-1).argmax(-1)
     q = cands[torch.arange(len(m)), best]
     return torch.nn.functional.normalize(q, dim=-1)
 
 
 def _render(scene, size, backend, grad):
-    params = {k: scene[k].clone().requires_grad_(grad) for k in
-              ("means", "quats", "scales", "opacities", "features", "background")}
+    params = {
+        k: scene[k].clone().requires_grad_(grad)
+        for k in ("means", "quats", "scales", "opacities", "features", "background")
+    }
     t0 = time.perf_counter()
-    out = rasterize(**params, viewmat=scene["viewmat"], K=scene["K"], width=size, height=size, backend=backend)
+    out = rasterize(
+        **params, viewmat=scene["viewmat"], K=scene["K"], width=size, height=size, backend=backend
+    )
     t1 = time.perf_counter()
     if grad:
         loss = out.image.sum() + out.alpha.sum() + 0.1 * out.depth.sum()
@@ -117,10 +157,15 @@ def main(argv=None) -> dict:
             best = o if best is None or o["blend_ms"] < best["blend_ms"] else best
         split = {k: round(best[k], 3) for k in ("sort_ms", "bin_ms", "blend_ms")}
     split["backward_ms"] = round(1e3 * (fwd_bwd - fwd), 3)
-    say(f"{n} Gaussians at {size}x{size}, {threads} threads: fwd {1e3 * fwd:.2f} ms, fwd+bwd {1e3 * fwd_bwd:.2f} ms")
+    say(
+        f"{n} Gaussians at {size}x{size}, {threads} threads: fwd {1e3 * fwd:.2f} ms, "
+        f"fwd+bwd {1e3 * fwd_bwd:.2f} ms"
+    )
     say(f"  split: {split}  (projection + Python glue = fwd - sort - bin - blend)")
-    say(f"  pairs evaluated {pairs}, blended {st['pairs_blended']}, tile-Gaussian pairs {st['tile_pairs']}, "
-        f"visible {out.meta['num_visible']}")
+    say(
+        f"  pairs evaluated {pairs}, blended {st['pairs_blended']}, tile-Gaussian pairs {st['tile_pairs']}, "
+        f"visible {out.meta['num_visible']}"
+    )
     if args.png:
         import numpy as np
         from PIL import Image
@@ -137,15 +182,27 @@ def main(argv=None) -> dict:
     ref_runs = [_render(rscene, rsize, "torch", True) for _ in range(args.ref_repeats)]
     ref_fb = min(r[2] for r in ref_runs)
     err = (cpu_runs[0][0].image - ref_runs[0][0].image).abs().max().item()
-    say(f"{rn} Gaussians at {rsize}x{rsize}: cpu fwd+bwd {1e3 * cpu_fb:.1f} ms, torch reference "
-        f"{1e3 * ref_fb:.0f} ms, speedup {ref_fb / cpu_fb:.1f}x, max |cpu - ref| {err:.2e}")
+    say(
+        f"{rn} Gaussians at {rsize}x{rsize}: cpu fwd+bwd {1e3 * cpu_fb:.1f} ms, torch reference "
+        f"{1e3 * ref_fb:.0f} ms, speedup {ref_fb / cpu_fb:.1f}x, max |cpu - ref| {err:.2e}"
+    )
     res = dict(
-        gaussians=n, width=size, height=size, threads=threads,
-        cpu_fwd_ms=round(1e3 * fwd, 3), cpu_fwd_bwd_ms=round(1e3 * fwd_bwd, 3), pairs_per_frame=pairs,
-        ns_per_pair_fwd=round(1e9 * fwd / max(pairs, 1), 3), ns_per_pair_fwd_bwd=round(1e9 * fwd_bwd / max(pairs, 1), 3),
+        gaussians=n,
+        width=size,
+        height=size,
+        threads=threads,
+        cpu_fwd_ms=round(1e3 * fwd, 3),
+        cpu_fwd_bwd_ms=round(1e3 * fwd_bwd, 3),
+        pairs_per_frame=pairs,
+        ns_per_pair_fwd=round(1e9 * fwd / max(pairs, 1), 3),
+        ns_per_pair_fwd_bwd=round(1e9 * fwd_bwd / max(pairs, 1), 3),
         **split,
-        ref_gaussians=rn, ref_size=rsize, cpu_fwd_bwd_ms_ref_scene=round(1e3 * cpu_fb, 3),
-        ref_fwd_bwd_ms=round(1e3 * ref_fb, 1), speedup=round(ref_fb / cpu_fb, 2), max_abs_err=err,
+        ref_gaussians=rn,
+        ref_size=rsize,
+        cpu_fwd_bwd_ms_ref_scene=round(1e3 * cpu_fb, 3),
+        ref_fwd_bwd_ms=round(1e3 * ref_fb, 1),
+        speedup=round(ref_fb / cpu_fb, 2),
+        max_abs_err=err,
     )
     print(json.dumps(res))
     return res

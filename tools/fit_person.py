@@ -29,18 +29,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lpips-weights", help="AlexNet-LPIPS weights file (enables LPIPS loss and metric)")
     p.add_argument("--eval-frames", type=int, default=-1, help="validation frames to evaluate (-1: preset)")
     p.add_argument("--no-eval", action="store_true")
+    p.add_argument("--no-emotion", action="store_true", help="skip the emotional frames and emotion branch")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
 
-def preprocess(video: Path, ds_dir: Path, progress: bool) -> Path:
+def preprocess(video: Path, ds_dir: Path, progress: bool, emotion: bool) -> Path:
+    """Run the preprocessing pipeline (finished stages are skipped), plus the optional emotional-frames
+    stage when the emotion branch is wanted. A dataset folder passed as VIDEO is used as is."""
     if (video / "manifest.json").exists():
         return video
     from preprocess.config import PreprocessConfig
+    from preprocess.errors import PreprocessError
     from preprocess.pipeline import run_pipeline
 
     t0 = time.time()
     run_pipeline(str(video), str(ds_dir), PreprocessConfig(), progress=progress)
+    if emotion:
+        try:
+            run_pipeline(str(video), str(ds_dir), PreprocessConfig(), stages=["emotion"], progress=progress)
+        except PreprocessError as err:
+            print(f"[fit_person] warning: no emotional frames ({err}); fitting without the emotion branch",
+                  file=sys.stderr)
     print(f"[fit_person] preprocessing done in {time.time() - t0:.0f} s -> {ds_dir}")
     return ds_dir
 
@@ -52,18 +62,19 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"error: {video} does not exist")
     out = Path(args.out) if args.out else Path("out") / video.stem
     out.mkdir(parents=True, exist_ok=True)
-    ds_dir = preprocess(video, out / "dataset", not args.quiet)
-
     from emogs.data import PersonDataset
     from emogs.data.emotion_frames import EmotionFrames
     from emogs.train import Trainer, evaluate_avatar, load_config
 
     cfg = load_config(args.preset)
+    if args.no_emotion:
+        cfg.stages["emotion"] = 0
+    ds_dir = preprocess(video, out / "dataset", not args.quiet, emotion=cfg.stages.get("emotion", 0) > 0)
     if args.steps_scale != 1.0:
         cfg.stages = {k: max(1, int(round(v * args.steps_scale))) if v else 0 for k, v in cfg.stages.items()}
     if args.lpips_weights:
         cfg.lpips_weights = args.lpips_weights
-    has_emotion = (ds_dir / "emotion" / "source_index.npy").exists()
+    has_emotion = (ds_dir / "emotion" / "source_index.npy").exists() and cfg.stages.get("emotion", 0) > 0
     train = PersonDataset(ds_dir, split="train", load_emotion=has_emotion)
     emotion = EmotionFrames(train) if has_emotion else None
     avatar_dir = out / "avatar"

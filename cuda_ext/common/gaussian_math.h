@@ -306,16 +306,16 @@ EMOGS_HD double exp_neg(double x) { return exp(x); }
 
 // Columns of row `dy` (= mean_y - pixel centre y) where sigma <= th: the pixel x range
 // [*xa, *xb] (clipped to [lo, hi]) of the ellipse 0.5 a dx^2 + b dx dy + 0.5 c dy^2 <= th, padded
-// by 0.01 px (a superset: the exact alpha test still decides). Returns false for an empty row.
+// by 0.01 px; inv_a = 1 / conic[0] (a superset: the exact alpha test still decides). Returns false for an empty row.
 template <typename T>
-EMOGS_HD bool ellipse_row_span(const T* conic, T mx, T dy, T th, int lo, int hi, int* xa, int* xb) {
+EMOGS_HD bool ellipse_row_span(const T* conic, T inv_a, T mx, T dy, T th, int lo, int hi, int* xa, int* xb) {
   const T a = conic[0], bq = conic[1] * dy;
   const T disc = bq * bq - a * (conic[2] * dy * dy - T(2) * th);
   if (!(disc >= 0) || !(a > 0)) return false;
   const T sq = sqrt(disc);
   // dx = mx - (x + 0.5) in [(-bq - sq)/a, (-bq + sq)/a]
-  T xlo = mx - T(0.5) - (sq - bq) / a - T(0.01);
-  T xhi = mx - T(0.5) + (sq + bq) / a + T(0.01);
+  T xlo = mx - T(0.5) - (sq - bq) * inv_a - T(0.01);
+  T xhi = mx - T(0.5) + (sq + bq) * inv_a + T(0.01);
   xlo = gm_max(xlo, T(lo));
   xhi = gm_min(xhi, T(hi));
   if (!(xlo <= xhi)) return false;

@@ -89,10 +89,13 @@ EMOGS_HG_HD void corners(scalar_t u_in, scalar_t v_in, int64_t res, int64_t T, C
   const scalar_t r = static_cast<scalar_t>(res);
   const scalar_t pu = u * r;
   const scalar_t pv = v * r;
-  int64_t x0 = static_cast<int64_t>(pu);  // pu >= 0, so truncation is floor
-  int64_t y0 = static_cast<int64_t>(pv);
-  if (x0 > res - 1) x0 = res - 1;
-  if (y0 > res - 1) y0 = res - 1;
+  // pu >= 0, so truncation is floor; res <= 2^31 - 1 (its (res+1)^2 vertices index a table of <= 2^31 rows
+  // or are hashed), so 32-bit cells suffice.
+  const int32_t last = static_cast<int32_t>(res - 1);
+  int32_t x0 = static_cast<int32_t>(pu);
+  int32_t y0 = static_cast<int32_t>(pv);
+  x0 = x0 > last ? last : x0;
+  y0 = y0 > last ? last : y0;
   const scalar_t fx = pu - static_cast<scalar_t>(x0);
   const scalar_t fy = pv - static_cast<scalar_t>(y0);
   const scalar_t gx = scalar_t(1) - fx;

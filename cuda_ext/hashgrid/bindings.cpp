@@ -24,7 +24,7 @@ void check_inputs(const torch::Tensor& coords, const torch::Tensor& table, const
               " resolutions for a table of ", table.size(0), " levels");
   TORCH_CHECK(table.size(0) <= kMaxLevels, "hashgrid: at most ", kMaxLevels, " levels");
   TORCH_CHECK(table.size(1) >= 1 && table.size(1) <= (int64_t(1) << 31), "hashgrid: table rows must be in [1, 2^31]");
-  for (int64_t r : res) TORCH_CHECK(r >= 1, "hashgrid: resolutions must be >= 1, got ", r);
+  for (int64_t r : res) TORCH_CHECK(r >= 1 && r <= (int64_t(1) << 30), "hashgrid: resolutions must be in [1, 2^30], got ", r);
   TORCH_CHECK(coords.scalar_type() == table.scalar_type(), "hashgrid: coords and table dtypes differ");
   TORCH_CHECK(coords.device() == table.device(), "hashgrid: coords and table are on different devices");
   TORCH_CHECK(coords.is_contiguous() && table.is_contiguous(), "hashgrid: inputs must be contiguous");

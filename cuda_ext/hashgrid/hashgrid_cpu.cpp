@@ -9,9 +9,11 @@ namespace emogs {
 namespace hashgrid {
 namespace {
 
-template <typename scalar_t, bool kJac>
+// kF > 0: the feature count known at compile time (1, 2, 4, 8: the usual ones); kF == 0: runtime F.
+template <typename scalar_t, bool kJac, int kF>
 void forward_impl(const scalar_t* coords, const scalar_t* table, const int64_t* res, int64_t N, int64_t L,
-                  int64_t T, int64_t F, scalar_t* out, scalar_t* jac, int num_threads) {
+                  int64_t T, int64_t F_rt, scalar_t* out, scalar_t* jac, int num_threads) {
+  const int64_t F = kF > 0 ? kF : F_rt;
 #pragma omp parallel for schedule(static) num_threads(num_threads)
   for (int64_t n = 0; n < N; ++n) {
     const scalar_t u = coords[2 * n];
@@ -22,9 +24,12 @@ void forward_impl(const scalar_t* coords, const scalar_t* table, const int64_t* 
     for (int64_t l = 0; l < L; ++l) {
       corners<scalar_t, kJac>(u, v, res[l], T, c);
       const scalar_t* tl = table + l * T * F;
+      const scalar_t* p0 = tl + c.row[0] * F;
+      const scalar_t* p1 = tl + c.row[1] * F;
+      const scalar_t* p2 = tl + c.row[2] * F;
+      const scalar_t* p3 = tl + c.row[3] * F;
       for (int64_t f = 0; f < F; ++f) {
-        const scalar_t t0 = tl[c.row[0] * F + f], t1 = tl[c.row[1] * F + f];
-        const scalar_t t2 = tl[c.row[2] * F + f], t3 = tl[c.row[3] * F + f];
+        const scalar_t t0 = p0[f], t1 = p1[f], t2 = p2[f], t3 = p3[f];
         o[l * F + f] = c.w[0] * t0 + c.w[1] * t1 + c.w[2] * t2 + c.w[3] * t3;
         if (kJac) {
           j[2 * (l * F + f)] = c.dw_du[0] * t0 + c.dw_du[1] * t1 + c.dw_du[2] * t2 + c.dw_du[3] * t3;
@@ -35,20 +40,10 @@ void forward_impl(const scalar_t* coords, const scalar_t* table, const int64_t* 
   }
 }
 
-}  // namespace
-
-template <typename scalar_t>
-void forward_cpu(const scalar_t* coords, const scalar_t* table, const int64_t* res, int64_t N, int64_t L,
-                 int64_t T, int64_t F, scalar_t* out, scalar_t* jac, int num_threads) {
-  if (jac != nullptr)
-    forward_impl<scalar_t, true>(coords, table, res, N, L, T, F, out, jac, num_threads);
-  else
-    forward_impl<scalar_t, false>(coords, table, res, N, L, T, F, out, nullptr, num_threads);
-}
-
-template <typename scalar_t>
-void backward_table_cpu(const scalar_t* grad_out, const scalar_t* coords, const int64_t* res, int64_t N,
-                        int64_t L, int64_t T, int64_t F, scalar_t* grad_table, int num_threads) {
+template <typename scalar_t, int kF>
+void backward_table_impl(const scalar_t* grad_out, const scalar_t* coords, const int64_t* res, int64_t N,
+                         int64_t L, int64_t T, int64_t F_rt, scalar_t* grad_table, int num_threads) {
+  const int64_t F = kF > 0 ? kF : F_rt;
   // Thread `tid` owns levels tid, tid + nth, ...; it streams the points once and scatters into its levels.
   const int threads = static_cast<int>(num_threads < L ? num_threads : L);
 #pragma omp parallel num_threads(threads)
@@ -63,15 +58,54 @@ void backward_table_cpu(const scalar_t* grad_out, const scalar_t* coords, const 
       for (int64_t l = tid; l < L; l += nth) {
         corners<scalar_t, false>(u, v, res[l], T, c);
         scalar_t* gl = grad_table + l * T * F;
+        scalar_t* q0 = gl + c.row[0] * F;
+        scalar_t* q1 = gl + c.row[1] * F;
+        scalar_t* q2 = gl + c.row[2] * F;
+        scalar_t* q3 = gl + c.row[3] * F;
         for (int64_t f = 0; f < F; ++f) {
           const scalar_t gf = g[l * F + f];
-          gl[c.row[0] * F + f] += c.w[0] * gf;
-          gl[c.row[1] * F + f] += c.w[1] * gf;
-          gl[c.row[2] * F + f] += c.w[2] * gf;
-          gl[c.row[3] * F + f] += c.w[3] * gf;
+          q0[f] += c.w[0] * gf;
+          q1[f] += c.w[1] * gf;
+          q2[f] += c.w[2] * gf;
+          q3[f] += c.w[3] * gf;
         }
       }
     }
+  }
+}
+
+template <typename scalar_t, bool kJac>
+void forward_dispatch(const scalar_t* coords, const scalar_t* table, const int64_t* res, int64_t N, int64_t L,
+                      int64_t T, int64_t F, scalar_t* out, scalar_t* jac, int nt) {
+  switch (F) {
+    case 1: return forward_impl<scalar_t, kJac, 1>(coords, table, res, N, L, T, F, out, jac, nt);
+    case 2: return forward_impl<scalar_t, kJac, 2>(coords, table, res, N, L, T, F, out, jac, nt);
+    case 4: return forward_impl<scalar_t, kJac, 4>(coords, table, res, N, L, T, F, out, jac, nt);
+    case 8: return forward_impl<scalar_t, kJac, 8>(coords, table, res, N, L, T, F, out, jac, nt);
+    default: return forward_impl<scalar_t, kJac, 0>(coords, table, res, N, L, T, F, out, jac, nt);
+  }
+}
+
+}  // namespace
+
+template <typename scalar_t>
+void forward_cpu(const scalar_t* coords, const scalar_t* table, const int64_t* res, int64_t N, int64_t L,
+                 int64_t T, int64_t F, scalar_t* out, scalar_t* jac, int num_threads) {
+  if (jac != nullptr)
+    forward_dispatch<scalar_t, true>(coords, table, res, N, L, T, F, out, jac, num_threads);
+  else
+    forward_dispatch<scalar_t, false>(coords, table, res, N, L, T, F, out, nullptr, num_threads);
+}
+
+template <typename scalar_t>
+void backward_table_cpu(const scalar_t* grad_out, const scalar_t* coords, const int64_t* res, int64_t N,
+                        int64_t L, int64_t T, int64_t F, scalar_t* grad_table, int nt) {
+  switch (F) {
+    case 1: return backward_table_impl<scalar_t, 1>(grad_out, coords, res, N, L, T, F, grad_table, nt);
+    case 2: return backward_table_impl<scalar_t, 2>(grad_out, coords, res, N, L, T, F, grad_table, nt);
+    case 4: return backward_table_impl<scalar_t, 4>(grad_out, coords, res, N, L, T, F, grad_table, nt);
+    case 8: return backward_table_impl<scalar_t, 8>(grad_out, coords, res, N, L, T, F, grad_table, nt);
+    default: return backward_table_impl<scalar_t, 0>(grad_out, coords, res, N, L, T, F, grad_table, nt);
   }
 }
 

@@ -71,6 +71,15 @@ template <typename F> void dispatch_float(at::ScalarType st, const char* name, F
   }
 }
 
+// SIMD width of the pixel loops (pixels per chunk); kTile is a multiple of it.
+#if defined(__AVX512F__)
+constexpr int kVec = 16;
+#elif defined(__AVX__)
+constexpr int kVec = 8;
+#else
+constexpr int kVec = 4;
+#endif
+
 }  // namespace
 
 // ------------------------------------------------------------------------------ projection
@@ -229,7 +238,7 @@ std::vector<at::Tensor> rasterize_fwd_cpu(const at::Tensor& means2d, const at::T
     {
       // per-tile state, structure of arrays so the loops over a row of pixels vectorise
       constexpr int P = kTile * kTile;
-      std::vector<T> Tp(P), live(P), acc(P * C), wbuf(kTile);
+      std::vector<T> Tp(P), live(P), acc(P * C), wbuf(kVec);
       std::vector<int> lastp(P);
 #pragma omp for schedule(dynamic, 1)
       for (int tile = 0; tile < n_tiles; ++tile) {
@@ -256,41 +265,47 @@ std::vector<at::Tensor> rasterize_fwd_cpu(const at::Tensor& means2d, const at::T
           const T ca = conic[0], cb = conic[1], cc = conic[2];
           const T* f = fp + C * g;
           const int kk = k - start + 1;
+          const T inv_a = T(1) / ca;
           for (int y = y0; y <= y1; ++y) {
             const T dy = my - (T(y) + T(0.5));
             int xa, xb;
-            if (!ellipse_row_span(conic, mx, dy, th, x0, x1, &xa, &xb)) continue;
-            const int m = xb - xa + 1, base = (y - py0) * kTile + (xa - px0);
-            const T dx0 = mx - (T(xa) + T(0.5));
+            if (!ellipse_row_span(conic, inv_a, mx, dy, th, x0, x1, &xa, &xb)) continue;
+            n_eval += xb - xa + 1;
+            const int la = xa - px0, lb = xb - px0, rowbase = (y - py0) * kTile;
             const T cdy = T(0.5) * cc * dy * dy, bdy = cb * dy;
-            int nterm = 0, nbl = 0;
+            // fixed-width, aligned chunks of kVec pixels (masked outside [xa, xb]): fully vectorised
+            for (int cx = la & ~(kVec - 1); cx <= lb; cx += kVec) {
+              const int base = rowbase + cx;
+              const T dx0 = mx - (T(px0 + cx) + T(0.5));
+              int nterm = 0, nbl = 0;
 #pragma omp simd reduction(+ : nterm, nbl)
-            for (int j = 0; j < m; ++j) {
-              const int p = base + j;
-              const T dx = dx0 - T(j);
-              const T sigma = (T(0.5) * ca * dx * dx + cdy) + bdy * dx;
-              T a = o * exp_neg(-gm_max(sigma, T(0)));
-              a = a < T(kAlphaMax) ? a : T(kAlphaMax);
-              const bool valid = sigma >= T(0) && a >= T(kAlphaMin) && LV[p] > T(0);
-              const T nT = TP[p] * (T(1) - a);
-              const bool term = valid && nT <= T(kTransMin);
-              const bool bl = valid && !(nT <= T(kTransMin));
-              WB[j] = bl ? a * TP[p] : T(0);
-              TP[p] = bl ? nT : TP[p];
-              LV[p] = term ? T(0) : LV[p];
-              LP[p] = bl ? kk : LP[p];
-              nterm += term ? 1 : 0;
-              nbl += bl ? 1 : 0;
-            }
-            n_eval += m;
-            n_blend += nbl;
-            n_live -= nterm;
-            if (nbl == 0) continue;
-            for (int64_t c = 0; c < C; ++c) {
-              const T fc = f[c];
-              T* ac = acc.data() + c * P + base;
+              for (int j = 0; j < kVec; ++j) {
+                const int p = base + j;
+                const bool in = cx + j >= la && cx + j <= lb;
+                const T dx = dx0 - T(j);
+                const T sigma = (T(0.5) * ca * dx * dx + cdy) + bdy * dx;
+                T a = o * exp_neg(-gm_max(sigma, T(0)));
+                a = a < T(kAlphaMax) ? a : T(kAlphaMax);
+                const bool valid = in && sigma >= T(0) && a >= T(kAlphaMin) && LV[p] > T(0);
+                const T nT = TP[p] * (T(1) - a);
+                const bool term = valid && nT <= T(kTransMin);
+                const bool bl = valid && !(nT <= T(kTransMin));
+                WB[j] = bl ? a * TP[p] : T(0);
+                TP[p] = bl ? nT : TP[p];
+                LV[p] = term ? T(0) : LV[p];
+                LP[p] = bl ? kk : LP[p];
+                nterm += term ? 1 : 0;
+                nbl += bl ? 1 : 0;
+              }
+              n_blend += nbl;
+              n_live -= nterm;
+              if (nbl == 0) continue;
+              for (int64_t c = 0; c < C; ++c) {
+                const T fc = f[c];
+                T* ac = acc.data() + c * P + base;
 #pragma omp simd
-              for (int j = 0; j < m; ++j) ac[j] += WB[j] * fc;
+                for (int j = 0; j < kVec; ++j) ac[j] += WB[j] * fc;
+              }
             }
           }
         }
@@ -354,7 +369,7 @@ std::vector<at::Tensor> rasterize_bwd_cpu(const at::Tensor& means2d, const at::T
       constexpr int P = kTile * kTile;
       // per-tile pixel state (structure of arrays) and per-row scratch
       std::vector<T> Tc(P), Tf(P), GA(P), R(P * C), G(P * C), vf(C);
-      std::vector<T> ab(kTile), tib(kTile), vab(kTile), dxb(kTile);
+      std::vector<T> ab(kVec), tib(kVec), vab(kVec), dxb(kVec), vfl(kVec * C);
       std::vector<int> lastp(P);
 #pragma omp for schedule(dynamic, 1)
       for (int tile = 0; tile < n_tiles; ++tile) {
@@ -392,70 +407,89 @@ std::vector<at::Tensor> rasterize_bwd_cpu(const at::Tensor& means2d, const at::T
           const T* conic = cn + 3 * g;
           const T ca = conic[0], cb = conic[1], cc = conic[2];
           const T* f = fp + C * g;
-          T vmx = 0, vmy = 0, vca = 0, vcb = 0, vcc = 0, vo = 0;
-          std::fill(vf.begin(), vf.end(), T(0));
+          // lane-wise gradient accumulators (summed over lanes once per tile-Gaussian pair)
+          T lmx[kVec] = {}, lmy[kVec] = {}, lca[kVec] = {}, lcb[kVec] = {}, lcc[kVec] = {}, lo[kVec] = {};
+          std::fill(vfl.begin(), vfl.end(), T(0));
           bool any = false;
+          const T inv_a = T(1) / ca;
           for (int y = y0; y <= y1; ++y) {
             const T dy = my - (T(y) + T(0.5));
             int xa, xb;
-            if (!ellipse_row_span(conic, mx, dy, th, x0, x1, &xa, &xb)) continue;
-            const int m = xb - xa + 1, base = (y - py0) * kTile + (xa - px0);
-            const T dx0 = mx - (T(xa) + T(0.5));
+            if (!ellipse_row_span(conic, inv_a, mx, dy, th, x0, x1, &xa, &xb)) continue;
+            const int la = xa - px0, lb = xb - px0, rowbase = (y - py0) * kTile;
             const T cdy = T(0.5) * cc * dy * dy, bdy = cb * dy;
-            int nvalid = 0;
-            // 1) alpha of every pixel of the row span (0 where the pair was not blended)
+            for (int cx = la & ~(kVec - 1); cx <= lb; cx += kVec) {
+              const int base = rowbase + cx;
+              const T dx0 = mx - (T(px0 + cx) + T(0.5));
+              int nvalid = 0;
+              // 1) alpha of each pixel (0 where the pair was not blended), recover T_i
 #pragma omp simd reduction(+ : nvalid)
-            for (int j = 0; j < m; ++j) {
-              const int p = base + j;
-              const T dx = dx0 - T(j);
-              const T sigma = (T(0.5) * ca * dx * dx + cdy) + bdy * dx;
-              T a = o * exp_neg(-gm_max(sigma, T(0)));
-              a = a < T(kAlphaMax) ? a : T(kAlphaMax);
-              const bool valid = sigma >= T(0) && a >= T(kAlphaMin) && k < LP[p];
-              a = valid ? a : T(0);
-              const T om = T(1) - a;
-              const T Ti = TC[p] / om;
-              AB[j] = a;
-              TIB[j] = Ti;
-              DXB[j] = dx;
-              VAB[j] = valid ? GAp[p] * TF[p] / om : T(0);
-              TC[p] = Ti;
-              nvalid += valid ? 1 : 0;
-            }
-            if (nvalid == 0) continue;
-            any = true;
-            // 2) per channel: dL/da += g T_i (f - R), dL/df += g T_i a, R <- a f + (1 - a) R
-            for (int64_t c = 0; c < C; ++c) {
-              const T fc = f[c];
-              T* Rc = R.data() + c * P + base;
-              const T* Gc = G.data() + c * P + base;
-              T vfc = 0;
-#pragma omp simd reduction(+ : vfc)
-              for (int j = 0; j < m; ++j) {
-                const T gt = Gc[j] * TIB[j];
-                VAB[j] += gt * (fc - Rc[j]);
-                vfc += gt * AB[j];
-                Rc[j] = AB[j] * fc + (T(1) - AB[j]) * Rc[j];
+              for (int j = 0; j < kVec; ++j) {
+                const int p = base + j;
+                const bool in = cx + j >= la && cx + j <= lb;
+                const T dx = dx0 - T(j);
+                const T sigma = (T(0.5) * ca * dx * dx + cdy) + bdy * dx;
+                T a = o * exp_neg(-gm_max(sigma, T(0)));
+                a = a < T(kAlphaMax) ? a : T(kAlphaMax);
+                const bool valid = in && sigma >= T(0) && a >= T(kAlphaMin) && k < LP[p];
+                a = valid ? a : T(0);
+                const T om = T(1) - a;
+                const T Ti = TC[p] / om;
+                AB[j] = a;
+                TIB[j] = Ti;
+                DXB[j] = dx;
+                VAB[j] = valid ? GAp[p] * TF[p] / om : T(0);
+                TC[p] = Ti;
+                nvalid += valid ? 1 : 0;
               }
-              vf[c] += vfc;
-            }
-            // 3) alpha -> opacity, conic, mean2d (no gradient through a clamped alpha)
-#pragma omp simd reduction(+ : vmx, vmy, vca, vcb, vcc, vo)
-            for (int j = 0; j < m; ++j) {
-              const T a = AB[j];
-              const bool live_grad = a > T(0) && a < T(kAlphaMax);
-              const T v_a = live_grad ? VAB[j] : T(0);
-              const T dx = DXB[j];
-              const T v_sigma = -a * v_a;
-              vo += (a / o) * v_a;
-              vca += T(0.5) * dx * dx * v_sigma;
-              vcb += dx * dy * v_sigma;
-              vcc += T(0.5) * dy * dy * v_sigma;
-              vmx += (ca * dx + cb * dy) * v_sigma;
-              vmy += (cb * dx + cc * dy) * v_sigma;
+              if (nvalid == 0) continue;
+              any = true;
+              // 2) per channel: dL/da += g T_i (f - R), dL/df += g T_i a, R <- a f + (1 - a) R
+              for (int64_t c = 0; c < C; ++c) {
+                const T fc = f[c];
+                T* Rc = R.data() + c * P + base;
+                const T* Gc = G.data() + c * P + base;
+                T* vfc = vfl.data() + c * kVec;
+#pragma omp simd
+                for (int j = 0; j < kVec; ++j) {
+                  const T gt = Gc[j] * TIB[j];
+                  VAB[j] += gt * (fc - Rc[j]);
+                  vfc[j] += gt * AB[j];
+                  Rc[j] = AB[j] * fc + (T(1) - AB[j]) * Rc[j];
+                }
+              }
+              // 3) alpha -> opacity, conic, mean2d (no gradient through a clamped alpha)
+#pragma omp simd
+              for (int j = 0; j < kVec; ++j) {
+                const T a = AB[j];
+                const bool live_grad = a > T(0) && a < T(kAlphaMax);
+                const T v_a = live_grad ? VAB[j] : T(0);
+                const T dx = DXB[j];
+                const T v_sigma = -a * v_a;
+                lo[j] += (a / o) * v_a;
+                lca[j] += T(0.5) * dx * dx * v_sigma;
+                lcb[j] += dx * dy * v_sigma;
+                lcc[j] += T(0.5) * dy * dy * v_sigma;
+                lmx[j] += (ca * dx + cb * dy) * v_sigma;
+                lmy[j] += (cb * dx + cc * dy) * v_sigma;
+              }
             }
           }
           if (!any) continue;
+          T vmx = 0, vmy = 0, vca = 0, vcb = 0, vcc = 0, vo = 0;
+          for (int j = 0; j < kVec; ++j) {
+            vmx += lmx[j];
+            vmy += lmy[j];
+            vca += lca[j];
+            vcb += lcb[j];
+            vcc += lcc[j];
+            vo += lo[j];
+          }
+          for (int64_t c = 0; c < C; ++c) {
+            T sum = 0;
+            for (int j = 0; j < kVec; ++j) sum += vfl[c * kVec + j];
+            vf[c] = sum;
+          }
           T* gg = gb + int64_t(g) * stride;
           gg[0] += vmx;
           gg[1] += vmy;

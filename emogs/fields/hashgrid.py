@@ -75,8 +75,8 @@ def _check(coords: torch.Tensor, table: torch.Tensor, res: tuple[int, ...]) -> N
         raise ValueError(
             f"{len(res)} resolutions given for a table of {table.shape[0]} levels; pass one per level"
         )
-    if any(r < 1 for r in res):
-        raise ValueError(f"every resolution must be >= 1 cell, got {list(res)}")
+    if any(r < 1 or r > 2**30 for r in res):
+        raise ValueError(f"every resolution must be in [1, 2^30] cells, got {list(res)}")
     if table.shape[1] < 1 or table.shape[1] > 2**31:
         raise ValueError(f"table rows T must be in [1, 2^31], got {table.shape[1]}")
     if not coords.dtype.is_floating_point or coords.dtype != table.dtype:

@@ -41,7 +41,15 @@ class ProjectFn(torch.autograd.Function):
         means, quats, scales, viewmat, K, radii = ctx.saved_tensors
         width, height, eps2d = ctx.cfg
         v_means, v_quats, v_scales = _ext().project_bwd(
-            means, quats, scales, viewmat, K, width, height, eps2d, radii,
+            means,
+            quats,
+            scales,
+            viewmat,
+            K,
+            width,
+            height,
+            eps2d,
+            radii,
             _zeros_if_none(v_means2d, means[:, :2]),
             _zeros_if_none(v_conics, means),
             _zeros_if_none(v_depths, means[:, 0]),
@@ -60,7 +68,9 @@ class RasterizeFn(torch.autograd.Function):
         image, trans, last, offsets, ids, stats = _ext().rasterize_fwd(
             means2d, conics, opacities, features, background, depths, radii, rects, width, height
         )
-        ctx.save_for_backward(means2d, conics, opacities, features, background, rects, offsets, ids, trans, last)
+        ctx.save_for_backward(
+            means2d, conics, opacities, features, background, rects, offsets, ids, trans, last
+        )
         ctx.size = (width, height)
         ctx.mark_non_differentiable(stats)
         return image, (1 - trans).unsqueeze(-1), stats
@@ -69,11 +79,25 @@ class RasterizeFn(torch.autograd.Function):
     def backward(ctx, v_image, v_alpha, _v_stats):
         means2d, conics, opacities, features, background, rects, offsets, ids, trans, last = ctx.saved_tensors
         width, height = ctx.size
-        v_image = _zeros_if_none(v_image, torch.empty(height, width, features.shape[1], dtype=features.dtype,
-                                                      device=features.device))
+        v_image = _zeros_if_none(
+            v_image,
+            torch.empty(height, width, features.shape[1], dtype=features.dtype, device=features.device),
+        )
         v_alpha = _zeros_if_none(v_alpha, trans.unsqueeze(-1)).reshape(height, width).contiguous()
         v_means2d, v_conics, v_opac, v_feat, v_bg = _ext().rasterize_bwd(
-            means2d, conics, opacities, features, background, rects, offsets, ids, trans, last,
-            v_image, v_alpha, width, height,
+            means2d,
+            conics,
+            opacities,
+            features,
+            background,
+            rects,
+            offsets,
+            ids,
+            trans,
+            last,
+            v_image,
+            v_alpha,
+            width,
+            height,
         )
         return v_means2d, v_conics, v_opac, v_feat, v_bg, None, None, None, None, None

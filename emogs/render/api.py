@@ -64,7 +64,8 @@ def _pick_backend(backend: str, device: torch.device) -> str:
         return avail[0]
     if backend not in avail:
         hint = {
-            "cpu": "build the kernels: `make build` (or EMOGS_ONLY=raster python setup.py build_ext --inplace)",
+            "cpu": "build the kernels: `make build` (or EMOGS_ONLY=raster python setup.py build_ext "
+            "--inplace)",
             "cuda": "needs CUDA tensors and emogs built with a CUDA torch + nvcc (EMOGS_CUDA=1)",
             "gsplat": "needs CUDA tensors, a CUDA device and `pip install gsplat`",
         }.get(backend, "")
@@ -74,13 +75,15 @@ def _pick_backend(backend: str, device: torch.device) -> str:
     return backend
 
 
-def _check_inputs(means, quats, scales, opacities, features, viewmat, K, width, height, background, normalize,
-                  near, far):
+def _check_inputs(
+    means, quats, scales, opacities, features, viewmat, K, width, height, background, normalize, near, far
+):
     def shape_err(name, t, want):
         raise ValueError(f"rasterize: {name} must have shape {want}, got {tuple(t.shape)}")
 
-    tensors = dict(means=means, quats=quats, scales=scales, opacities=opacities, features=features,
-                   viewmat=viewmat, K=K)
+    tensors = dict(
+        means=means, quats=quats, scales=scales, opacities=opacities, features=features, viewmat=viewmat, K=K
+    )
     if background is not None:
         tensors["background"] = background
     for name, t in tensors.items():
@@ -113,19 +116,25 @@ def _check_inputs(means, quats, scales, opacities, features, viewmat, K, width, 
         raise ValueError(f"rasterize: need 0 < near < far, got near={near}, far={far}")
     dtypes = {t.dtype for n, t in tensors.items() if n not in ("viewmat", "K")}
     if len(dtypes) != 1:
-        raise TypeError(f"rasterize: means/quats/scales/opacities/features/background must share a dtype, got "
-                        f"{sorted(str(d) for d in dtypes)}; cast them with .to(means.dtype)")
+        raise TypeError(
+            f"rasterize: means/quats/scales/opacities/features/background must share a dtype, got "
+            f"{sorted(str(d) for d in dtypes)}; cast them with .to(means.dtype)"
+        )
     if means.dtype not in (torch.float32, torch.float64):
         raise TypeError(f"rasterize: use float32 or float64 tensors, got {means.dtype}")
     devices = {t.device for t in tensors.values()}
     if len(devices) != 1:
-        raise ValueError(f"rasterize: all tensors must be on one device, got {sorted(str(d) for d in devices)}; "
-                         "move them with .to(means.device)")
+        raise ValueError(
+            f"rasterize: all tensors must be on one device, got {sorted(str(d) for d in devices)}; "
+            "move them with .to(means.device)"
+        )
     for name, t in tensors.items():
         if not torch.isfinite(t).all():
             raise ValueError(f"rasterize: {name} contains NaN or inf values; check the optimiser / inputs")
     if N and (opacities.min() < 0 or opacities.max() > 1):
-        raise ValueError("rasterize: opacities must be in [0,1] (post-sigmoid); apply torch.sigmoid to logits")
+        raise ValueError(
+            "rasterize: opacities must be in [0,1] (post-sigmoid); apply torch.sigmoid to logits"
+        )
     if N and scales.min() < 0:
         raise ValueError("rasterize: scales must be >= 0 (linear); if these are log-scales pass scales.exp()")
     if N and not normalize:
@@ -137,55 +146,122 @@ def _check_inputs(means, quats, scales, opacities, features, viewmat, K, width, 
             )
 
 
-def _render_one(backend, means, quats, scales, opacities, features, viewmat, K, width, height, background,
-                near, far, eps2d) -> RenderOutput:
+def _render_one(
+    backend,
+    means,
+    quats,
+    scales,
+    opacities,
+    features,
+    viewmat,
+    K,
+    width,
+    height,
+    background,
+    near,
+    far,
+    eps2d,
+) -> RenderOutput:
     C = features.shape[1]
     if backend == "torch":
-        p = ref.project_reference(means, quats, scales, opacities, viewmat, K, width, height, near, far, eps2d)
+        p = ref.project_reference(
+            means, quats, scales, opacities, viewmat, K, width, height, near, far, eps2d
+        )
         feats = torch.cat([features, p["depths"][:, None]], 1)
         bg = torch.cat([background, background.new_zeros(1)])
-        img, alpha = ref.rasterize_reference(p["means2d"], p["conics"], opacities, feats, p["depths"],
-                                             p["visible"], p["rects"], bg, width, height)
+        img, alpha = ref.rasterize_reference(
+            p["means2d"],
+            p["conics"],
+            opacities,
+            feats,
+            p["depths"],
+            p["visible"],
+            p["rects"],
+            bg,
+            width,
+            height,
+        )
         meta = dict(radii=p["radii"], means2d=p["means2d"], conics=p["conics"], depths=p["depths"])
     elif backend in ("cpu", "cuda"):
         from ._kernels import ProjectFn, RasterizeFn
 
         means2d, conics, depths, radii, rects = ProjectFn.apply(
-            means.contiguous(), quats.contiguous(), scales.contiguous(), opacities.contiguous(), viewmat,
-            K.detach().cpu(), width, height, float(near), float(far), float(eps2d),
+            means.contiguous(),
+            quats.contiguous(),
+            scales.contiguous(),
+            opacities.contiguous(),
+            viewmat,
+            K.detach().cpu(),
+            width,
+            height,
+            float(near),
+            float(far),
+            float(eps2d),
         )
         feats = torch.cat([features, depths[:, None]], 1).contiguous()
         bg = torch.cat([background, background.new_zeros(1)]).contiguous()
-        img, alpha, stats = RasterizeFn.apply(means2d, conics, opacities.contiguous(), feats, bg,
-                                              depths.detach(), radii, rects, width, height)
+        img, alpha, stats = RasterizeFn.apply(
+            means2d, conics, opacities.contiguous(), feats, bg, depths.detach(), radii, rects, width, height
+        )
         s = stats.tolist()
-        meta = dict(radii=radii, means2d=means2d, conics=conics, depths=depths,
-                    stats=dict(sort_ms=1e3 * s[0], bin_ms=1e3 * s[1], blend_ms=1e3 * s[2], pairs_evaluated=int(s[3]),
-                               pairs_blended=int(s[4]), tile_pairs=int(s[5])))
+        meta = dict(
+            radii=radii,
+            means2d=means2d,
+            conics=conics,
+            depths=depths,
+            stats=dict(
+                sort_ms=1e3 * s[0],
+                bin_ms=1e3 * s[1],
+                blend_ms=1e3 * s[2],
+                pairs_evaluated=int(s[3]),
+                pairs_blended=int(s[4]),
+                tile_pairs=int(s[5]),
+            ),
+        )
     else:  # gsplat, CUDA only (checked by _pick_backend)
-        return _render_gsplat(means, quats, scales, opacities, features, viewmat, K, width, height, background,
-                              near, far, eps2d)
+        return _render_gsplat(
+            means, quats, scales, opacities, features, viewmat, K, width, height, background, near, far, eps2d
+        )
     meta["num_visible"] = int((meta["radii"] > 0).sum())
     meta["backend"] = backend
     return RenderOutput(image=img[..., :C], alpha=alpha, depth=img[..., C:], meta=meta)
 
 
-def _render_gsplat(means, quats, scales, opacities, features, viewmat, K, width, height, background, near, far,
-                   eps2d) -> RenderOutput:
+def _render_gsplat(
+    means, quats, scales, opacities, features, viewmat, K, width, height, background, near, far, eps2d
+) -> RenderOutput:
     """gsplat (CUDA) backend; only reached with CUDA tensors on a machine with a CUDA device."""
     from gsplat import rasterization  # imported lazily: never on a machine without a GPU
 
     C = features.shape[1]
     colors, alphas, info = rasterization(
-        means, quats, scales, opacities, features, viewmat[None].to(means.dtype), K[None].to(means.dtype),
-        width, height, near_plane=near, far_plane=far, eps2d=eps2d, render_mode="RGB+D",
-        backgrounds=torch.cat([background, background.new_zeros(1)])[None], packed=False,
+        means,
+        quats,
+        scales,
+        opacities,
+        features,
+        viewmat[None].to(means.dtype),
+        K[None].to(means.dtype),
+        width,
+        height,
+        near_plane=near,
+        far_plane=far,
+        eps2d=eps2d,
+        render_mode="RGB+D",
+        backgrounds=torch.cat([background, background.new_zeros(1)])[None],
+        packed=False,
     )
     radii = info["radii"][0]
     if radii.dim() == 2:  # gsplat >= 1.5 gives per-axis radii
         radii = radii.max(-1).values
-    meta = dict(radii=radii.int(), means2d=info["means2d"], depths=info["depths"][0],
-                num_visible=int((radii > 0).sum()), backend="gsplat", info=info)
+    meta = dict(
+        radii=radii.int(),
+        means2d=info["means2d"],
+        depths=info["depths"][0],
+        num_visible=int((radii > 0).sum()),
+        backend="gsplat",
+        info=info,
+    )
     return RenderOutput(image=colors[0, ..., :C], alpha=alphas[0], depth=colors[0, ..., C:], meta=meta)
 
 
@@ -220,22 +296,51 @@ def rasterize(
     PyTorch reference). Differentiable w.r.t. means, quats, scales, opacities, features and
     background (not w.r.t. viewmat / K). See `RenderOutput` for the outputs.
     """
-    _check_inputs(means, quats, scales, opacities, features, viewmat, K, width, height, background, normalize,
-                  near, far)
+    _check_inputs(
+        means, quats, scales, opacities, features, viewmat, K, width, height, background, normalize, near, far
+    )
     chosen = _pick_backend(backend, means.device)
     if normalize:
         quats = torch.nn.functional.normalize(quats, dim=-1)
     if background is None:
         background = features.new_zeros(features.shape[1])
     if viewmat.dim() == 2 and K.dim() == 2:
-        return _render_one(chosen, means, quats, scales, opacities, features, viewmat, K, width, height,
-                           background, near, far, eps2d)
+        return _render_one(
+            chosen,
+            means,
+            quats,
+            scales,
+            opacities,
+            features,
+            viewmat,
+            K,
+            width,
+            height,
+            background,
+            near,
+            far,
+            eps2d,
+        )
     B = viewmat.shape[0] if viewmat.dim() == 3 else K.shape[0]
     vms = viewmat if viewmat.dim() == 3 else viewmat.expand(B, 4, 4)
     Ks = K if K.dim() == 3 else K.expand(B, 3, 3)
     outs = [
-        _render_one(chosen, means, quats, scales, opacities, features, vms[b], Ks[b], width, height, background,
-                    near, far, eps2d)
+        _render_one(
+            chosen,
+            means,
+            quats,
+            scales,
+            opacities,
+            features,
+            vms[b],
+            Ks[b],
+            width,
+            height,
+            background,
+            near,
+            far,
+            eps2d,
+        )
         for b in range(B)
     ]
     meta: dict = {"backend": chosen, "per_camera": [o.meta for o in outs]}

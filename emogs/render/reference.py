@@ -33,9 +33,15 @@ def quat_to_rotmat(quats: Tensor) -> Tensor:
     w, x, y, z = quats.unbind(-1)
     return torch.stack(
         [
-            1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
+            1 - 2 * (y * y + z * z),
+            2 * (x * y - w * z),
+            2 * (x * z + w * y),
+            2 * (x * y + w * z),
+            1 - 2 * (x * x + z * z),
+            2 * (y * z - w * x),
+            2 * (x * z - w * y),
+            2 * (y * z + w * x),
+            1 - 2 * (x * x + y * y),
         ],
         dim=-1,
     ).reshape(*quats.shape[:-1], 3, 3)
@@ -75,7 +81,10 @@ def project_reference(
     ty = z * torch.clamp(y / z, -lim_yn, lim_yp)
     zero = torch.zeros_like(z)
     J = torch.stack(
-        [torch.stack([fx / z, zero, -fx * tx / (z * z)], -1), torch.stack([zero, fy / z, -fy * ty / (z * z)], -1)],
+        [
+            torch.stack([fx / z, zero, -fx * tx / (z * z)], -1),
+            torch.stack([zero, fy / z, -fy * ty / (z * z)], -1),
+        ],
         dim=-2,
     )
     cov2d = J @ cov_cam @ J.transpose(1, 2)
@@ -95,7 +104,12 @@ def project_reference(
         visible &= (fx1 >= 0) & (fy1 >= 0) & (fx0 <= width - 1) & (fy0 <= height - 1)
         visible &= torch.isfinite(mean2d).all(-1) & torch.isfinite(ext_x) & torch.isfinite(ext_y)
         rects = torch.stack(
-            [fx0.clamp(0, width - 1), fy0.clamp(0, height - 1), fx1.clamp(0, width - 1), fy1.clamp(0, height - 1)],
+            [
+                fx0.clamp(0, width - 1),
+                fy0.clamp(0, height - 1),
+                fx1.clamp(0, width - 1),
+                fy1.clamp(0, height - 1),
+            ],
             -1,
         )
         rects = torch.where(visible[:, None], rects, torch.zeros_like(rects)).nan_to_num(0).long()
@@ -163,7 +177,9 @@ def rasterize_reference(
             hit = (r[:, 0] <= x1) & (r[:, 2] >= x0) & (r[:, 1] <= y1) & (r[:, 3] >= y0)
             ids = order[hit]
             ys, xs = torch.meshgrid(
-                torch.arange(y0, y1 + 1, dtype=dtype) + 0.5, torch.arange(x0, x1 + 1, dtype=dtype) + 0.5, indexing="ij"
+                torch.arange(y0, y1 + 1, dtype=dtype) + 0.5,
+                torch.arange(x0, x1 + 1, dtype=dtype) + 0.5,
+                indexing="ij",
             )
             dx = means2d[ids, 0][None, :] - xs.reshape(-1, 1)
             dy = means2d[ids, 1][None, :] - ys.reshape(-1, 1)

@@ -398,8 +398,10 @@ class Trainer:
         while self.step < self.total_steps:
             stage = self.stage_at(self.step)[0]
             parts = self.train_step()
-            if parts is None:
-                continue  # restored; the step counter stays and the step is retried with the good state
+            if parts is None:  # bad step: skipped (its frame is not retried), last good state restored
+                self.step += 1
+                bar.update(1)
+                continue
             self.step += 1
             bar.update(1)
             if self.step % max(1, self.cfg.log_every) == 0 or self.step == self.total_steps:

@@ -89,3 +89,34 @@ def test_drive_conditions(toy):
     assert all(torch.equal(c.w2c, toy.w2c[2]) for c in fixed) and fixed[0].va is not None
     with pytest.raises(ValueError, match="AU override"):
         list(drive_conditions(toy, feats, 4, None, DriveOptions(au_overrides={"AU99": 1})))
+
+
+def test_inference_caches_the_canonical_encoding(toy):
+    av = _avatar(toy, with_emotion=True).eval()
+    enc = av.face_net.encoder
+    calls = {"n": 0}
+    inner = enc.forward.forward
+
+    def counting(xyz):
+        calls["n"] += 1
+        return inner(xyz)
+
+    enc.forward.forward = counting
+    c = _cond(toy, va=torch.tensor([0.5, 0.5]))
+    a = av.render_frame(c, 16, image_size=32)
+    av.render_frame(_cond(toy, 3, va=torch.tensor([-0.5, 0.1])), 16, image_size=32)
+    assert calls["n"] == 1  # new audio / AUs / V/A reuse the encoding of the canonical positions
+    with torch.no_grad():
+        av.face.params["means"][0, 0] += 0.01
+    av.render_frame(c, 16, image_size=32)
+    assert calls["n"] == 2  # moved Gaussians: recomputed
+    with torch.no_grad():
+        av.face.params["means"][0, 0] -= 0.01
+    with torch.no_grad():
+        for p in enc.parameters():
+            p.add_(0.0)  # a weight update (version bump) also invalidates
+    assert torch.allclose(av.render_frame(c, 16, image_size=32)["rgb"], a["rgb"], atol=1e-6)
+    assert calls["n"] == 3
+    av.train()
+    av.render(c, 16, image_size=32)["rgb"].sum().backward()  # training always recomputes
+    assert calls["n"] == 4

@@ -24,8 +24,8 @@ def _tool():
 def test_cli_text_and_wav(tmp_path):
     tool = _tool()
     out = str(tmp_path)
-    assert tool.main(["--text", "Good morning, how are you today?", "--out", out, "--name", "a", "--size", "128",
-                      "--emotion", "0,1,0.5,0.5"]) == 0
+    args = ["--text", "Good morning, how are you today?", "--out", out, "--name", "a", "--size", "128"]
+    assert tool.main(args + ["--emotion", "0,1,0.5,0.5"]) == 0
     for f in ("a.mp4", "a_truth.npz", "a_truth.json", "a.wav", "a_sheet.png"):
         assert os.path.getsize(os.path.join(out, f)) > 0, f
     tr = load_truth(os.path.join(out, "a_truth.npz"))

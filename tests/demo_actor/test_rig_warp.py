@@ -76,3 +76,22 @@ def test_similarity_moves_image_and_points_together():
     w = out[ys, xs, 0].astype(float)
     c = np.array([(xs * w).sum() / w.sum() + 0.5, (ys * w).sum() / w.sum() + 0.5])
     np.testing.assert_allclose(c, transform_points(np.array([[41.0, 21.0]]), m)[0], atol=0.3)
+
+
+def test_load_portrait_from_another_framing():
+    """A non-square photo with the face off-centre (the astronaut mirrored and padded) still gives a
+    face-centred square crop with the face at the same relative size."""
+    import skimage.data
+
+    from emogs.demo_actor.actor import load_portrait
+
+    img = skimage.data.astronaut()[:, ::-1]
+    img = np.ascontiguousarray(np.pad(img, ((40, 0), (0, 200), (0, 0)), mode="edge"))  # 552 x 712
+    p = load_portrait(img, 128, face_scale=2.0)
+    assert p.image.shape == (128, 128, 3) and p.mesh.shape == (478, 3)
+    span = np.ptp(p.mesh[:, :2], axis=0).max()
+    assert 0.4 * 128 < span < 0.6 * 128  # face = 1 / face_scale of the crop
+    centre = 0.5 * (p.mesh[:, :2].min(0) + p.mesh[:, :2].max(0))
+    np.testing.assert_allclose(centre, [64, 64], atol=4)
+    with pytest.raises(ValueError, match="RGB uint8"):
+        load_portrait(np.zeros((10, 10), np.uint8), 128)

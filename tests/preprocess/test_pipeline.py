@@ -12,6 +12,8 @@ from preprocess.config import PreprocessConfig
 from preprocess.pipeline import STAGES, Stage, register_stage, run_pipeline, stage_names
 from preprocess.testclips import make_clip
 
+pytestmark = pytest.mark.slow  # one ~20-40 s end-to-end run shared by the module
+
 CFG = PreprocessConfig(size=160, audio_extractor="logmel", contact_frames=4)
 SECONDS = 3.2
 
@@ -212,3 +214,96 @@ def test_wrong_weights_file_is_a_clear_error_and_keeps_the_dataset(dataset, tmp_
     kept = json.loads((root2 / "manifest.json").read_text())
     assert "decode" in kept["stages"] and "landmarks" in kept["stages"]
     np.testing.assert_array_equal(np.load(root2 / "parsing.npy"), np.load(root / "parsing.npy"))
+
+
+def test_dlib_backend_for_68_points(dataset, tmp_path):
+    video, root, _, _ = dataset
+    root2 = tmp_path / "ds"
+    shutil.copytree(root, root2)
+    cfg = PreprocessConfig(**{**CFG.__dict__, "landmark_backend": "dlib"})
+    m = run_pipeline(video, root2, cfg, stages=["landmarks"], progress=False, log=lambda s: None)
+    assert "dlib68" in m["stages"]["landmarks"]["backend"]
+    ours, theirs = np.load(root / "landmarks68.npy"), np.load(root2 / "landmarks68.npy")
+    assert not np.array_equal(ours, theirs)
+    assert np.linalg.norm(ours - theirs, axis=-1).mean() < 4.0  # same face, ~50 px wide here
+
+
+def test_face_leaving_the_frame(tmp_path):
+    # the face slides out of the right edge in the last second
+    clip = make_clip(tmp_path / "leave.mp4", seconds=3.0, width=200, height=160, audio="silence",
+                     face_xy=lambda t: (0.5 + max(0.0, t - 2.0) * 0.45, 0.45))
+    logs = []
+    m = run_pipeline(clip, tmp_path / "ds", CFG, stages=["decode", "landmarks"], progress=False,
+                     log=logs.append)
+    conf = np.load(tmp_path / "ds" / "landmark_conf.npy")
+    T = m["num_frames"]
+    assert conf[: T // 2].min() > 0.9  # fully visible at first
+    assert conf[-5:].mean() < conf[: T // 2].mean()  # partly outside (or lost) at the end
+    crops = np.load(tmp_path / "ds" / "crops.npy")
+    assert (crops[:, 0] + crops[:, 2] <= 200 + 1e-3).all()  # the crop stays inside the frame
+
+
+def test_imported_audio_features_with_length_check(dataset, tmp_path):
+    video, root, manifest, _ = dataset
+    root2 = tmp_path / "ds"
+    shutil.copytree(root, root2)
+    T = manifest["num_frames"]
+    ds_feats = np.random.default_rng(0).normal(size=(T, 16, 29)).astype(np.float32)  # DeepSpeech layout
+    np.save(tmp_path / "ds.npy", ds_feats)
+    cfg = PreprocessConfig(**{**CFG.__dict__, "audio_features_file": str(tmp_path / "ds.npy")})
+    m = run_pipeline(video, root2, cfg, stages=["audio_features"], progress=False, log=lambda s: None)
+    assert m["audio_features"]["extractor"] == "imported"
+    feats = np.load(root2 / "audio_features.npy")
+    assert feats.shape[0] == T and m["audio_features"]["dim"] == feats.shape[1]
+    PersonDataset(root2, "all")  # still aligned
+    np.save(tmp_path / "short.npy", ds_feats[: T // 2])
+    cfg = PreprocessConfig(**{**CFG.__dict__, "audio_features_file": str(tmp_path / "short.npy")})
+    with pytest.raises(Exception, match=str(T // 2)):
+        run_pipeline(video, root2, cfg, stages=["audio_features"], progress=False, log=lambda s: None)
+
+
+def test_sigkilled_process_resumes(dataset, tmp_path):
+    """A real `python -m preprocess` killed with SIGKILL after 'landmarks': the rerun skips the
+    finished stages and completes the dataset."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    video, _, _, _ = dataset
+    out = tmp_path / "ds"
+    repo = Path(__file__).resolve().parents[2]
+    cmd = [sys.executable, "-m", "preprocess", str(video), str(out), "--quiet", "--size", "160",
+           "--audio-extractor", "logmel", "--contact-frames", "4"]
+    env = {**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        done = set()
+        while time.time() < deadline and proc.poll() is None:
+            if (out / "manifest.json").exists():
+                try:
+                    done = set(json.loads((out / "manifest.json").read_text())["stages"])
+                except (json.JSONDecodeError, KeyError):
+                    pass
+            if "landmarks" in done:
+                break
+            time.sleep(0.05)
+        if proc.poll() is not None:
+            pytest.skip("the run finished before it could be killed")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    before = set(json.loads((out / "manifest.json").read_text())["stages"])
+    assert {"decode", "landmarks"} <= before and "contact_sheet" not in before
+    logs = []
+    m = run_pipeline(video, out, CFG, progress=False, log=logs.append)
+    skipped = {line.split("]")[0][1:] for line in logs if "skipped" in line}
+    assert {"decode", "landmarks"} <= skipped
+    assert set(m["stages"]) == set(stage_names())
+    PersonDataset(out, "all")

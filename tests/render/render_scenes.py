@@ -17,8 +17,16 @@ def camera(width: int, height: int, f: float = 1.0, dtype=torch.float32):
     return vm.to(dtype), K.to(dtype)
 
 
-def random_scene(n: int, channels: int = 3, dtype=torch.float32, seed: int = 0, depth: float = 2.5,
-                 spread: float = 0.5, scale=(0.02, 0.15), opacity=(0.05, 0.95)):
+def random_scene(
+    n: int,
+    channels: int = 3,
+    dtype=torch.float32,
+    seed: int = 0,
+    depth: float = 2.5,
+    spread: float = 0.5,
+    scale=(0.02, 0.15),
+    opacity=(0.05, 0.95),
+):
     """Dict of means/quats/scales/opacities/features/background for n Gaussians in front of `camera`."""
     g = torch.Generator().manual_seed(seed)
     means = torch.randn(n, 3, generator=g, dtype=torch.float64) * spread

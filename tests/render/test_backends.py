@@ -1,15 +1,15 @@
 """Backend selection; CUDA runtime tests skip without a GPU; gsplat's JIT is never triggered."""
 
+import os
 import subprocess
 import sys
 
 import pytest
 import torch
+from render_scenes import camera, random_scene
 
 from emogs._ext import has_extension, load_extension
 from emogs.render import available_backends, rasterize
-
-from render_scenes import camera, random_scene
 
 
 def test_auto_picks_fastest_cpu_backend():
@@ -44,7 +44,9 @@ def test_gsplat_cuda_backend_never_imported_without_gpu():
         "assert 'gsplat.cuda._backend' not in sys.modules, 'gsplat CUDA backend was imported'\n"
         "assert 'gsplat' not in sys.modules\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300, cwd=root, env=env)
 
 
 @pytest.mark.cuda

@@ -2,10 +2,9 @@
 
 import pytest
 import torch
+from render_scenes import camera, random_scene
 
 from emogs.render import rasterize
-
-from render_scenes import camera, random_scene
 
 
 def _call(**over):

@@ -2,13 +2,14 @@
 
 import pytest
 import torch
+from render_scenes import camera, random_scene
 
 from emogs._ext import has_extension
 from emogs.render import rasterize
 
-from render_scenes import camera, random_scene
-
-pytestmark = pytest.mark.skipif(not has_extension("raster"), reason="emogs._ext_raster not built (make build)")
+pytestmark = pytest.mark.skipif(
+    not has_extension("raster"), reason="emogs._ext_raster not built (make build)"
+)
 
 
 def _compare(scene, width, height, f=1.0, tol=1e-4, dtype=torch.float32):

@@ -3,12 +3,11 @@ hand-written backward against the reference (float64 tightly, float32 loosely)."
 
 import pytest
 import torch
+from render_scenes import camera, random_scene
 
 from emogs._ext import has_extension
 from emogs.render import rasterize
 from emogs.render.reference import project_reference, rasterize_reference
-
-from render_scenes import camera, random_scene
 
 needs_ext = pytest.mark.skipif(not has_extension("raster"), reason="emogs._ext_raster not built (make build)")
 NAMES = ("means", "quats", "scales", "opacities", "features", "background")
@@ -95,7 +94,9 @@ def test_means2d_retain_grad_gives_screen_space_gradient():
     grads = []
     for backend in ("cpu", "torch"):
         m = s["means"].clone().requires_grad_()
-        out = rasterize(m, s["quats"], s["scales"], s["opacities"], s["features"], vm, K, W, H, backend=backend)
+        out = rasterize(
+            m, s["quats"], s["scales"], s["opacities"], s["features"], vm, K, W, H, backend=backend
+        )
         out.meta["means2d"].retain_grad()
         out.image.sum().backward()
         grads.append(out.meta["means2d"].grad)

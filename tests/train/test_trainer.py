@@ -85,7 +85,7 @@ def test_nan_guard_skips_restores_and_logs(toy, tmp_path, monkeypatch):
     assert len(guard) == 1 and "nan" in guard[0]["message"].lower()
     assert "restored" in (tmp_path / "a" / "train.log").read_text()
     assert all(torch.isfinite(v).all() for v in avatar_tensors(av).values())
-    assert tr.step == 12  # the skipped step was retried, the schedule is complete
+    assert tr.step == 12  # the bad step was skipped, the schedule is complete
 
     def always_nan(self, stage, sample, use_va):
         loss, parts, out = orig(self, stage, sample, use_va)
