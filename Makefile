@@ -41,8 +41,15 @@ bench: install
 	$(PY) tools/bench_render.py
 	$(PY) tools/bench_hashgrid.py
 
+# The bundled demo: fit the avatar (quick preset), then make it speak audio it never heard,
+# neutral and with an emotion. Outputs land in out/demo/.
+DEMO_OUT ?= out/demo
 demo: install
-	$(PY) tools/demo.py
+	$(PY) tools/fit_person.py assets/demo/demo.mp4 --out $(DEMO_OUT) --preset quick
+	$(PY) tools/render.py $(DEMO_OUT) --audio assets/demo/heldout.wav --out $(DEMO_OUT)/heldout_neutral.mp4
+	$(PY) tools/render.py $(DEMO_OUT) --audio assets/demo/heldout.wav --out $(DEMO_OUT)/heldout_happy.mp4 --emotion happy:strong
+	$(PY) tools/evaluate.py $(DEMO_OUT) --audio assets/demo/heldout.wav --truth assets/demo/heldout_truth.npz
+	@echo "demo done: see $(DEMO_OUT)/ (videos, eval.json)"
 
 clean:
 	rm -rf build *.egg-info emogs/_ext_*.so out

@@ -10,7 +10,8 @@
 #include "hashgrid_math.h"
 
 #ifdef EMOGS_WITH_CUDA
-#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 #endif
 
 namespace {
@@ -52,9 +53,10 @@ std::vector<torch::Tensor> hashgrid_forward(const torch::Tensor& coords, const t
     scalar_t* jac_ptr = with_jacobian ? jac.data_ptr<scalar_t>() : nullptr;
     if (coords.is_cuda()) {
 #ifdef EMOGS_WITH_CUDA
+      const c10::cuda::CUDAGuard guard(coords.device());
       emogs::hashgrid::forward_cuda<scalar_t>(coords.data_ptr<scalar_t>(), table.data_ptr<scalar_t>(), res.data(),
                                               N, L, T, F, out.data_ptr<scalar_t>(), jac_ptr,
-                                              at::cuda::getCurrentCUDAStream().stream());
+                                              c10::cuda::getCurrentCUDAStream().stream());
 #else
       no_cuda();
 #endif
@@ -90,7 +92,8 @@ std::vector<torch::Tensor> hashgrid_backward(const torch::Tensor& grad_out, cons
   AT_DISPATCH_FLOATING_TYPES(coords.scalar_type(), "hashgrid_backward", [&] {
     if (coords.is_cuda()) {
 #ifdef EMOGS_WITH_CUDA
-      void* stream = at::cuda::getCurrentCUDAStream().stream();
+      const c10::cuda::CUDAGuard guard(coords.device());
+      void* stream = c10::cuda::getCurrentCUDAStream().stream();
       if (need_table)
         emogs::hashgrid::backward_table_cuda<scalar_t>(g.data_ptr<scalar_t>(), coords.data_ptr<scalar_t>(),
                                                        res.data(), N, L, T, F, grad_table.data_ptr<scalar_t>(),
