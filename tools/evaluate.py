@@ -48,7 +48,10 @@ def heldout_lmd(avatar, ds, audio_path: str, truth_path: str) -> dict:
     truth = np.load(truth_path)
     if "landmarks" not in truth:
         raise SystemExit(f"error: {truth_path} has no 'landmarks' array (expected [T,478,>=2]).")
-    lm_true = truth["landmarks"]
+    lm_true = np.asarray(truth["landmarks"], np.float64)[..., :2]
+    crop = ds.manifest.get("crop")
+    if crop:  # truth is in the source video's pixels; the dataset (and renders) in the crop's
+        lm_true = (lm_true - [crop["x0"], crop["y0"]]) * (ds.size / float(crop["side"]))
     wav = read_audio(audio_path, 16000)
     T = min(len(lm_true), max(1, int(round(len(wav) / 16000 * ds.fps))))
     feats, _ = extract_audio_features(wav, T, ds.fps, extractor_name(avatar.config.audio_extractor))
@@ -64,9 +67,10 @@ def heldout_lmd(avatar, ds, audio_path: str, truth_path: str) -> dict:
                 trues.append(lm_true[t])
     if not preds:
         return {"heldout_lmd": metrics.to_json(metrics.NotComputed("no face detected in the renders"))}
-    # the truth is in the demo's own image frame; compare the mouth shape (centred on the mouth)
+    # the render's head pose (fixed training frame) differs from the truth's: compare the mouth
+    # shape, centred on the mouth per frame, in pixels of the dataset crop
     p = np.stack(preds)[..., :2]
-    q = np.stack(trues)[..., :2]
+    q = np.stack(trues)
     idx = list(metrics.LIP_INDICES)
     p = p - p[:, idx].mean(1, keepdims=True)
     q = q - q[:, idx].mean(1, keepdims=True)

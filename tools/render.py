@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         for cond in tqdm(drive_conditions(ds, feats, cfg.audio_window, va, opts), total=num_frames,
                          desc="render"):
             with torch.no_grad():
-                yield avatar.render_frame(cond, size, image_size=ds.size)["rgb"]
+                yield avatar.render_frame(cond, size, image_size=ds.size, normals=False)["rgb"]
 
     write_video(args.out, frames(), fps=fps, audio=wav, sample_rate=16000)
     dt = time.time() - t0

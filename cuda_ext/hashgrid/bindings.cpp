@@ -61,8 +61,9 @@ std::vector<torch::Tensor> hashgrid_forward(const torch::Tensor& coords, const t
       no_cuda();
 #endif
     } else {
-      emogs::hashgrid::forward_cpu<scalar_t>(coords.data_ptr<scalar_t>(), table.data_ptr<scalar_t>(), res.data(), N,
-                                             L, T, F, out.data_ptr<scalar_t>(), jac_ptr, threads());
+      emogs::hashgrid::forward_cpu<scalar_t>(coords.data_ptr<scalar_t>(), 2, 0, 1, table.data_ptr<scalar_t>(),
+                                             res.data(), N, L, T, F, out.data_ptr<scalar_t>(), L * F, jac_ptr,
+                                             threads());
     }
   });
   return {out, jac};
@@ -106,8 +107,8 @@ std::vector<torch::Tensor> hashgrid_backward(const torch::Tensor& grad_out, cons
 #endif
     } else {
       if (need_table)
-        emogs::hashgrid::backward_table_cpu<scalar_t>(g.data_ptr<scalar_t>(), coords.data_ptr<scalar_t>(),
-                                                      res.data(), N, L, T, F, grad_table.data_ptr<scalar_t>(),
+        emogs::hashgrid::backward_table_cpu<scalar_t>(g.data_ptr<scalar_t>(), L * F, coords.data_ptr<scalar_t>(), 2,
+                                                      0, 1, res.data(), N, L, T, F, grad_table.data_ptr<scalar_t>(),
                                                       threads());
       if (need_coords)
         emogs::hashgrid::backward_coords_cpu<scalar_t>(g.data_ptr<scalar_t>(), jac->data_ptr<scalar_t>(), N, L * F,
@@ -115,6 +116,77 @@ std::vector<torch::Tensor> hashgrid_backward(const torch::Tensor& grad_out, cons
     }
   });
   return {grad_table, grad_coords};
+}
+
+// ---- tri-plane (CPU): three tables of one shape [L, T, F] on the planes xy, yz, xz of uvw [N, 3] in [0, 1].
+// One output [N, 3*L*F] (plane-major columns), no per-plane copies of coordinates or outputs.
+
+void check_triplane(const torch::Tensor& uvw, const std::vector<torch::Tensor>& tables,
+                    const std::vector<int64_t>& res) {
+  TORCH_CHECK(uvw.dim() == 2 && uvw.size(1) == 3 && uvw.is_contiguous(), "triplane: uvw must be contiguous [N, 3]");
+  TORCH_CHECK(tables.size() == 3, "triplane: need 3 tables (xy, yz, xz)");
+  TORCH_CHECK(!uvw.is_cuda(), "triplane: the fused kernels are CPU only; call forward() per plane on CUDA");
+  for (const auto& t : tables) {
+    TORCH_CHECK(t.sizes() == tables[0].sizes(), "triplane: the 3 tables must have one shape");
+    check_inputs(torch::empty({0, 2}, uvw.options()), t, res);  // table shape / levels / dtype / device
+    TORCH_CHECK(t.scalar_type() == uvw.scalar_type() && !t.is_cuda(), "triplane: tables must match uvw");
+  }
+}
+
+std::vector<torch::Tensor> triplane_forward(const torch::Tensor& uvw, const std::vector<torch::Tensor>& tables,
+                                            std::vector<int64_t> res, bool with_jacobian) {
+  check_triplane(uvw, tables, res);
+  const int64_t N = uvw.size(0), L = tables[0].size(0), T = tables[0].size(1), F = tables[0].size(2), C = L * F;
+  auto out = torch::empty({N, 3 * C}, uvw.options());
+  torch::Tensor jac;
+  if (with_jacobian) jac = torch::empty({N, 3 * C, 2}, uvw.options());
+  if (N == 0) return {out, jac};
+  const int64_t axes[3][2] = {{0, 1}, {1, 2}, {0, 2}};
+  AT_DISPATCH_FLOATING_TYPES(uvw.scalar_type(), "triplane_forward", [&] {
+    for (int p = 0; p < 3; ++p) {
+      scalar_t* jac_ptr = with_jacobian ? jac.data_ptr<scalar_t>() + p * C * 2 : nullptr;
+      emogs::hashgrid::forward_cpu<scalar_t>(uvw.data_ptr<scalar_t>(), 3, axes[p][0], axes[p][1],
+                                             tables[p].data_ptr<scalar_t>(), res.data(), N, L, T, F,
+                                             out.data_ptr<scalar_t>() + p * C, 3 * C, jac_ptr, threads());
+    }
+  });
+  return {out, jac};
+}
+
+// Returns {grad_xy, grad_yz, grad_xz, grad_uvw} (undefined where not asked for).
+std::vector<torch::Tensor> triplane_backward(const torch::Tensor& grad_out, const torch::Tensor& uvw,
+                                             const std::vector<torch::Tensor>& tables,
+                                             const c10::optional<torch::Tensor>& jac, std::vector<int64_t> res,
+                                             std::vector<bool> need_tables, bool need_coords) {
+  check_triplane(uvw, tables, res);
+  const int64_t N = uvw.size(0), L = tables[0].size(0), T = tables[0].size(1), F = tables[0].size(2), C = L * F;
+  TORCH_CHECK(need_tables.size() == 3, "triplane: need_tables must have 3 flags");
+  TORCH_CHECK(grad_out.dim() == 2 && grad_out.size(0) == N && grad_out.size(1) == 3 * C,
+              "triplane: grad_out must be [N, 3*L*F]");
+  if (need_coords)
+    TORCH_CHECK(jac.has_value() && jac->defined() && jac->sizes() == torch::IntArrayRef({N, 3 * C, 2}) &&
+                    jac->is_contiguous(),
+                "triplane: the coordinate gradient needs the forward's Jacobian [N, 3*L*F, 2]");
+  auto g = grad_out.contiguous().to(uvw.scalar_type());
+  std::vector<torch::Tensor> grads(4);
+  const int64_t axes[3][2] = {{0, 1}, {1, 2}, {0, 2}};
+  AT_DISPATCH_FLOATING_TYPES(uvw.scalar_type(), "triplane_backward", [&] {
+    for (int p = 0; p < 3; ++p) {
+      if (!need_tables[p]) continue;
+      grads[p] = torch::zeros_like(tables[p]);
+      if (N > 0)
+        emogs::hashgrid::backward_table_cpu<scalar_t>(g.data_ptr<scalar_t>() + p * C, 3 * C, uvw.data_ptr<scalar_t>(),
+                                                      3, axes[p][0], axes[p][1], res.data(), N, L, T, F,
+                                                      grads[p].data_ptr<scalar_t>(), threads());
+    }
+    if (need_coords) {
+      grads[3] = torch::zeros_like(uvw);
+      if (N > 0)
+        emogs::hashgrid::triplane_backward_coords_cpu<scalar_t>(g.data_ptr<scalar_t>(), jac->data_ptr<scalar_t>(), N,
+                                                                C, grads[3].data_ptr<scalar_t>(), threads());
+    }
+  });
+  return grads;
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -130,4 +202,11 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "grad_out [N,L*F], coords, table, jac|None, res, need_table, need_coords -> [grad_table, grad_coords]",
         py::arg("grad_out"), py::arg("coords"), py::arg("table"), py::arg("jac"), py::arg("res"),
         py::arg("need_table"), py::arg("need_coords"));
+  m.def("triplane_forward", &triplane_forward,
+        "uvw [N,3] in [0,1], [table_xy, table_yz, table_xz] each [L,T,F], res, with_jacobian -> [out, jac]",
+        py::arg("uvw"), py::arg("tables"), py::arg("res"), py::arg("with_jacobian") = false);
+  m.def("triplane_backward", &triplane_backward,
+        "grad_out [N,3LF], uvw, tables, jac|None, res, need_tables[3], need_coords -> [g_xy, g_yz, g_xz, g_uvw]",
+        py::arg("grad_out"), py::arg("uvw"), py::arg("tables"), py::arg("jac"), py::arg("res"),
+        py::arg("need_tables"), py::arg("need_coords"));
 }

@@ -181,21 +181,22 @@ class Avatar(nn.Module):
         q = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
         return means, q, log_s.exp(), offsets
 
-    def _render_set(self, g, means, quats, scales, R, t, K, width, height):
+    def _render_set(self, g, means, quats, scales, R, t, K, width, height, normals=True):
         from ..render import rasterize
 
         campos = -(R.T @ t)
-        rgb = g.colors(campos, means)
-        n_world = gaussian_normals(quats, scales, g.params["delta_n"], means, campos)
-        n_cam = n_world @ R.T
-        feats = torch.cat([rgb, n_cam], dim=-1)
+        feats = g.colors(campos, means)
+        if normals:
+            n_world = gaussian_normals(quats, scales, g.params["delta_n"], means, campos)
+            feats = torch.cat([feats, n_world @ R.T], dim=-1)  # camera-frame normals
         viewmat = torch.eye(4, dtype=means.dtype)
         viewmat[:3, :3], viewmat[:3, 3] = R, t
         out = rasterize(means, quats, scales, g.opacities, feats, viewmat, K, width, height,
                         background=None, backend=self.config.backend)
         info = dict(out.meta)
         info.update(width=width, height=height)
-        return out.image[..., :3], out.image[..., 3:6], out.alpha, out.depth, info
+        n_img = out.image[..., 3:6] if normals else None
+        return out.image[..., :3], n_img, out.alpha, out.depth, info
 
     def render(
         self,
@@ -205,13 +206,15 @@ class Avatar(nn.Module):
         deform: bool = True,
         emotion: bool = True,
         image_size: int | None = None,
+        normals: bool = True,
     ) -> dict:
         """Render one frame (differentiable).
 
         `image_size` is the size the conditions' K refers to (default: width); the image is
         rendered at `width` x `height` with K rescaled. Returns a dict of [H,W,*] tensors:
         rgb (composited), alpha, normal (camera frame, unit where covered), depth, face_rgb,
-        face_alpha, mouth_rgb, mouth_alpha, plus "face_info"/"mouth_info" (rasterizer meta for
+        face_alpha, mouth_rgb, mouth_alpha (normal is None with normals=False, which skips the
+        normal channels for speed), plus "face_info"/"mouth_info" (rasterizer meta for
         densification) and "offsets" (deformation tensors for regularisers).
         """
         height = height or width
@@ -222,8 +225,9 @@ class Avatar(nn.Module):
         fm, fq, fs, f_off = self._deformed(self.face, self.face_net if deform else None, face_args, va)
         mouth_net = self.mouth_net if deform else None
         mm, mq, ms, m_off = self._deformed(self.mouth, mouth_net, (cond.audio,), None)
-        f_rgb, f_n, f_a, f_d, f_info = self._render_set(self.face, fm, fq, fs, R, t, K, width, height)
-        m_rgb, m_n, m_a, m_d, m_info = self._render_set(self.mouth, mm, mq, ms, R, t, K, width, height)
+        cam = (R, t, K, width, height, normals)
+        f_rgb, f_n, f_a, f_d, f_info = self._render_set(self.face, fm, fq, fs, *cam)
+        m_rgb, m_n, m_a, m_d, m_info = self._render_set(self.mouth, mm, mq, ms, *cam)
         bg = cond.background
         if bg is None:
             bg = torch.zeros(height, width, 3)
@@ -232,8 +236,10 @@ class Avatar(nn.Module):
                 bg.permute(2, 0, 1)[None].float(), size=(height, width), mode="area"
             )[0].permute(1, 2, 0)
         rgb = composite(f_rgb, f_a, m_rgb, m_a, bg)
-        normal = f_n + (1 - f_a) * m_n
-        normal = normal / normal.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+        normal = None
+        if normals:
+            normal = f_n + (1 - f_a) * m_n
+            normal = normal / normal.norm(dim=-1, keepdim=True).clamp_min(1e-6)
         return {
             "rgb": rgb,
             "alpha": composite_alpha(f_a, m_a),
@@ -250,13 +256,13 @@ class Avatar(nn.Module):
 
     @torch.no_grad()
     def render_frame(self, cond: FrameConditions, width: int = 512, height: int | None = None,
-                     image_size: int | None = None) -> dict[str, Tensor]:
+                     image_size: int | None = None, normals: bool = True) -> dict[str, Tensor]:
         """Cheap stateless "render this frame from these conditions" (viewer / streaming).
 
-        Returns {"rgb" [H,W,3], "normal" [H,W,3], "alpha" [H,W,1], "depth" [H,W,1]} in [0,1]
-        (rgb clamped); no autograd graph is kept.
+        Returns {"rgb" [H,W,3] (clamped to [0,1]), "normal" [H,W,3] (None with normals=False),
+        "alpha" [H,W,1], "depth" [H,W,1]}; no autograd graph is kept.
         """
-        out = self.render(cond, width, height, image_size=image_size)
+        out = self.render(cond, width, height, image_size=image_size, normals=normals)
         return {"rgb": out["rgb"].clamp(0, 1), "normal": out["normal"], "alpha": out["alpha"],
                 "depth": out["depth"]}
 

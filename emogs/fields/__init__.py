@@ -15,7 +15,7 @@ from emogs.fields.deform import (
     au_indices,
 )
 from emogs.fields.encoding import HashGrid2D, TriplaneConfig, TriplaneEncoding
-from emogs.fields.hashgrid import hash_grid_2d, hash_grid_2d_torch, level_resolutions
+from emogs.fields.hashgrid import hash_grid_2d, hash_grid_2d_torch, level_resolutions, triplane_hash_grid
 from emogs.fields.mlp import MLP
 
 __all__ = [
@@ -33,4 +33,5 @@ __all__ = [
     "hash_grid_2d",
     "hash_grid_2d_torch",
     "level_resolutions",
+    "triplane_hash_grid",
 ]

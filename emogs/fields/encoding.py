@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from emogs.fields.hashgrid import BACKENDS, hash_grid_2d, level_resolutions
+from emogs.fields.hashgrid import BACKENDS, hash_grid_2d, level_resolutions, triplane_hash_grid
 
 
 def _import_tcnn():
@@ -172,6 +172,10 @@ class TriplaneEncoding(nn.Module):
             raise ValueError(f"TriplaneEncoding expects xyz [N, 3], got shape {tuple(xyz.shape)}")
         if not xyz.dtype.is_floating_point:
             raise TypeError(f"xyz must be floating point, got {xyz.dtype}")
-        uvw = self.normalise(xyz)
-        feats = [self.planes[name](uvw[:, list(axes)]) for name, axes in zip(PLANE_NAMES, PLANES)]
-        return torch.cat(feats, dim=1)
+        if self.cfg.backend == "tcnn":
+            uvw = self.normalise(xyz)
+            feats = [self.planes[name](uvw[:, list(axes)]) for name, axes in zip(PLANE_NAMES, PLANES)]
+            return torch.cat(feats, dim=1)
+        tables = [self.planes[name].table for name in PLANE_NAMES]
+        uvw = self.normalise(xyz.to(tables[0].dtype))
+        return triplane_hash_grid(uvw, tables, self.planes["xy"].resolutions, self.cfg.backend)

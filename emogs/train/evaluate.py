@@ -69,27 +69,35 @@ def evaluate_avatar(
     psnrs, ssims, lpipss = [], [], []
     lm_pred, lm_true, w2cs = [], [], []
     missed = 0
-    writer_frames = []
-    for i in idx:
-        s = dataset[int(i)]
-        out = avatar.render_frame(frame_conditions(s), size, image_size=size)
-        rgb = out["rgb"]
-        psnrs.append(metrics.psnr(rgb, s.image))
-        ssims.append(metrics.ssim(rgb, s.image))
-        if lpips_model is not None:
-            lpipss.append(metrics.lpips(rgb, s.image, lpips_model))
-        r8 = (rgb.numpy() * 255 + 0.5).astype(np.uint8)
-        t8 = (s.image.numpy() * 255 + 0.5).astype(np.uint8)
-        if video_path is not None:
-            writer_frames.append(np.concatenate([r8, t8], axis=1))
-        if detect is not None:
-            p, t = detect(r8), detect(t8)
-            if p is None or t is None:
-                missed += 1
-            else:
-                lm_pred.append(p)
-                lm_true.append(t)
-                w2cs.append(s.w2c.numpy())
+
+    def side_by_side():  # one frame at a time: memory does not grow with the split
+        nonlocal missed
+        for i in idx:
+            s = dataset[int(i)]
+            rgb = avatar.render_frame(frame_conditions(s), size, image_size=size, normals=False)["rgb"]
+            psnrs.append(metrics.psnr(rgb, s.image))
+            ssims.append(metrics.ssim(rgb, s.image))
+            if lpips_model is not None:
+                lpipss.append(metrics.lpips(rgb, s.image, lpips_model))
+            r8 = (rgb.numpy() * 255 + 0.5).astype(np.uint8)
+            t8 = (s.image.numpy() * 255 + 0.5).astype(np.uint8)
+            if detect is not None:
+                p, t = detect(r8), detect(t8)
+                if p is None or t is None:
+                    missed += 1
+                else:
+                    lm_pred.append(p)
+                    lm_true.append(t)
+                    w2cs.append(s.w2c.numpy())
+            yield np.concatenate([r8, t8], axis=1)
+
+    if video_path is not None:
+        from ..io import write_video
+
+        write_video(video_path, side_by_side(), fps=float(getattr(dataset, "fps", 25.0)))
+    else:
+        for _ in side_by_side():
+            pass
     if det_close is not None:
         det_close()
     res: dict = {"split": getattr(dataset, "split", "?"), "num_frames": len(idx), "size": size,
@@ -107,13 +115,11 @@ def evaluate_avatar(
     res["sync"] = metrics.NotComputed(
         "Sync-E/C not computed: no SyncNet weights (lip-sync judge) configured.")
     cond = frame_conditions(dataset[int(idx[0])])
-    res["fps"] = metrics.measure_fps(lambda _i: avatar.render_frame(cond, size, image_size=size),
+    res["fps"] = metrics.measure_fps(lambda _i: avatar.render_frame(cond, size, image_size=size,
+                                                                    normals=False),
                                      num_frames=fps_frames, warmup=1)
     res["fps_threads"] = torch.get_num_threads()
     if video_path is not None:
-        from ..io import write_video
-
-        write_video(video_path, iter(writer_frames), fps=float(getattr(dataset, "fps", 25.0)))
         res["video"] = str(video_path)
     res["evaluated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return metrics.to_json(res)

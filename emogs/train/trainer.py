@@ -324,6 +324,7 @@ class Trainer:
                 "networks": [self.opt_face, self.opt_mouth, self.opt_nets],
                 "fuse": [self.opt_face, self.opt_mouth, self.opt_nets],
                 "emotion": [self.opt_emotion]}[stage]
+        self._freeze_for(stage)
         for opt in self._optimizers().values():
             opt.zero_grad(set_to_none=True)
         densify = stage in ("canonical", "networks")
@@ -355,6 +356,17 @@ class Trainer:
                         self._event("densify", f"{k}: {res} -> {len(getattr(self.avatar, k))} Gaussians")
         parts["loss"] = lv
         return parts
+
+    def _freeze_for(self, stage: str) -> None:
+        """requires_grad only on what `stage` trains (saves the backward pass the rest)."""
+        av = self.avatar
+        gauss = stage in ("canonical", "networks", "fuse")
+        nets = stage in ("networks", "fuse")
+        for m, on in ((av.face, gauss), (av.mouth, gauss), (av.face_net, nets), (av.mouth_net, nets),
+                      (av.emotion_net, stage == "emotion")):
+            if m is not None:
+                for p in m.parameters():
+                    p.requires_grad_(on)
 
     def _bad_step(self, reason: str) -> None:
         self._consecutive_bad = getattr(self, "_consecutive_bad", 0) + 1

@@ -33,7 +33,8 @@ POSE_LABELS = {"frames": "training frames", "fixed": "fixed frame", "sliders": "
 @dataclass
 class ViewerConfig:
     """host / port of the web server (port 0: any free port); fps: display rate while playing
-    (default: the source's); jpeg_quality of the streamed images; verbose: viser's banner."""
+    (default: the source's; the audio frame shown is the one at the display time); jpeg_quality of
+    the streamed images; verbose: viser's banner."""
 
     host: str = "127.0.0.1"
     port: int = 8080
@@ -231,14 +232,17 @@ class ViewerApp:
         g["snapshot"].on_click(lambda _: self._snapshot_png())
 
     def _on_client(self, client) -> None:
-        self._dirty.set()
-
-        def on_camera(cam) -> None:
+        def on_camera(cam) -> None:  # viewport resized: re-send with the new letterbox
             aspect = _aspect_of(client)
             if aspect is not None and abs(aspect - self._aspect) > 1e-3:
                 self._dirty.set()
 
         client.camera.on_update(on_camera)
+        # the first camera message may have come before the callback above: wait for it (bounded)
+        end = time.monotonic() + 5.0
+        while _aspect_of(client) is None and time.monotonic() < end and not self._stop.is_set():
+            time.sleep(0.05)
+        self._dirty.set()
 
     def _viewport_aspect(self) -> float:
         for client in self.server.get_clients().values():
@@ -267,7 +271,7 @@ class ViewerApp:
 
     def _toggle_play(self) -> None:
         st = self.snapshot()
-        t = st.time_s if st.time_s < self.duration_s - 1.0 / self.fps else 0.0
+        t = st.time_s if st.time_s < self.duration_s - 1.0 / self.source.fps else 0.0
         self.update(playing=not st.playing, time_s=t)
 
     def _snapshot_png(self) -> None:
@@ -301,7 +305,7 @@ class ViewerApp:
             s = self.pacer.stats
             mode = "live" if self._live_iter is not None else ("playing" if st.playing else "paused")
             self.gui["stats"].content = (
-                f"**{s.fps:4.1f} FPS** ({mode}) · render {1000 * dt:.0f} ms · dropped {s.dropped}  \n"
+                f"**{s.fps:.1f} FPS** ({mode}) · render {1000 * dt:.0f} ms · dropped {s.dropped}  \n"
                 f"{img.shape[1]}x{img.shape[0]} · t = {st.time_s:.2f} s · V/A = "
                 f"({st.valence:+.2f}, {st.arousal:+.2f})"
             )
@@ -325,13 +329,14 @@ class ViewerApp:
                 if t is None:
                     self._stop.wait(min(self.pacer.time_to_next(), 0.05))
                     continue
-                if t >= len(self.features):
-                    self.update(playing=False, time_s=max(0.0, self.duration_s - 1.0 / self.fps))
+                now_s = t / self.fps  # display tick -> audio time (render_view picks the audio frame)
+                if now_s >= self.duration_s:
+                    self.update(playing=False, time_s=max(0.0, self.duration_s - 1.0 / self.source.fps))
                     continue
                 with self._lock:
-                    self.state = dataclasses.replace(self.state, time_s=t / self.fps)
+                    self.state = dataclasses.replace(self.state, time_s=now_s)
                 self.render_current()
-                self._set_gui(time=round(t / self.fps, 2))
+                self._set_gui(time=round(now_s, 2))
             else:
                 if not self._dirty.wait(0.1):
                     continue

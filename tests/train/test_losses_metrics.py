@@ -30,7 +30,7 @@ def test_normal_loss_terms():
     assert float(losses.normal_loss(n, n, valid, w_tv=1.0)) > 0.5
     dn = torch.full((10, 3), 0.1, requires_grad=True)
     v = losses.normal_loss(smooth, smooth, valid, dn, w_dn=1.0)
-    assert float(v) == pytest.approx(0.03, rel=1e-5)
+    assert float(v.detach()) == pytest.approx(0.03, rel=1e-5)
     v.backward()
     assert dn.grad.abs().sum() > 0
     # invalid pixels do not count

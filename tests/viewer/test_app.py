@@ -83,8 +83,8 @@ def test_live_audio_of_the_wrong_size_fails_clearly(toy_avatar, toy_ds):
     t = np.arange(16000 // 2) / 16000
     wav = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
     # this toy avatar has 8-d audio; the live path must produce the avatar's size -> error surfaces
-    app = ViewerApp(toy_avatar, src, None, ViewerConfig(port=0, verbose=False), state=ViewerState(resolution=32),
-                    live=pcm_chunks(wav, 0.02), live_extractor="logmel")
+    app = ViewerApp(toy_avatar, src, None, ViewerConfig(port=0, verbose=False),
+                    state=ViewerState(resolution=32), live=pcm_chunks(wav, 0.02), live_extractor="logmel")
     app.start()
     try:
         assert _until(lambda: app.error is not None, timeout=20)
@@ -100,3 +100,70 @@ def test_letterbox():
     assert out.shape == (10, 20, 3) and (out[:, 5:15] == 200).all() and (out[:, :5] == 24).all()
     assert letterbox(img, 0.5).shape == (20, 10, 3)
     assert letterbox(img, 1.0) is img
+
+
+def _user_sets(handle, value=None):
+    """What a browser edit does: the handle's value changes, then its callbacks run with a client."""
+    from viser._gui_handles import GuiEvent
+
+    if value is not None:
+        handle._impl.value = value
+    for cb in list(handle._impl.update_cb):
+        cb(GuiEvent(client=object(), client_id=1, target=handle))
+
+
+def test_gui_controls_edit_the_state(toy_ds, toy_avatar):
+    src = DriveSource.from_dataset(toy_ds, toy_avatar)
+    feats = np.asarray(toy_ds.audio_features, np.float32)
+    app = ViewerApp(toy_avatar, src, feats, ViewerConfig(port=0, verbose=False),
+                    state=ViewerState(resolution=32))
+    app.start()
+    try:
+        g = app.gui
+        _user_sets(g["preset"], "happy")
+        st = app.snapshot()
+        assert st.preset == "happy" and st.valence > 0.3 and g["valence"].value == pytest.approx(st.valence)
+        _user_sets(g["intensity"], 0.2)
+        assert abs(app.snapshot().valence) < st.valence
+        _user_sets(g["arousal"], -0.4)
+        assert app.snapshot().arousal == pytest.approx(-0.4) and app.snapshot().preset == "custom"
+        _user_sets(g["blink_auto"], False)
+        assert app.snapshot().blink == 0.0 and not g["blink"].disabled
+        _user_sets(g["blink"], 3.5)
+        assert app.snapshot().blink == 3.5
+        _user_sets(g["blink_auto"], True)
+        assert app.snapshot().blink is None and g["blink"].disabled
+        _user_sets(g["pose"], "fixed frame")
+        _user_sets(g["fixed_frame"], 3)
+        assert app.snapshot().pose == "fixed" and app.snapshot().fixed_frame == 3
+        _user_sets(g["yaw"], 20.0)
+        assert app.snapshot().pose == "sliders" and app.snapshot().yaw_deg == 20.0
+        _user_sets(g["resolution"], "128")
+        assert app.snapshot().resolution == 128
+        _user_sets(g["time"], 0.2)
+        assert app.snapshot().time_s == pytest.approx(0.2)
+        _user_sets(g["play"])
+        assert app.snapshot().playing
+        _user_sets(g["play"])
+        assert not app.snapshot().playing
+        assert _until(lambda: app.last_image is not None and app.last_image.shape == (128, 128, 3))
+    finally:
+        app.stop()
+
+
+def test_display_rate_is_independent_of_the_audio_frame_rate(toy_ds, toy_avatar):
+    src = DriveSource.from_dataset(toy_ds, toy_avatar)
+    feats = np.asarray(toy_ds.audio_features, np.float32)  # 12 frames at 25 fps = 0.48 s
+    app = ViewerApp(toy_avatar, src, feats, ViewerConfig(port=0, fps=10.0, verbose=False),
+                    state=ViewerState(resolution=32))
+    app.start()
+    try:
+        assert _until(lambda: app.frames_rendered >= 1)
+        n0 = app.frames_rendered
+        app.update(playing=True, time_s=0.0)
+        assert _until(lambda: not app.snapshot().playing, timeout=30)
+        # 0.48 s at 10 FPS: ticks 0..4 (+ the final paused frame); never more than the display rate
+        assert app.frames_rendered - n0 <= 7
+        assert app.snapshot().time_s == pytest.approx(0.48 - 0.04)
+    finally:
+        app.stop()

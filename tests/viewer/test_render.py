@@ -85,7 +85,9 @@ def test_view_conditions(src, feats):
            for t, k in ((0, 0), (len(src) - 1, len(src) - 1), (len(src), len(src) - 2))]
     assert all(idx)
     # edge-padded windows as in training
-    np.testing.assert_array_equal(audio_window_at(feats, 0, 4, src.idle_audio)[:5], np.repeat(feats[:1], 5, 0))
+    first = audio_window_at(feats, 0, 4, src.idle_audio)
+    np.testing.assert_array_equal(first[:5], np.repeat(feats[:1], 5, 0))
+    np.testing.assert_array_equal(first[5:], feats[1:5])
 
 
 def test_rotate_about_keeps_the_pivot_and_is_identity_at_zero(src):
