@@ -31,8 +31,10 @@ class PreprocessConfig:
     audio_window: int = 4
     openface_csv: str | None = None       # import AUs from an OpenFace FeatureExtraction CSV instead
     audio_features_file: str | None = None  # import user HuBERT / DeepSpeech features (.npy) instead
-    va_backend: str = "none"              # V/A of real frames: "none" (zeros) or "fer" (valence_arousal.py)
-    va_stride: int = 5
+    va_backend: str = "fer"               # V/A of real frames: "fer" (valence_arousal.py) or "none" (zeros)
+    va_stride: int = 5                    # judge every k-th frame, interpolate between (~1 ms/frame at 5)
+    # speed (not part of any stage's inputs: results do not depend on it)
+    workers: int = 0                  # processes for the per-frame stages (parsing, normals); 0 = auto (<= 2)
     # contact sheet
     contact_frames: int = 6
 

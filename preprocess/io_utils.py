@@ -89,6 +89,11 @@ class MemmapWriter:
         self.tmp.unlink(missing_ok=True)
         self.array = np.lib.format.open_memmap(self.tmp, mode="w+", dtype=dtype, shape=tuple(shape))
 
+    @property
+    def name(self) -> str:
+        """File name of the in-progress .tmp (worker processes open it with mmap_mode="r+")."""
+        return self.tmp.name
+
     def commit(self) -> None:
         self.array.flush()
         del self.array

@@ -83,7 +83,8 @@ class _SkinModel:
         """Squared normalised distance to the skin colour, float32 [H, W] (per-channel lookup tables)."""
         v = np.arange(256, dtype=np.float32)[None, :]
         tables = (((v - self.median[:, None]) / self.spread[:, None]) ** 2).astype(np.float32)  # [3, 256]
-        return tables[0][lab[..., 0]] + tables[1][lab[..., 1]] + tables[2][lab[..., 2]]
+        ch = cv2.split(lab)  # OpenCV lookups: same values as tables[k][lab[..., k]], ~2x faster
+        return cv2.LUT(ch[0], tables[0]) + cv2.LUT(ch[1], tables[1]) + cv2.LUT(ch[2], tables[2])
 
 
 def teeth_mask(

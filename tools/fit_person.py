@@ -70,8 +70,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_emotion:
         cfg.stages["emotion"] = 0
     ds_dir = preprocess(video, out / "dataset", not args.quiet, emotion=cfg.stages.get("emotion", 0) > 0)
-    if args.steps_scale != 1.0:
-        cfg.stages = {k: max(1, int(round(v * args.steps_scale))) if v else 0 for k, v in cfg.stages.items()}
+    if args.steps_scale != 1.0:  # the stages and the densification schedule shrink together
+        def scale(v: int) -> int:
+            return max(1, int(round(v * args.steps_scale))) if v else 0
+
+        cfg.stages = {k: scale(v) for k, v in cfg.stages.items()}
+        d = cfg.densify
+        d.refine_start, d.refine_stop, d.refine_every, d.reset_every = (
+            scale(d.refine_start), scale(d.refine_stop), scale(d.refine_every), scale(d.reset_every))
+        cfg.checkpoint_every = scale(cfg.checkpoint_every)
     if args.lpips_weights:
         cfg.lpips_weights = args.lpips_weights
     has_emotion = (ds_dir / "emotion" / "source_index.npy").exists() and cfg.stages.get("emotion", 0) > 0

@@ -43,14 +43,11 @@ EMOGS_HG_HD scalar_t clamp_unit(scalar_t u, bool& inside) {
   return u;
 }
 
-// The four corners of one point on one level: rows, bilinear weights and (when kGrad) their derivatives
-// w.r.t. the (unclamped) normalised coordinates u, v (zero where the coordinate was clamped).
+// The four corners of one point on one level: table rows and bilinear weights.
 template <typename scalar_t>
 struct Corners {
   int64_t row[4];
   scalar_t w[4];
-  scalar_t dw_du[4];
-  scalar_t dw_dv[4];
 };
 
 // Rows of the 4 corners of cell (x0, y0) (same values as vertex_row, with the level's branch hoisted).
@@ -81,44 +78,69 @@ EMOGS_HG_HD void corner_rows(int64_t x0, int64_t y0, int64_t res, int64_t T, int
   }
 }
 
-template <typename scalar_t, bool kGrad>
-EMOGS_HG_HD void corners(scalar_t u_in, scalar_t v_in, int64_t res, int64_t T, Corners<scalar_t>& c) {
+// The cell of one point on one level: corner rows, fractional position and d(frac)/d(u, v)
+// (res inside [0, 1], 0 where the coordinate was clamped).
+template <typename scalar_t>
+struct Cell {
+  int64_t row[4];
+  scalar_t fx, fy;
+  scalar_t su, sv;
+};
+
+template <typename scalar_t>
+EMOGS_HG_HD void locate(scalar_t u_in, scalar_t v_in, int64_t res, int64_t T, Cell<scalar_t>& c) {
   bool in_u, in_v;
   const scalar_t u = clamp_unit(u_in, in_u);
   const scalar_t v = clamp_unit(v_in, in_v);
   const scalar_t r = static_cast<scalar_t>(res);
   const scalar_t pu = u * r;
   const scalar_t pv = v * r;
-  // pu >= 0, so truncation is floor; res <= 2^31 - 1 (its (res+1)^2 vertices index a table of <= 2^31 rows
-  // or are hashed), so 32-bit cells suffice.
+  // pu >= 0, so truncation is floor; res <= 2^30 is checked, so 32-bit cells suffice.
   const int32_t last = static_cast<int32_t>(res - 1);
   int32_t x0 = static_cast<int32_t>(pu);
   int32_t y0 = static_cast<int32_t>(pv);
   x0 = x0 > last ? last : x0;
   y0 = y0 > last ? last : y0;
-  const scalar_t fx = pu - static_cast<scalar_t>(x0);
-  const scalar_t fy = pv - static_cast<scalar_t>(y0);
-  const scalar_t gx = scalar_t(1) - fx;
-  const scalar_t gy = scalar_t(1) - fy;
-
+  c.fx = pu - static_cast<scalar_t>(x0);
+  c.fy = pv - static_cast<scalar_t>(y0);
+  c.su = in_u ? r : scalar_t(0);
+  c.sv = in_v ? r : scalar_t(0);
   corner_rows(x0, y0, res, T, c.row);
-  c.w[0] = gx * gy;
-  c.w[1] = fx * gy;
-  c.w[2] = gx * fy;
-  c.w[3] = fx * fy;
-  if (!kGrad) return;
+}
 
-  // d(fx)/du = res inside [0, 1], 0 where clamped.
-  const scalar_t su = in_u ? r : scalar_t(0);
-  const scalar_t sv = in_v ? r : scalar_t(0);
-  c.dw_du[0] = -gy * su;
-  c.dw_du[1] = gy * su;
-  c.dw_du[2] = -fy * su;
-  c.dw_du[3] = fy * su;
-  c.dw_dv[0] = -gx * sv;
-  c.dw_dv[1] = -fx * sv;
-  c.dw_dv[2] = gx * sv;
-  c.dw_dv[3] = fx * sv;
+// Bilinear value of the corner values t0..t3 (corner order above) and, when asked, its derivatives w.r.t.
+// u and v. Written as lerps: a = lerp(t0, t1, fx), b = lerp(t2, t3, fx), value = lerp(a, b, fy).
+template <typename scalar_t>
+EMOGS_HG_HD scalar_t bilerp(const Cell<scalar_t>& c, scalar_t t0, scalar_t t1, scalar_t t2, scalar_t t3) {
+  const scalar_t a = t0 + c.fx * (t1 - t0);
+  const scalar_t b = t2 + c.fx * (t3 - t2);
+  return a + c.fy * (b - a);
+}
+
+template <typename scalar_t>
+EMOGS_HG_HD scalar_t bilerp_grad(const Cell<scalar_t>& c, scalar_t t0, scalar_t t1, scalar_t t2, scalar_t t3,
+                                 scalar_t& d_u, scalar_t& d_v) {
+  const scalar_t d01 = t1 - t0;
+  const scalar_t d23 = t3 - t2;
+  const scalar_t a = t0 + c.fx * d01;
+  const scalar_t b = t2 + c.fx * d23;
+  d_u = c.su * (d01 + c.fy * (d23 - d01));
+  d_v = c.sv * (b - a);
+  return a + c.fy * (b - a);
+}
+
+// Rows and bilinear weights (for the scatter of the table gradient).
+template <typename scalar_t>
+EMOGS_HG_HD void corners(scalar_t u, scalar_t v, int64_t res, int64_t T, Corners<scalar_t>& c) {
+  Cell<scalar_t> cell;
+  locate(u, v, res, T, cell);
+  for (int k = 0; k < 4; ++k) c.row[k] = cell.row[k];
+  const scalar_t gx = scalar_t(1) - cell.fx;
+  const scalar_t gy = scalar_t(1) - cell.fy;
+  c.w[0] = gx * gy;
+  c.w[1] = cell.fx * gy;
+  c.w[2] = gx * cell.fy;
+  c.w[3] = cell.fx * cell.fy;
 }
 
 }  // namespace hashgrid

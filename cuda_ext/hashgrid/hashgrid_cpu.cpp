@@ -21,20 +21,19 @@ void forward_impl(const scalar_t* coords, int64_t cstride, int64_t cu, int64_t c
     const scalar_t v = coords[n * cstride + cv];
     scalar_t* o = out + n * ostride;
     scalar_t* j = kJac ? jac + n * ostride * 2 : nullptr;
-    Corners<scalar_t> c;
+    Cell<scalar_t> c;
     for (int64_t l = 0; l < L; ++l) {
-      corners<scalar_t, kJac>(u, v, res[l], T, c);
+      locate(u, v, res[l], T, c);
       const scalar_t* tl = table + l * T * F;
       const scalar_t* p0 = tl + c.row[0] * F;
       const scalar_t* p1 = tl + c.row[1] * F;
       const scalar_t* p2 = tl + c.row[2] * F;
       const scalar_t* p3 = tl + c.row[3] * F;
       for (int64_t f = 0; f < F; ++f) {
-        const scalar_t t0 = p0[f], t1 = p1[f], t2 = p2[f], t3 = p3[f];
-        o[l * F + f] = c.w[0] * t0 + c.w[1] * t1 + c.w[2] * t2 + c.w[3] * t3;
         if (kJac) {
-          j[2 * (l * F + f)] = c.dw_du[0] * t0 + c.dw_du[1] * t1 + c.dw_du[2] * t2 + c.dw_du[3] * t3;
-          j[2 * (l * F + f) + 1] = c.dw_dv[0] * t0 + c.dw_dv[1] * t1 + c.dw_dv[2] * t2 + c.dw_dv[3] * t3;
+          o[l * F + f] = bilerp_grad(c, p0[f], p1[f], p2[f], p3[f], j[2 * (l * F + f)], j[2 * (l * F + f) + 1]);
+        } else {
+          o[l * F + f] = bilerp(c, p0[f], p1[f], p2[f], p3[f]);
         }
       }
     }
@@ -58,7 +57,7 @@ void backward_table_impl(const scalar_t* grad_out, int64_t gstride, const scalar
       const scalar_t v = coords[n * cstride + cv];
       const scalar_t* g = grad_out + n * gstride;
       for (int64_t l = tid; l < L; l += nth) {
-        corners<scalar_t, false>(u, v, res[l], T, c);
+        corners(u, v, res[l], T, c);
         scalar_t* gl = grad_table + l * T * F;
         scalar_t* q0 = gl + c.row[0] * F;
         scalar_t* q1 = gl + c.row[1] * F;

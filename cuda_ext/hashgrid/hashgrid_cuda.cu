@@ -41,17 +41,17 @@ __global__ void forward_kernel(const scalar_t* __restrict__ coords, const scalar
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= N * L) return;
   const int64_t n = i / L, l = i % L;
-  Corners<scalar_t> c;
-  corners<scalar_t, kJac>(coords[2 * n], coords[2 * n + 1], lv.res[l], T, c);
+  Cell<scalar_t> c;
+  locate(coords[2 * n], coords[2 * n + 1], lv.res[l], T, c);
   const scalar_t* tl = table + l * T * F;
   for (int64_t f = 0; f < F; ++f) {
     const scalar_t t0 = tl[c.row[0] * F + f], t1 = tl[c.row[1] * F + f];
     const scalar_t t2 = tl[c.row[2] * F + f], t3 = tl[c.row[3] * F + f];
     const int64_t col = n * L * F + l * F + f;
-    out[col] = c.w[0] * t0 + c.w[1] * t1 + c.w[2] * t2 + c.w[3] * t3;
     if (kJac) {
-      jac[2 * col] = c.dw_du[0] * t0 + c.dw_du[1] * t1 + c.dw_du[2] * t2 + c.dw_du[3] * t3;
-      jac[2 * col + 1] = c.dw_dv[0] * t0 + c.dw_dv[1] * t1 + c.dw_dv[2] * t2 + c.dw_dv[3] * t3;
+      out[col] = bilerp_grad(c, t0, t1, t2, t3, jac[2 * col], jac[2 * col + 1]);
+    } else {
+      out[col] = bilerp(c, t0, t1, t2, t3);
     }
   }
 }
@@ -63,7 +63,7 @@ __global__ void backward_table_kernel(const scalar_t* __restrict__ grad_out, con
   if (i >= N * L) return;
   const int64_t n = i / L, l = i % L;
   Corners<scalar_t> c;
-  corners<scalar_t, false>(coords[2 * n], coords[2 * n + 1], lv.res[l], T, c);
+  corners(coords[2 * n], coords[2 * n + 1], lv.res[l], T, c);
   const scalar_t* g = grad_out + n * L * F + l * F;
   scalar_t* gl = grad_table + l * T * F;
   for (int64_t f = 0; f < F; ++f)

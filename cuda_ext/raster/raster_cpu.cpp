@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gaussian_math.h"
+#include "raster_simd.h"
 
 namespace emogs {
 namespace {
@@ -71,14 +72,8 @@ template <typename F> void dispatch_float(at::ScalarType st, const char* name, F
   }
 }
 
-// SIMD width of the pixel loops (pixels per chunk); kTile is a multiple of it.
-#if defined(__AVX512F__)
-constexpr int kVec = 16;
-#elif defined(__AVX__)
-constexpr int kVec = 8;
-#else
-constexpr int kVec = 4;
-#endif
+// SIMD width of the pixel loops (pixels per chunk, raster_simd.h); kTile is a multiple of it.
+constexpr int kVec = simd::kLanes;
 
 }  // namespace
 
@@ -277,26 +272,9 @@ std::vector<at::Tensor> rasterize_fwd_cpu(const at::Tensor& means2d, const at::T
             for (int cx = la & ~(kVec - 1); cx <= lb; cx += kVec) {
               const int base = rowbase + cx;
               const T dx0 = mx - (T(px0 + cx) + T(0.5));
-              int nterm = 0, nbl = 0;
-#pragma omp simd reduction(+ : nterm, nbl)
-              for (int j = 0; j < kVec; ++j) {
-                const int p = base + j;
-                const bool in = cx + j >= la && cx + j <= lb;
-                const T dx = dx0 - T(j);
-                const T sigma = (T(0.5) * ca * dx * dx + cdy) + bdy * dx;
-                T a = o * exp_neg(-gm_max(sigma, T(0)));
-                a = a < T(kAlphaMax) ? a : T(kAlphaMax);
-                const bool valid = in && sigma >= T(0) && a >= T(kAlphaMin) && LV[p] > T(0);
-                const T nT = TP[p] * (T(1) - a);
-                const bool term = valid && nT <= T(kTransMin);
-                const bool bl = valid && !(nT <= T(kTransMin));
-                WB[j] = bl ? a * TP[p] : T(0);
-                TP[p] = bl ? nT : TP[p];
-                LV[p] = term ? T(0) : LV[p];
-                LP[p] = bl ? kk : LP[p];
-                nterm += term ? 1 : 0;
-                nbl += bl ? 1 : 0;
-              }
+              int nterm = 0;
+              const int nbl = simd::chunk_forward<T>(cx, la, lb, dx0, ca, cdy, bdy, o, kk, TP + base, LV + base,
+                                                     LP + base, WB, &nterm);
               n_blend += nbl;
               n_live -= nterm;
               if (nbl == 0) continue;
@@ -369,7 +347,7 @@ std::vector<at::Tensor> rasterize_bwd_cpu(const at::Tensor& means2d, const at::T
       constexpr int P = kTile * kTile;
       // per-tile pixel state (structure of arrays) and per-row scratch
       std::vector<T> Tc(P), Tf(P), GA(P), R(P * C), G(P * C), vf(C);
-      std::vector<T> ab(kVec), tib(kVec), vab(kVec), dxb(kVec), vfl(kVec * C);
+      std::vector<T> ab(kVec), tib(kVec), vab(kVec), dxb(kVec), lgb(kVec), vfl(kVec * C);
       std::vector<int> lastp(P);
 #pragma omp for schedule(dynamic, 1)
       for (int tile = 0; tile < n_tiles; ++tile) {
@@ -397,7 +375,7 @@ std::vector<at::Tensor> rasterize_bwd_cpu(const at::Tensor& means2d, const at::T
         const T* TF = Tf.data();
         const T* GAp = GA.data();
         const int* LP = lastp.data();
-        T *AB = ab.data(), *TIB = tib.data(), *VAB = vab.data(), *DXB = dxb.data();
+        T *AB = ab.data(), *TIB = tib.data(), *VAB = vab.data(), *DXB = dxb.data(), *LGB = lgb.data();
         for (int k = kmax - 1; k >= 0; --k) {
           const int g = ti[start + k];
           const int* r = rc + 4 * g;
@@ -421,27 +399,10 @@ std::vector<at::Tensor> rasterize_bwd_cpu(const at::Tensor& means2d, const at::T
             for (int cx = la & ~(kVec - 1); cx <= lb; cx += kVec) {
               const int base = rowbase + cx;
               const T dx0 = mx - (T(px0 + cx) + T(0.5));
-              int nvalid = 0;
               // 1) alpha of each pixel (0 where the pair was not blended), recover T_i
-#pragma omp simd reduction(+ : nvalid)
-              for (int j = 0; j < kVec; ++j) {
-                const int p = base + j;
-                const bool in = cx + j >= la && cx + j <= lb;
-                const T dx = dx0 - T(j);
-                const T sigma = (T(0.5) * ca * dx * dx + cdy) + bdy * dx;
-                T a = o * exp_neg(-gm_max(sigma, T(0)));
-                a = a < T(kAlphaMax) ? a : T(kAlphaMax);
-                const bool valid = in && sigma >= T(0) && a >= T(kAlphaMin) && k < LP[p];
-                a = valid ? a : T(0);
-                const T om = T(1) - a;
-                const T Ti = TC[p] / om;
-                AB[j] = a;
-                TIB[j] = Ti;
-                DXB[j] = dx;
-                VAB[j] = valid ? GAp[p] * TF[p] / om : T(0);
-                TC[p] = Ti;
-                nvalid += valid ? 1 : 0;
-              }
+              const int nvalid = simd::chunk_backward_alpha<T>(cx, la, lb, dx0, ca, cdy, bdy, o, k, TC + base,
+                                                                TF + base, GAp + base, LP + base, AB, TIB, DXB,
+                                                                VAB, LGB);
               if (nvalid == 0) continue;
               any = true;
               // 2) per channel: dL/da += g T_i (f - R), dL/df += g T_i a, R <- a f + (1 - a) R
@@ -462,8 +423,7 @@ std::vector<at::Tensor> rasterize_bwd_cpu(const at::Tensor& means2d, const at::T
 #pragma omp simd
               for (int j = 0; j < kVec; ++j) {
                 const T a = AB[j];
-                const bool live_grad = a > T(0) && a < T(kAlphaMax);
-                const T v_a = live_grad ? VAB[j] : T(0);
+                const T v_a = LGB[j] * VAB[j];
                 const T dx = DXB[j];
                 const T v_sigma = -a * v_a;
                 lo[j] += (a / o) * v_a;

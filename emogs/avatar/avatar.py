@@ -12,7 +12,6 @@ scales = exp(log_s + d_scale). The emotion branch deforms the audio/AU-deformed 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Protocol
 
 import numpy as np
 import torch
@@ -89,10 +88,6 @@ class FrameConditions:
     aus: Tensor
     va: Tensor | None = None
     background: Tensor | None = None
-
-
-class DeformNet(Protocol):
-    def __call__(self, xyz: Tensor, *conditions: Tensor): ...
 
 
 def scale_intrinsics(K: Tensor, factor: float) -> Tensor:

@@ -248,7 +248,7 @@ def _render_gsplat(
         far_plane=far,
         eps2d=eps2d,
         render_mode="RGB+D",
-        backgrounds=torch.cat([background, background.new_zeros(1)])[None],
+        backgrounds=background[None],  # gsplat appends the zero depth background itself
         packed=False,
     )
     radii = info["radii"][0]

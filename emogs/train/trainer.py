@@ -159,6 +159,7 @@ class Trainer:
         self.strategies = {"face": DensifyStrategy(max_gaussians=d.max_face, **common),
                            "mouth": DensifyStrategy(max_gaussians=d.max_mouth, **common)}
         self.step = 0
+        self._consecutive_bad = 0
         self.events: list[dict] = []  # guard / densify events (also logged)
         self.avatar: Avatar | None = None
 
@@ -369,7 +370,7 @@ class Trainer:
                     p.requires_grad_(on)
 
     def _bad_step(self, reason: str) -> None:
-        self._consecutive_bad = getattr(self, "_consecutive_bad", 0) + 1
+        self._consecutive_bad += 1
         good_step = self._good[2]
         self._restore()
         self._event("guard", f"step {self.step}: {reason}; step skipped, restored the state of step "

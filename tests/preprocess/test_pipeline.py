@@ -307,3 +307,90 @@ def test_sigkilled_process_resumes(dataset, tmp_path):
     assert {"decode", "landmarks"} <= skipped
     assert set(m["stages"]) == set(stage_names())
     PersonDataset(out, "all")
+
+
+def test_real_frames_get_valence_arousal_by_default(dataset):
+    _, root, manifest, _ = dataset
+    assert PreprocessConfig().va_backend == "fer"
+    assert manifest["valence_arousal"]["backend"] == "fer"
+    rec = manifest["stages"]["valence_arousal"]
+    assert rec["backend"] == "fer" and rec["stride"] == CFG.va_stride
+    va = np.load(root / "valence_arousal.npy")
+    assert va.shape == (manifest["num_frames"], 2) and va.dtype == np.float32
+    assert np.isfinite(va).all() and np.abs(va).max() <= 1.0
+    assert va[:, 0].mean() > 0.2, va.mean(0)  # the astronaut smiles: positive valence
+    ds = PersonDataset(root, "all")
+    np.testing.assert_allclose(ds[3].va.numpy(), va[3])
+
+
+def test_aus_store_the_person_baseline(dataset):
+    from preprocess.action_units import AUBaseline, estimate_aus_single
+
+    _, root, manifest, _ = dataset
+    base = manifest["aus"]["baseline"]
+    assert len(base["neutral"]) == len(base["names"]) == 11
+    AUBaseline.from_dict(base)
+    # a render scored against the stored baseline gets the same AUs as its real frame
+    aus, lm = np.load(root / "aus.npy"), np.load(root / "landmarks.npy")
+    w2c = np.load(root / "camera.npz")["w2c"]
+    names = manifest["aus"]["names"]
+    for t in (0, len(aus) // 2, len(aus) - 1):
+        np.testing.assert_allclose(estimate_aus_single(lm[t], base, w2c[t], names), aus[t], atol=1e-5)
+
+
+def test_worker_processes_give_identical_results(dataset, tmp_path, monkeypatch):
+    from preprocess import parallel
+
+    video, root, _, _ = dataset
+    root2 = tmp_path / "ds"
+    shutil.copytree(root, root2)
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_FRAMES", 0)
+    cfg = PreprocessConfig(**{**CFG.__dict__, "workers": 2})
+    m = run_pipeline(video, root2, cfg, stages=["parsing", "normals"], force=True, progress=False,
+                     log=lambda s: None)
+    assert m["stages"]["parsing"]["processes"] == 2 and m["stages"]["normals"]["processes"] == 2
+    for name in ("parsing.npy", "normals.npy"):
+        np.testing.assert_array_equal(np.load(root2 / name), np.load(root / name))
+    assert not list(root2.glob("*.tmp"))
+
+
+def test_emotion_stage_writes_the_emotion_subdataset(dataset, tmp_path):
+    from emogs.data.emotion_frames import EmotionFrames
+
+    video, root, manifest, _ = dataset
+    root2 = tmp_path / "ds"
+    shutil.copytree(root, root2)
+    assert "emotion" not in stage_names()  # optional: only when asked for
+    m = run_pipeline(None, root2, CFG, stages=["emotion"], progress=False, log=lambda s: None)
+    rec = m["stages"]["emotion"]
+    T, S, M = manifest["num_frames"], manifest["size"], m["stages"]["emotion"]["num_frames"]
+    assert M > 0 and rec["backend"] == "emotional-frames"
+    em = root2 / "emotion"
+    shapes = {"frames.npy": ((M, S, S, 3), np.uint8), "source_index.npy": ((M,), np.int64),
+              "valence_arousal.npy": ((M, 2), np.float32), "parsing.npy": ((M, S, S), np.uint8),
+              "normals.npy": ((M, S, S, 3), np.uint8),
+              "aus.npy": ((M, len(manifest["aus"]["names"])), np.float32)}
+    for name, (shape, dtype) in shapes.items():
+        a = np.load(em / name, mmap_mode="r")
+        assert a.shape == shape and a.dtype == dtype, (name, a.shape, a.dtype)
+    assert (em / "contact_sheet.png").is_file() and not list(em.glob("*.tmp"))
+    src = np.load(em / "source_index.npy")
+    assert src.min() >= 0 and src.max() < T
+    va = np.load(em / "valence_arousal.npy")
+    assert np.abs(va).max() <= 1.0 and va[:, 0].std() > 0.1  # a spread of target emotions
+    frames = np.load(em / "frames.npy")
+    real = np.load(root2 / "frames.npy")[src]
+    assert np.abs(frames.astype(int) - real).mean() > 0.1  # the faces were changed ...
+    assert (np.load(em / "normals.npy").any(-1).mean((1, 2)) > 0.02).all()  # ... and analysed
+    assert (np.isin(np.load(em / "parsing.npy"), (1, 2, 3, 4)).mean((1, 2)) > 0.04).all()
+    ds = PersonDataset(root2, "all", load_emotion=True)
+    frames_e = EmotionFrames(ds, train_only=False)
+    assert len(frames_e) == M
+    s = frames_e[0]
+    assert s.image.shape == (S, S, 3) and s.index == src[0]
+    np.testing.assert_allclose(s.va.numpy(), va[0])
+    # the real-frame dataset is untouched and the next full run keeps the emotion frames
+    logs = []
+    run_pipeline(video, root2, CFG, progress=False, log=logs.append)
+    assert all("skipped" in line for line in logs), logs
+    assert (em / "frames.npy").is_file()

@@ -95,7 +95,8 @@ def test_evaluate_tool(fitted, tmp_path):
 
 def test_evaluate_tool_emotion_metrics(fitted, tmp_path):
     _, _, av = fitted
-    rc = _tool("evaluate").main([str(av), "--num-frames", "1", "--no-video", "--out", str(tmp_path / "e.json")])
+    rc = _tool("evaluate").main([str(av), "--num-frames", "1", "--no-video",
+                                 "--out", str(tmp_path / "e.json")])
     assert rc == 0
     em = json.loads((tmp_path / "e.json").read_text())["emotion"]
     # either real scores from emogs.emotion, or an explicit reason - never a made-up number
