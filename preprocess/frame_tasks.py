@@ -1,4 +1,4 @@
-"""Picklable per-frame tasks of the parsing and normals stages (run by ``preprocess.parallel``).
+"""Picklable per-frame tasks of the landmarks, parsing and normals stages (run by ``preprocess.parallel``).
 
 Each task reads ``frames.npy`` / ``landmarks.npy`` of a dataset folder as memmaps and writes frames
 ``[start, end)`` of its output ``.npy`` (opened ``r+``: the parent created it). Its heavy state is
@@ -71,3 +71,62 @@ class RenderNormals:
         for t in range(start, end):
             out[t] = render(lm_chunk[t - start], self.K)
         out.flush()
+
+
+def follow_face(faces, prev):
+    """Pick the face nearest the previous one (largest when starting); None when it disappeared.
+
+    faces: ``FaceMesh`` list (largest first); prev: (centre [2], width) of the followed face or None.
+    Returns (points [478, 3] or None, confidence, new prev).
+    """
+    if not faces:
+        return None, 0.0, prev
+    if prev is None:
+        f = faces[0]
+    else:
+        c, s = prev
+        d = [np.linalg.norm(f.center - c) / s for f in faces]
+        k = int(np.argmin(d))
+        if d[k] > 1.0:
+            return None, 0.0, prev
+        f = faces[k]
+    x0, _, x1, _ = f.bbox
+    return f.points, max(f.score, 1e-3), (f.center, max(x1 - x0, 1.0))
+
+
+@dataclass
+class DetectLandmarks:
+    """Face mesh in video (tracking) mode over frames [start, end), following one face.
+
+    Writes raw points float32 [T, 478, 3], confidence float32 [T] (0 = no face) and the number of
+    faces uint8 [T] into the files `points`, `conf`, `faces` (relative to root). A chunk that does not
+    start at frame 0 first tracks `warmup` earlier frames (not written) so the tracker and the choice
+    of face are seeded as in one continuous pass; each chunk uses its own fresh detector.
+    """
+
+    root: str
+    points: str
+    conf: str
+    faces: str
+    warmup: int = 12
+
+    def __call__(self, start: int, end: int) -> None:
+        from .landmarks import FaceMeshDetector
+
+        root = Path(self.root)
+        frames = np.load(root / "frames.npy", mmap_mode="r")
+        pts = np.load(root / self.points, mmap_mode="r+")
+        conf = np.load(root / self.conf, mmap_mode="r+")
+        nfaces = np.load(root / self.faces, mmap_mode="r+")
+        prev = None
+        with FaceMeshDetector(video_mode=True, max_faces=3) as det:
+            for t in range(max(0, start - self.warmup), end):
+                faces = det(np.asarray(frames[t]))
+                p, c, prev = follow_face(faces, prev)
+                if t < start:
+                    continue
+                nfaces[t] = min(len(faces), 255)
+                if p is not None:
+                    pts[t], conf[t] = p, c
+        for a in (pts, conf, nfaces):
+            a.flush()

@@ -22,6 +22,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 
 from .errors import PreprocessError
 
@@ -53,9 +54,22 @@ def _init_worker(task) -> None:
         pass
 
 
-def _run_chunk(start: int, end: int) -> int:
+def _run_chunk(start: int, end: int) -> tuple[int, float]:
+    """Run one chunk in a worker; returns (frames, CPU seconds of this worker process, all threads)."""
+    import time
+
+    t0 = time.process_time()
     _TASK(start, end)
-    return end - start
+    return end - start, time.process_time() - t0
+
+
+@dataclass
+class FrameTaskRun:
+    """processes: how many ran the task (1 = in-process); worker_cpu_s: CPU seconds spent in worker
+    processes (0 in-process: that time is the caller's own process time)."""
+
+    processes: int
+    worker_cpu_s: float = 0.0
 
 
 def chunk_ranges(num_frames: int, workers: int, chunk: int) -> list[tuple[int, int]]:
@@ -73,8 +87,8 @@ def run_frame_tasks(
     chunk: int = 64,
     min_frames: int | None = None,
     progress: Callable[[int], None] | None = None,
-) -> int:
-    """Run ``task(start, end)`` over all frames; returns the number of processes used.
+) -> FrameTaskRun:
+    """Run ``task(start, end)`` over all frames; returns the processes used and their CPU time.
 
     workers: processes (0 = ``default_workers()``); min_frames: below this, run in-process;
     progress(n): called with the number of frames just finished.
@@ -88,16 +102,16 @@ def run_frame_tasks(
             task(s, e)
             if progress is not None:
                 progress(e - s)
-        return 1
+        return FrameTaskRun(1)
     ranges = chunk_ranges(num_frames, workers, chunk)
     workers = min(workers, len(ranges))
     ctx = mp.get_context("forkserver")
     # imported once in the fork server, inherited by every worker (no per-worker import cost)
-    ctx.set_forkserver_preload(["numpy", "cv2", "preprocess.frame_tasks", "preprocess.normals",
-                                "preprocess.parsing"])
+    ctx.set_forkserver_preload(["numpy", "cv2", "mediapipe", "preprocess.frame_tasks", "preprocess.landmarks",
+                                "preprocess.normals", "preprocess.parsing"])
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(task,)) as pool:
         futures = [pool.submit(_run_chunk, s, e) for s, e in ranges]
-        pending = set(futures)
+        pending, cpu_s = set(futures), 0.0
         while pending:
             done, pending = wait(pending, return_when=FIRST_EXCEPTION)
             for f in done:
@@ -113,6 +127,8 @@ def run_frame_tasks(
                             "or use one process (--workers 1 / PreprocessConfig(workers=1))",
                         ) from err
                     raise err
+                n, cpu = f.result()
+                cpu_s += cpu
                 if progress is not None:
-                    progress(f.result())
-    return workers
+                    progress(n)
+    return FrameTaskRun(workers, cpu_s)

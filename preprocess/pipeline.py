@@ -201,10 +201,12 @@ def run_pipeline(video: str | Path | None, out: str | Path, cfg: PreprocessConfi
         if manifest["stages"].pop(stage.name, None) is not None:  # not current until it finishes
             save_json(out / "manifest.json", manifest)
         log(f"[{stage.name}] running")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         ctx.warnings = []
         rec = dict(stage.run(ctx) or {})
         seconds = time.perf_counter() - t0
+        # CPU seconds (all threads, + worker processes): what the stage costs independent of machine load
+        cpu = time.process_time() - c0 + float(rec.pop("worker_cpu_s", 0.0))
         missing = [o for o in rec.get("outputs", stage.outputs) if not (out / o).exists()]
         if missing:
             raise StageError(f"stage '{stage.name}' finished without writing {missing}",
@@ -212,6 +214,7 @@ def run_pipeline(video: str | Path | None, out: str | Path, cfg: PreprocessConfi
         manifest.update(rec.pop("manifest", {}))
         record = {"version": stage.version, "inputs_hash": h, "backend": rec.pop("backend", None),
                   "weights": rec.pop("weights", None), "seconds": round(seconds, 3),
+                  "cpu_seconds": round(cpu, 3),
                   "finished_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                   "outputs": list(rec.pop("outputs", stage.outputs))}
         if ctx.warnings:

@@ -13,7 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .errors import BadWeightsError, NoFaceError, PreprocessError, StageError, format_ranges
-from .frame_tasks import ParseFrames, RenderNormals
+from .frame_tasks import DetectLandmarks, ParseFrames, RenderNormals, follow_face
 from .io_utils import MemmapWriter, load_wav, save_npy, save_npz, save_png, save_wav
 from .parallel import run_frame_tasks
 from .pipeline import Stage, StageContext, register_stage
@@ -23,10 +23,11 @@ def _bar(ctx: StageContext, it, desc: str, total: int | None = None):
     return tqdm(it, desc=desc, total=total, disable=not ctx.progress, leave=False, mininterval=0.5)
 
 
-def _run_frames(ctx: StageContext, task, desc: str) -> int:
-    """A per-frame task over all frames (worker processes: `cfg.workers`); returns the processes used."""
+def _run_frames(ctx: StageContext, task, desc: str) -> dict:
+    """A per-frame task over all frames (worker processes: `cfg.workers`) -> stage-record entries."""
     with _bar(ctx, None, desc, ctx.num_frames) as bar:
-        return run_frame_tasks(task, ctx.num_frames, ctx.cfg.workers, progress=bar.update)
+        run = run_frame_tasks(task, ctx.num_frames, ctx.cfg.workers, progress=bar.update)
+    return {"processes": run.processes, "worker_cpu_s": run.worker_cpu_s}
 
 
 # ------------------------------------------------------------------------------------------- decode
@@ -80,16 +81,22 @@ def run_landmarks(ctx: StageContext) -> dict:
 
     frames = ctx.load("frames.npy")
     T, fps = ctx.num_frames, ctx.fps
-    points = np.zeros((T, lmk.NUM_POINTS, 3), np.float32)
-    conf = np.zeros(T, np.float32)
-    prev, max_faces = None, 0
-    with lmk.FaceMeshDetector(video_mode=True, max_faces=3) as det:
-        for t in _bar(ctx, range(T), "landmarks"):
-            faces = det(np.asarray(frames[t]))
-            max_faces = max(max_faces, len(faces))
-            p, c, prev = _follow(faces, prev)
-            if p is not None:
-                points[t], conf[t] = p, c
+    # raw per-frame results: scratch memmaps the worker processes fill (one contiguous chunk each)
+    raw = {"points": ("landmarks_raw.npy.tmp", np.float32, (T, lmk.NUM_POINTS, 3)),
+           "conf": ("landmark_conf_raw.npy.tmp", np.float32, (T,)),
+           "faces": ("landmark_faces_raw.npy.tmp", np.uint8, (T,))}
+    try:
+        for name, dtype, shape in raw.values():
+            del_me = np.lib.format.open_memmap(ctx.path(name), mode="w+", dtype=dtype, shape=shape)
+            del del_me  # zero-filled on disk
+        task = DetectLandmarks(str(ctx.out), *(r[0] for r in raw.values()))
+        with _bar(ctx, None, "landmarks", T) as bar:
+            run = run_frame_tasks(task, T, ctx.cfg.workers, chunk=T, progress=bar.update)
+        points, conf, nfaces = (np.array(np.load(ctx.path(r[0]), mmap_mode="r")) for r in raw.values())
+    finally:
+        for name, _, _ in raw.values():
+            ctx.path(name).unlink(missing_ok=True)
+    max_faces = int(nfaces.max(initial=0))
     valid = conf > 0
     if valid.mean() < ctx.cfg.min_face_fraction:
         raise NoFaceError(
@@ -117,24 +124,11 @@ def run_landmarks(ctx: StageContext) -> dict:
                          "use 'mediapipe' or 'dlib'")
     save_npy(ctx.path("landmarks68.npy"), lm68.astype(np.float32))
     return {"backend": backend, "smoothing": "one-euro zero-phase" if ctx.cfg.smooth_landmarks else None,
-            "face_fraction": round(float(valid.mean()), 4), "faces_max": max_faces}
+            "face_fraction": round(float(valid.mean()), 4), "faces_max": max_faces,
+            "processes": run.processes, "worker_cpu_s": run.worker_cpu_s}
 
 
-def _follow(faces, prev):
-    """Pick the face nearest the previous one (largest when starting); None when it disappeared."""
-    if not faces:
-        return None, 0.0, prev
-    if prev is None:
-        f = faces[0]
-    else:
-        c, s = prev
-        d = [np.linalg.norm(f.center - c) / s for f in faces]
-        k = int(np.argmin(d))
-        if d[k] > 1.0:
-            return None, 0.0, prev
-        f = faces[k]
-    x0, _, x1, _ = f.bbox
-    return f.points, max(f.score, 1e-3), (f.center, max(x1 - x0, 1.0))
+_follow = follow_face  # (moved to frame_tasks: worker processes run it)
 
 
 def _dlib68(ctx, frames, fallback, valid):
@@ -199,12 +193,12 @@ def run_parsing(ctx: StageContext) -> dict:
     writer = MemmapWriter(ctx.path("parsing.npy"), np.uint8, (T, S, S))
     with writer:
         task = ParseFrames(str(ctx.out), writer.name, cfg.parsing_backend, cfg.parsing_weights)
-        procs = _run_frames(ctx, task, "parsing")
+        par = _run_frames(ctx, task, "parsing")
     labels = ctx.load("parsing.npy")
     bg = parsing.estimate_background(frames, labels)
     save_png(ctx.path("background.png"), bg)
     counts = np.bincount(np.asarray(labels[:: max(1, T // 50)]).ravel(), minlength=10)
-    return {"backend": cfg.parsing_backend, "weights": cfg.parsing_weights, "processes": procs,
+    return {"backend": cfg.parsing_backend, "weights": cfg.parsing_weights, **par,
             "class_fraction": [round(float(c), 4) for c in counts / counts.sum()]}
 
 
@@ -219,8 +213,8 @@ def run_normals(ctx: StageContext) -> dict:
     FaceNormalRenderer(S)  # checks the size before any process starts
     writer = MemmapWriter(ctx.path("normals.npy"), np.uint8, (T, S, S, 3))
     with writer:
-        procs = _run_frames(ctx, RenderNormals(str(ctx.out), writer.name, K, S), "normals")
-    return {"backend": "mesh-facemesh-topology", "processes": procs}
+        par = _run_frames(ctx, RenderNormals(str(ctx.out), writer.name, K, S), "normals")
+    return {"backend": "mesh-facemesh-topology", **par}
 
 
 # ---------------------------------------------------------------------------------------------- aus

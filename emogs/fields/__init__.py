@@ -12,6 +12,7 @@ from emogs.fields.deform import (
     EmotionDeformNet,
     FaceDeformNet,
     MouthDeformNet,
+    SpatialFeatures,
     au_indices,
 )
 from emogs.fields.encoding import HashGrid2D, TriplaneConfig, TriplaneEncoding
@@ -27,6 +28,7 @@ __all__ = [
     "HashGrid2D",
     "MLP",
     "MouthDeformNet",
+    "SpatialFeatures",
     "TriplaneConfig",
     "TriplaneEncoding",
     "au_indices",

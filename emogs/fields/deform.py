@@ -60,6 +60,49 @@ class DeformOutput:
     aux: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
+@dataclass
+class SpatialFeatures:
+    """The frame-independent part of a deform net for fixed canonical positions (see `net.spatial(xyz)`).
+
+    enc [N, E] tri-plane features; gates: per-point region attentions ("audio" [N, C], "eye" [N, A'+1]);
+    head_x [N, H]: the head's first layer applied to `enc` (bias included). At inference the canonical
+    Gaussians do not move, so computing this once per avatar leaves only the audio/AU-dependent part per
+    frame. Not for training (the tables and positions change every step).
+    """
+
+    enc: torch.Tensor
+    gates: dict[str, torch.Tensor]
+    head_x: torch.Tensor
+
+
+def _split_head_first(head: MLP, enc: torch.Tensor) -> torch.Tensor:
+    """The head's first linear layer on the spatial columns only (+ bias): [N, E] -> [N, H]."""
+    first = head.net[0]
+    return torch.nn.functional.linear(enc, first.weight[:, : enc.shape[1]], first.bias)
+
+
+def _head_rest(head: MLP, head_x: torch.Tensor, cond: list[torch.Tensor]) -> torch.Tensor:
+    """Finish the head: add the first layer's conditional columns, then the remaining layers.
+
+    Equals `head(cat([enc, *cond], 1))` (the first layer split by input columns).
+    """
+    w = head.net[0].weight
+    h = head_x
+    col = w.shape[1] - sum(c.shape[1] for c in cond)
+    for c in cond:
+        h = torch.addmm(h, c, w[:, col : col + c.shape[1]].t())
+        col += c.shape[1]
+    return head.net[1:](h)
+
+
+def _check_spatial(sp: SpatialFeatures, xyz: torch.Tensor) -> None:
+    if sp.enc.shape[0] != xyz.shape[0]:
+        raise ValueError(
+            f"spatial features are for {sp.enc.shape[0]} points but xyz has {xyz.shape[0]}; recompute "
+            "net.spatial(xyz) after the Gaussians change (densify / prune / load)"
+        )
+
+
 def _check_xyz(xyz: torch.Tensor) -> None:
     if xyz.dim() != 2 or xyz.shape[1] != 3 or not xyz.dtype.is_floating_point:
         raise ValueError(f"xyz must be a float tensor [N, 3], got {xyz.dtype} {tuple(xyz.shape)}")
@@ -141,7 +184,8 @@ class AudioEncoder(nn.Module):
 class MouthDeformNet(nn.Module):
     """f_M: inside-mouth Gaussians, position offsets from audio (TalkingGaussian's mouth net).
 
-    forward(xyz [N, 3], audio [2W+1, D] | [D]) -> DeformOutput(d_xyz [N, 3]); aux["audio_attention"] [N, 1].
+    forward(xyz [N, 3], audio [2W+1, D] | [D], spatial=None) -> DeformOutput(d_xyz [N, 3]);
+    aux["audio_attention"] [N, 1]. `spatial=net.spatial(xyz)` reuses the audio-independent part (inference).
     """
 
     def __init__(
@@ -162,13 +206,21 @@ class MouthDeformNet(nn.Module):
         self.head = MLP(d + audio_code_dim, 3, hidden=hidden, layers=layers, zero_init=True)
         self.xyz_scale = xyz_scale
 
-    def forward(self, xyz: torch.Tensor, audio: torch.Tensor) -> DeformOutput:
+    def spatial(self, xyz: torch.Tensor) -> SpatialFeatures:
+        """The audio-independent part for canonical positions xyz [N, 3] (cache it for inference)."""
         _check_xyz(xyz)
         enc_x = self.encoder(xyz)  # [N, E]
-        att = self.audio_region(enc_x)  # [N, C]
-        enc_a = self.audio(audio.to(enc_x.dtype))  # [C]
-        h = torch.cat([enc_x, att * enc_a], dim=1)
-        d_xyz = self.head(h) * self.xyz_scale
+        gates = {"audio": self.audio_region(enc_x)}  # [N, C]
+        return SpatialFeatures(enc_x, gates, _split_head_first(self.head, enc_x))
+
+    def forward(
+        self, xyz: torch.Tensor, audio: torch.Tensor, spatial: SpatialFeatures | None = None
+    ) -> DeformOutput:
+        sp = self.spatial(xyz) if spatial is None else spatial
+        _check_spatial(sp, xyz)
+        att = sp.gates["audio"]  # [N, C]
+        enc_a = self.audio(audio.to(sp.enc.dtype))  # [C]
+        d_xyz = _head_rest(self.head, sp.head_x, [att * enc_a]) * self.xyz_scale
         return DeformOutput(d_xyz=d_xyz, aux={"audio_attention": att.norm(dim=1, keepdim=True)})
 
 
@@ -188,8 +240,9 @@ class FaceDeformNet(nn.Module):
             AU (the dataset lists AU45 last), expression = all others. `au_indices(names)` gives
             TalkingGaussian's exact choice (AU01, AU04, AU05, AU06, AU07 + AU45).
 
-    forward(xyz [N, 3], audio [2W+1, D] | [D], aus [A]) -> DeformOutput(d_xyz [N, 3], d_rot [N, 4],
-    d_scale [N, 3]); aux["audio_attention"], aux["eye_attention"] [N, 1].
+    forward(xyz [N, 3], audio [2W+1, D] | [D], aus [A], spatial=None) -> DeformOutput(d_xyz [N, 3],
+    d_rot [N, 4], d_scale [N, 3]); aux["audio_attention"], aux["eye_attention"] [N, 1].
+    `spatial=net.spatial(xyz)` reuses the audio/AU-independent part (inference on fixed Gaussians).
     """
 
     def __init__(
@@ -246,14 +299,26 @@ class FaceDeformNet(nn.Module):
             return blink
         return torch.cat([self.au_net(aus[self.au_index]), blink])
 
-    def forward(self, xyz: torch.Tensor, audio: torch.Tensor, aus: torch.Tensor) -> DeformOutput:
+    def spatial(self, xyz: torch.Tensor) -> SpatialFeatures:
+        """The audio/AU-independent part for canonical positions xyz [N, 3] (cache it for inference)."""
         _check_xyz(xyz)
         enc_x = self.encoder(xyz)  # [N, E]
-        aud_att = self.audio_region(enc_x)  # [N, C]
-        eye_att = self.eye_region(enc_x)  # [N, A'+1], >= 0
-        enc_a = self.audio(audio.to(enc_x.dtype))  # [C]
-        enc_e = self.encode_aus(aus.to(enc_x.dtype))  # [A'+1]
-        h = self.head(torch.cat([enc_x, aud_att * enc_a, eye_att * enc_e], dim=1))  # [N, 10]
+        gates = {"audio": self.audio_region(enc_x), "eye": self.eye_region(enc_x)}  # [N, C], [N, A'+1] >= 0
+        return SpatialFeatures(enc_x, gates, _split_head_first(self.head, enc_x))
+
+    def forward(
+        self,
+        xyz: torch.Tensor,
+        audio: torch.Tensor,
+        aus: torch.Tensor,
+        spatial: SpatialFeatures | None = None,
+    ) -> DeformOutput:
+        sp = self.spatial(xyz) if spatial is None else spatial
+        _check_spatial(sp, xyz)
+        aud_att, eye_att = sp.gates["audio"], sp.gates["eye"]
+        enc_a = self.audio(audio.to(sp.enc.dtype))  # [C]
+        enc_e = self.encode_aus(aus.to(sp.enc.dtype))  # [A'+1]
+        h = _head_rest(self.head, sp.head_x, [aud_att * enc_a, eye_att * enc_e])  # [N, 10]
         return DeformOutput(
             d_xyz=h[:, 0:3] * self.xyz_scale,
             d_rot=h[:, 3:7],

@@ -173,3 +173,35 @@ def test_nets_reject_bad_inputs_with_the_fix():
         FaceDeformNet(D, 6, ENC, aus=[0, 1, 5], blink=5)
     with pytest.raises(ValueError, match="valence, arousal"):
         EmotionDeformNet(ENC)(_xyz(10), torch.zeros(3))
+
+
+def test_cached_spatial_features_give_the_same_deformation():
+    torch.manual_seed(6)
+    face = FaceDeformNet(D, 6, ENC)
+    mouth = MouthDeformNet(D, ENC)
+    for net in (face, mouth):
+        _perturb_head(net, 0.3)
+        with torch.no_grad():
+            for t in _tables(net):
+                t.normal_(0, 0.5)
+    xyz = _xyz(300)
+    with torch.no_grad():
+        sp_face, sp_mouth = face.spatial(xyz), mouth.spatial(xyz)
+        for _ in range(2):  # two "frames" from one cache
+            audio, aus = torch.randn(W, D), torch.rand(6) * 2
+            a, b = face(xyz, audio, aus), face(xyz, audio, aus, spatial=sp_face)
+            for x, y in ((a.d_xyz, b.d_xyz), (a.d_rot, b.d_rot), (a.d_scale, b.d_scale)):
+                assert x.abs().max() > 0
+                torch.testing.assert_close(x, y)
+            torch.testing.assert_close(mouth(xyz, audio).d_xyz, mouth(xyz, audio, spatial=sp_mouth).d_xyz)
+    # the split head equals the plain MLP on the concatenated input
+    enc = face.encoder(xyz)
+    cond = torch.randn(300, face.head.in_dim - enc.shape[1])
+    from emogs.fields.deform import _head_rest, _split_head_first
+
+    torch.testing.assert_close(
+        _head_rest(face.head, _split_head_first(face.head, enc), [cond[:, :20], cond[:, 20:]]),
+        face.head(torch.cat([enc, cond], 1)),
+    )
+    with pytest.raises(ValueError, match="recompute"):
+        face(xyz[:10], torch.randn(W, D), torch.rand(6), spatial=sp_face)
