@@ -90,11 +90,15 @@ def _rotate(img: np.ndarray, rotation: int) -> np.ndarray:
 
 
 def iter_frames(path, fps: float, rotation: int = 0,
-                width: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+                width: int | None = None, every: int = 1) -> Iterator[tuple[int, np.ndarray | None]]:
     """Yield (output index, RGB uint8 [H,W,3]) at a constant `fps`, frames picked by timestamp.
 
     `width`: decode at this width (after rotation; aspect kept) for a cheap pass.
+    `every`: only output indices divisible by it get an image; the others yield None (the video is
+    still decoded, but not converted to RGB: cheaper for a pass that looks at every k-th frame).
     """
+    if int(every) < 1:
+        raise ValueError(f"every must be >= 1 (1 = every frame), got {every}")
     container = _open(path)
     try:
         vs = container.streams.video[0]
@@ -122,18 +126,24 @@ def iter_frames(path, fps: float, rotation: int = 0,
             if last_t is not None and t > last_t:
                 dts.append(t - last_t)
             while prev is not None and i / fps < t - 1e-6:
-                if prev_img is None:
-                    prev_img = convert(prev)
-                yield i, prev_img
+                if i % every:
+                    yield i, None
+                else:
+                    if prev_img is None:
+                        prev_img = convert(prev)
+                    yield i, prev_img
                 i += 1
             if prev is None or t > (last_t if last_t is not None else -1):
                 prev, prev_img, last_t = frame, None, t
         if prev is not None:
             end = last_t + (float(np.median(dts)) if dts else 1.0 / fps)
             while i / fps < end - 1e-6:
-                if prev_img is None:
-                    prev_img = convert(prev)
-                yield i, prev_img
+                if i % every:
+                    yield i, None
+                else:
+                    if prev_img is None:
+                        prev_img = convert(prev)
+                    yield i, prev_img
                 i += 1
     except UnreadableVideoError:
         raise
@@ -213,7 +223,8 @@ def detect_face_track(path, info: VideoInfo, fps: float, detect_width: int = 320
     prev = None
     total = int(info.duration_s * fps) or None
     try:
-        for i, img in tqdm(iter_frames(path, fps, info.rotation, width=min(detect_width, info.width)),
+        for i, img in tqdm(iter_frames(path, fps, info.rotation, width=min(detect_width, info.width),
+                                           every=every),
                            total=total, desc="decode: face track", disable=not progress, leave=False):
             if i % every:
                 centers.append((np.nan, np.nan))

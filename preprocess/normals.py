@@ -237,10 +237,23 @@ class FaceNormalRenderer:
         return img, mask
 
     def __call__(self, points478: np.ndarray, K: np.ndarray) -> np.ndarray:
+        (y0, x0), box = self.render_box(points478, K)
+        out = np.zeros((self.size, self.size, 3), np.uint8)
+        out[y0 : y0 + box.shape[0], x0 : x0 + box.shape[1]] = box
+        return out
+
+    def render_box(self, points478: np.ndarray, K: np.ndarray) -> tuple[tuple[int, int], np.ndarray]:
+        """Encoded normals of the covered pixels' bounding box only: ((y0, x0), uint8 [h, w, 3]);
+        the rest of the S x S image is (0, 0, 0). Writing just the box into a fresh (zero) memmap
+        saves touching the whole frame."""
         py, px, n = self._sparse(points478, K)
-        out = np.zeros((self.size * self.size, 3), np.uint8)
-        out[py * self.size + px] = np.clip(np.rint((n + 1.0) * 127.5), 0, 255).astype(np.uint8)
-        return out.reshape(self.size, self.size, 3)
+        if len(py) == 0:
+            return (0, 0), np.zeros((0, 0, 3), np.uint8)
+        y0, x0 = int(py.min()), int(px.min())
+        h, w = int(py.max()) - y0 + 1, int(px.max()) - x0 + 1
+        box = np.zeros((h * w, 3), np.uint8)
+        box[(py - y0) * w + (px - x0)] = np.clip(np.rint((n + 1.0) * 127.5), 0, 255).astype(np.uint8)
+        return (y0, x0), box.reshape(h, w, 3)
 
 
 # ----------------------------------------------------------------------------- learned backend slot

@@ -11,8 +11,10 @@ chunks (MediaPipe objects are never shared between processes).
 Workers are started with ``forkserver`` (not ``fork``: the parent may hold MediaPipe / OpenMP
 threads, which do not survive a fork). With ``workers <= 1`` or fewer than ``min_frames`` frames
 the task runs in-process (no start-up cost for short clips). Results are identical either way
-as long as the task is per-frame (no state carried between frames). As with any multiprocessing,
-a script that calls the pipeline must guard its entry point with ``if __name__ == "__main__":``.
+as long as the task is per-frame (no state carried between frames): parsing and normals are;
+landmarks (MediaPipe tracking) run one contiguous chunk per process and agree to < 0.5 px.
+As with any multiprocessing, a script that calls the pipeline must guard its entry point with
+``if __name__ == "__main__":``.
 """
 
 from __future__ import annotations
@@ -121,7 +123,8 @@ def run_frame_tasks(
                         p.cancel()
                     if isinstance(err, BrokenProcessPool):
                         raise WorkerError(
-                            f"a worker process of a per-frame stage died ({err})",
+                            f"a worker process of a per-frame stage died ({err}): it crashed, ran out "
+                            "of memory, or could not import the main script",
                             "a script that runs the pipeline must guard its entry point with "
                             "`if __name__ == \"__main__\":` (worker processes import the main module); "
                             "or use one process (--workers 1 / PreprocessConfig(workers=1))",

@@ -86,9 +86,8 @@ def run_landmarks(ctx: StageContext) -> dict:
            "conf": ("landmark_conf_raw.npy.tmp", np.float32, (T,)),
            "faces": ("landmark_faces_raw.npy.tmp", np.uint8, (T,))}
     try:
-        for name, dtype, shape in raw.values():
-            del_me = np.lib.format.open_memmap(ctx.path(name), mode="w+", dtype=dtype, shape=shape)
-            del del_me  # zero-filled on disk
+        for name, dtype, shape in raw.values():  # zero-filled files, closed again at once
+            np.lib.format.open_memmap(ctx.path(name), mode="w+", dtype=dtype, shape=shape).flush()
         task = DetectLandmarks(str(ctx.out), *(r[0] for r in raw.values()))
         with _bar(ctx, None, "landmarks", T) as bar:
             run = run_frame_tasks(task, T, ctx.cfg.workers, chunk=T, progress=bar.update)

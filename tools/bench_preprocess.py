@@ -24,12 +24,34 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _rss_anon_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+def _rss_anon_mb(pid: int | str = "self") -> float:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:  # the process just ended
+        pass
+    return 0.0
+
+
+def _tree_rss_anon_mb() -> float:
+    """RssAnon of this process and all its descendants (the fork server and the worker processes)."""
+    parent = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    parent[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    tree, frontier = {os.getpid()}, [os.getpid()]
+    while frontier:
+        p = frontier.pop()
+        kids = [c for c, pp in parent.items() if pp == p and c not in tree]
+        tree.update(kids)
+        frontier.extend(kids)
+    return sum(_rss_anon_mb(p) for p in tree)
 
 
 def _child(video: str, out: str, size: int, extractor: str) -> None:
@@ -45,8 +67,8 @@ def _child(video: str, out: str, size: int, extractor: str) -> None:
 
     def sample():
         while not done.is_set():
-            peak_anon[0] = max(peak_anon[0], _rss_anon_mb())
-            time.sleep(0.05)
+            peak_anon[0] = max(peak_anon[0], _tree_rss_anon_mb())
+            time.sleep(0.1)
 
     th = threading.Thread(target=sample, daemon=True)
     th.start()
@@ -110,7 +132,8 @@ def main() -> None:
               f"({'faster' if r['total'] < secs else 'slower'} than real time)")
         print(f"  idle-machine estimate {idle:7.2f} s (sum of cpu / procs; real-time factor "
               f"{secs / idle:.2f}x; an estimate, not a measurement)")
-        print(f"  peak RAM         {r['peak_anon_mb']:7.0f} MB anonymous (sampled every 50 ms)")
+        print(f"  peak RAM         {r['peak_anon_mb']:7.0f} MB anonymous, incl. worker processes "
+              "(sampled every 0.1 s)")
         print(f"  peak RSS         {r['peak_mb']:7.0f} MB (+ mapped dataset pages the kernel can drop)")
         print(f"  load average     {r['load_avg']:7.1f} on {os.cpu_count()} cpus (other jobs slow this run)")
     if not a.keep:

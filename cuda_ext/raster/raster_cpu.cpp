@@ -245,6 +245,8 @@ std::vector<at::Tensor> rasterize_fwd_cpu(const at::Tensor& means2d, const at::T
         std::fill(acc.begin(), acc.end(), T(0));
         std::fill(lastp.begin(), lastp.end(), 0);
         int n_live = (px1 - px0 + 1) * (py1 - py0 + 1);
+        int row_live[kTile];  // pixels of each tile row still compositing
+        for (int r = 0; r < kTile; ++r) row_live[r] = py0 + r <= py1 ? px1 - px0 + 1 : 0;
         const int start = to[tile], end = to[tile + 1];
         T* TP = Tp.data();
         T* LV = live.data();
@@ -262,6 +264,7 @@ std::vector<at::Tensor> rasterize_fwd_cpu(const at::Tensor& means2d, const at::T
           const int kk = k - start + 1;
           const T inv_a = T(1) / ca;
           for (int y = y0; y <= y1; ++y) {
+            if (row_live[y - py0] == 0) continue;
             const T dy = my - (T(y) + T(0.5));
             int xa, xb;
             if (!ellipse_row_span(conic, inv_a, mx, dy, th, x0, x1, &xa, &xb)) continue;
@@ -277,6 +280,7 @@ std::vector<at::Tensor> rasterize_fwd_cpu(const at::Tensor& means2d, const at::T
                                                      LP + base, WB, &nterm);
               n_blend += nbl;
               n_live -= nterm;
+              row_live[y - py0] -= nterm;
               if (nbl == 0) continue;
               for (int64_t c = 0; c < C; ++c) {
                 const T fc = f[c];
@@ -355,6 +359,7 @@ std::vector<at::Tensor> rasterize_bwd_cpu(const at::Tensor& means2d, const at::T
         const int px0 = tx * kTile, py0 = ty * kTile;
         const int px1 = std::min<int>(px0 + kTile, int(width)) - 1, py1 = std::min<int>(py0 + kTile, int(height)) - 1;
         int kmax = 0;
+        int row_last[kTile] = {};  // largest last index of each tile row
         std::fill(lastp.begin(), lastp.end(), 0);
         for (int y = py0; y <= py1; ++y)
           for (int x = px0; x <= px1; ++x) {
@@ -363,6 +368,7 @@ std::vector<at::Tensor> rasterize_bwd_cpu(const at::Tensor& means2d, const at::T
             Tc[p] = Tf[p] = tr[o];
             lastp[p] = lp[o];
             kmax = std::max(kmax, lp[o]);
+            row_last[y - py0] = std::max(row_last[y - py0], lp[o]);
             GA[p] = va[o];
             for (int64_t c = 0; c < C; ++c) {
               R[c * P + p] = bg[c];
@@ -391,6 +397,7 @@ std::vector<at::Tensor> rasterize_bwd_cpu(const at::Tensor& means2d, const at::T
           bool any = false;
           const T inv_a = T(1) / ca;
           for (int y = y0; y <= y1; ++y) {
+            if (k >= row_last[y - py0]) continue;
             const T dy = my - (T(y) + T(0.5));
             int xa, xb;
             if (!ellipse_row_span(conic, inv_a, mx, dy, th, x0, x1, &xa, &xb)) continue;

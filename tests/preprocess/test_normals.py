@@ -170,3 +170,16 @@ def test_learned_estimator_slot(tmp_path):
     with pytest.raises(ValueError, match="state dict"):
         load_normal_estimator(torch.nn.Conv2d(3, 3, 3, padding=1), tmp_path / "pickled.pth")
     assert isinstance(est, NormalEstimator)
+
+
+def test_render_box_is_the_tight_box_of_the_frame(face_pts):
+    r = FaceNormalRenderer(512)
+    full = r(face_pts, K512)
+    (y0, x0), box = r.render_box(face_pts, K512)
+    ys, xs = np.nonzero(full.any(-1))
+    assert (y0, x0) == (ys.min(), xs.min()) and box.shape == (ys.max() - y0 + 1, xs.max() - x0 + 1, 3)
+    np.testing.assert_array_equal(box, full[y0 : y0 + box.shape[0], x0 : x0 + box.shape[1]])
+    far = face_pts.copy()
+    far[:, :2] += 2000.0  # off the image: an empty box, an all-zero frame
+    (_, _), empty = r.render_box(far, K512)
+    assert empty.shape == (0, 0, 3) and not r(far, K512).any()
