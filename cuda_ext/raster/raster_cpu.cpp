@@ -6,10 +6,13 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "gaussian_math.h"
+#include "raster_blend.h"
 #include "raster_simd.h"
 
 namespace emogs {
@@ -200,6 +203,101 @@ void bin_gaussians(const at::Tensor& depths, const at::Tensor& radii, const at::
   *t_bin = omp_get_wtime() - t1;
 }
 
+// ------------------------------------------------------------------------------ blending kernels
+// Per-tile kernels (raster_blend.h) instantiated for W = 4 with the default target and, for float,
+// W = 8 in AVX2+FMA clones picked at run time (one portable binary). C is the channel count
+// including depth: C = 4 (RGB + depth) and 7 (RGB + normal + depth) get unrolled kernels.
+namespace {
+
+template <typename T>
+using FwdTileFn = void (*)(const blend::Scene<T>&, const blend::FwdOut<T>&, int, blend::FwdScratch<T>&, int64_t*,
+                           int64_t*);
+template <typename T>
+using BwdTileFn = void (*)(const blend::Scene<T>&, const blend::BwdIn<T>&, int, blend::BwdScratch<T>&, T*, T*);
+
+template <typename T, int CT>
+void fwd_tile_base(const blend::Scene<T>& s, const blend::FwdOut<T>& o, int tile, blend::FwdScratch<T>& sc,
+                   int64_t* ne, int64_t* nb) {
+  blend::fwd_tile<T, kVec, CT>(s, o, tile, sc, ne, nb);
+}
+template <typename T, int CT>
+void bwd_tile_base(const blend::Scene<T>& s, const blend::BwdIn<T>& in, int tile, blend::BwdScratch<T>& sc, T* gb,
+                   T* gbg) {
+  blend::bwd_tile<T, kVec, CT>(s, in, tile, sc, gb, gbg);
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define EMOGS_HAVE_AVX2_CLONES 1
+constexpr int kVecAvx2 = 8;
+template <int CT>
+__attribute__((target("avx2,fma"), optimize("fp-contract=fast"))) void fwd_tile_avx2(const blend::Scene<float>& s, const blend::FwdOut<float>& o,
+                                                       int tile, blend::FwdScratch<float>& sc, int64_t* ne,
+                                                       int64_t* nb) {
+  blend::fwd_tile<float, kVecAvx2, CT>(s, o, tile, sc, ne, nb);
+}
+template <int CT>
+__attribute__((target("avx2,fma"), optimize("fp-contract=fast"))) void bwd_tile_avx2(const blend::Scene<float>& s, const blend::BwdIn<float>& in,
+                                                       int tile, blend::BwdScratch<float>& sc, float* gb,
+                                                       float* gbg) {
+  blend::bwd_tile<float, kVecAvx2, CT>(s, in, tile, sc, gb, gbg);
+}
+bool cpu_has_avx2() {
+  static const bool ok = [] {
+    const char* env = std::getenv("EMOGS_NO_AVX2");  // developers: force the portable 4-lane path
+    if (env && env[0] == '1') return false;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
+  return ok;
+}
+#else
+bool cpu_has_avx2() { return false; }
+#endif
+
+// SIMD width used for T on this CPU (scratch sizes depend on it)
+template <typename T> int pick_width() {
+#ifdef EMOGS_HAVE_AVX2_CLONES
+  if (std::is_same<T, float>::value && cpu_has_avx2()) return kVecAvx2;
+#endif
+  return kVec;
+}
+
+template <typename T> FwdTileFn<T> pick_fwd(int C) {
+#ifdef EMOGS_HAVE_AVX2_CLONES
+  if constexpr (std::is_same<T, float>::value) {
+    if (cpu_has_avx2()) return C == 4 ? fwd_tile_avx2<4> : C == 7 ? fwd_tile_avx2<7> : fwd_tile_avx2<0>;
+  }
+#endif
+  return C == 4 ? fwd_tile_base<T, 4> : C == 7 ? fwd_tile_base<T, 7> : fwd_tile_base<T, 0>;
+}
+template <typename T> BwdTileFn<T> pick_bwd(int C) {
+#ifdef EMOGS_HAVE_AVX2_CLONES
+  if constexpr (std::is_same<T, float>::value) {
+    if (cpu_has_avx2()) return C == 4 ? bwd_tile_avx2<4> : C == 7 ? bwd_tile_avx2<7> : bwd_tile_avx2<0>;
+  }
+#endif
+  return C == 4 ? bwd_tile_base<T, 4> : C == 7 ? bwd_tile_base<T, 7> : bwd_tile_base<T, 0>;
+}
+
+// Row-span threshold: skip exp() where sigma is clearly beyond the 1/255 level (loose bound;
+// the alpha test decides exactly).
+template <typename T> std::vector<T> span_thresholds(const T* op, int64_t N) {
+  std::vector<T> thr(N);
+  for (int64_t i = 0; i < N; ++i) thr[i] = op[i] > 0 ? T(std::log(double(op[i]) * 255.0) + 1e-3) : T(-1);
+  return thr;
+}
+
+// Tiles ordered by decreasing list length: with dynamic scheduling the expensive tiles start first.
+std::vector<int> tiles_by_cost(const int* to, int n_tiles) {
+  std::vector<int> order(n_tiles);
+  for (int i = 0; i < n_tiles; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [to](int a, int b) { return to[a + 1] - to[a] > to[b + 1] - to[b]; });
+  return order;
+}
+
+}  // namespace
+
 // ------------------------------------------------------------------------------ blending forward
 std::vector<at::Tensor> rasterize_fwd_cpu(const at::Tensor& means2d, const at::Tensor& conics,
                                           const at::Tensor& opacities, const at::Tensor& features,
@@ -221,86 +319,21 @@ std::vector<at::Tensor> rasterize_fwd_cpu(const at::Tensor& means2d, const at::T
   int64_t n_eval = 0, n_blend = 0;
   dispatch_float(means2d.scalar_type(), "rasterize_fwd_cpu", [&](auto tag_) {
     using T = decltype(tag_);
-    const T *m2 = means2d.data_ptr<T>(), *cn = conics.data_ptr<T>(), *op = opacities.data_ptr<T>(),
-            *fp = features.data_ptr<T>(), *bg = background.data_ptr<T>();
-    const int *rc = rects.data_ptr<int>(), *to = tile_offsets.data_ptr<int>(), *ti = tile_ids.data_ptr<int>();
-    T *img = image.data_ptr<T>(), *tr = trans.data_ptr<T>();
-    int* lp = last.data_ptr<int>();
-    // skip exp() when sigma is clearly beyond the 1/255 level (loose bound; gauss_alpha decides exactly)
-    std::vector<T> thr(N);
-    for (int64_t i = 0; i < N; ++i) thr[i] = op[i] > 0 ? T(std::log(double(op[i]) * 255.0) + 1e-3) : T(-1);
+    const T* op = opacities.data_ptr<T>();
+    const std::vector<T> thr = span_thresholds(op, N);
+    const int* to = tile_offsets.data_ptr<int>();
+    const blend::Scene<T> sc{means2d.data_ptr<T>(), conics.data_ptr<T>(), op, features.data_ptr<T>(), thr.data(),
+                             rects.data_ptr<int>(), to, tile_ids.data_ptr<int>(), int(width), int(height), tiles_x,
+                             int(C)};
+    const blend::FwdOut<T> out{image.data_ptr<T>(), trans.data_ptr<T>(), last.data_ptr<int>(),
+                               background.data_ptr<T>()};
+    const FwdTileFn<T> fn = pick_fwd<T>(int(C));
+    const std::vector<int> order = tiles_by_cost(to, n_tiles);
 #pragma omp parallel reduction(+ : n_eval, n_blend)
     {
-      // per-tile state, structure of arrays so the loops over a row of pixels vectorise
-      constexpr int P = kTile * kTile;
-      std::vector<T> Tp(P), live(P), acc(P * C), wbuf(kVec);
-      std::vector<int> lastp(P);
+      blend::FwdScratch<T> scratch{int(C)};
 #pragma omp for schedule(dynamic, 1)
-      for (int tile = 0; tile < n_tiles; ++tile) {
-        const int tx = tile % tiles_x, ty = tile / tiles_x;
-        const int px0 = tx * kTile, py0 = ty * kTile;
-        const int px1 = std::min<int>(px0 + kTile, int(width)) - 1, py1 = std::min<int>(py0 + kTile, int(height)) - 1;
-        std::fill(Tp.begin(), Tp.end(), T(1));
-        std::fill(live.begin(), live.end(), T(1));
-        std::fill(acc.begin(), acc.end(), T(0));
-        std::fill(lastp.begin(), lastp.end(), 0);
-        int n_live = (px1 - px0 + 1) * (py1 - py0 + 1);
-        int row_live[kTile];  // pixels of each tile row still compositing
-        for (int r = 0; r < kTile; ++r) row_live[r] = py0 + r <= py1 ? px1 - px0 + 1 : 0;
-        const int start = to[tile], end = to[tile + 1];
-        T* TP = Tp.data();
-        T* LV = live.data();
-        T* WB = wbuf.data();
-        int* LP = lastp.data();
-        for (int k = start; k < end && n_live > 0; ++k) {
-          const int g = ti[k];
-          const int* r = rc + 4 * g;
-          const int x0 = std::max(r[0], px0), x1 = std::min(r[2], px1);
-          const int y0 = std::max(r[1], py0), y1 = std::min(r[3], py1);
-          const T mx = m2[2 * g], my = m2[2 * g + 1], o = op[g], th = thr[g];
-          const T* conic = cn + 3 * g;
-          const T ca = conic[0], cb = conic[1], cc = conic[2];
-          const T* f = fp + C * g;
-          const int kk = k - start + 1;
-          const T inv_a = T(1) / ca;
-          for (int y = y0; y <= y1; ++y) {
-            if (row_live[y - py0] == 0) continue;
-            const T dy = my - (T(y) + T(0.5));
-            int xa, xb;
-            if (!ellipse_row_span(conic, inv_a, mx, dy, th, x0, x1, &xa, &xb)) continue;
-            n_eval += xb - xa + 1;
-            const int la = xa - px0, lb = xb - px0, rowbase = (y - py0) * kTile;
-            const T cdy = T(0.5) * cc * dy * dy, bdy = cb * dy;
-            // fixed-width, aligned chunks of kVec pixels (masked outside [xa, xb]): fully vectorised
-            for (int cx = la & ~(kVec - 1); cx <= lb; cx += kVec) {
-              const int base = rowbase + cx;
-              const T dx0 = mx - (T(px0 + cx) + T(0.5));
-              int nterm = 0;
-              const int nbl = simd::chunk_forward<T>(cx, la, lb, dx0, ca, cdy, bdy, o, kk, TP + base, LV + base,
-                                                     LP + base, WB, &nterm);
-              n_blend += nbl;
-              n_live -= nterm;
-              row_live[y - py0] -= nterm;
-              if (nbl == 0) continue;
-              for (int64_t c = 0; c < C; ++c) {
-                const T fc = f[c];
-                T* ac = acc.data() + c * P + base;
-#pragma omp simd
-                for (int j = 0; j < kVec; ++j) ac[j] += WB[j] * fc;
-              }
-            }
-          }
-        }
-        for (int y = py0; y <= py1; ++y)
-          for (int x = px0; x <= px1; ++x) {
-            const int p = (y - py0) * kTile + (x - px0);
-            const int64_t o = int64_t(y) * width + x;
-            T* out = img + o * C;
-            for (int64_t c = 0; c < C; ++c) out[c] = acc[c * P + p] + Tp[p] * bg[c];
-            tr[o] = Tp[p];
-            lp[o] = lastp[p];
-          }
-      }
+      for (int i = 0; i < n_tiles; ++i) fn(sc, out, order[i], scratch, &n_eval, &n_blend);
     }
   });
   double* st = stats.data_ptr<double>();
@@ -314,11 +347,8 @@ std::vector<at::Tensor> rasterize_fwd_cpu(const at::Tensor& means2d, const at::T
 }
 
 // ------------------------------------------------------------------------------ blending backward
-// Re-walks each tile back to front from every pixel's last blended Gaussian, recovering
-// T_i = T_{i+1} / (1 - a_i) and the normalised colour behind i, R_i (R = background at the back,
-// R_{i-1} = a_i f_i + (1 - a_i) R_i), so dC/da_i = T_i (f_i - R_i), dC/df_i = T_i a_i,
-// d(1 - T_final)/da_i = T_final / (1 - a_i), dC/dbackground = T_final. Per-thread gradient buffers
-// are summed at the end (no atomics).
+// Per tile (bwd_tile in raster_blend.h), tiles spread over threads by cost; per-thread gradient
+// buffers are summed at the end (no atomics, deterministic for a fixed thread count).
 std::vector<at::Tensor> rasterize_bwd_cpu(const at::Tensor& means2d, const at::Tensor& conics,
                                           const at::Tensor& opacities, const at::Tensor& features,
                                           const at::Tensor& background, const at::Tensor& rects,
@@ -336,137 +366,25 @@ std::vector<at::Tensor> rasterize_bwd_cpu(const at::Tensor& means2d, const at::T
   at::Tensor vbg = at::zeros({nthreads, C}, fopt);
   dispatch_float(means2d.scalar_type(), "rasterize_bwd_cpu", [&](auto tag_) {
     using T = decltype(tag_);
-    const T *m2 = means2d.data_ptr<T>(), *cn = conics.data_ptr<T>(), *op = opacities.data_ptr<T>(),
-            *fp = features.data_ptr<T>(), *bg = background.data_ptr<T>(), *tr = trans.data_ptr<T>(),
-            *vi = v_image.data_ptr<T>(), *va = v_alpha.data_ptr<T>();
-    const int *rc = rects.data_ptr<int>(), *to = tile_offsets.data_ptr<int>(), *ti = tile_ids.data_ptr<int>(),
-              *lp = last.data_ptr<int>();
-    std::vector<T> thr(N);
-    for (int64_t i = 0; i < N; ++i) thr[i] = op[i] > 0 ? T(std::log(double(op[i]) * 255.0) + 1e-3) : T(-1);
+    const T* op = opacities.data_ptr<T>();
+    const std::vector<T> thr = span_thresholds(op, N);
+    const int* to = tile_offsets.data_ptr<int>();
+    const blend::Scene<T> sc{means2d.data_ptr<T>(), conics.data_ptr<T>(), op, features.data_ptr<T>(), thr.data(),
+                             rects.data_ptr<int>(), to, tile_ids.data_ptr<int>(), int(width), int(height), tiles_x,
+                             int(C)};
+    const blend::BwdIn<T> in{background.data_ptr<T>(), trans.data_ptr<T>(), v_image.data_ptr<T>(),
+                             v_alpha.data_ptr<T>(), last.data_ptr<int>()};
+    const BwdTileFn<T> fn = pick_bwd<T>(int(C));
+    const int width_lanes = pick_width<T>();
+    const std::vector<int> order = tiles_by_cost(to, n_tiles);
 #pragma omp parallel num_threads(nthreads)
     {
       const int tid = omp_get_thread_num();
       T* gb = buf.data_ptr<T>() + int64_t(tid) * N * stride;
       T* gbg = vbg.data_ptr<T>() + int64_t(tid) * C;
-      constexpr int P = kTile * kTile;
-      // per-tile pixel state (structure of arrays) and per-row scratch
-      std::vector<T> Tc(P), Tf(P), GA(P), R(P * C), G(P * C), vf(C);
-      std::vector<T> ab(kVec), tib(kVec), vab(kVec), dxb(kVec), lgb(kVec), vfl(kVec * C);
-      std::vector<int> lastp(P);
+      blend::BwdScratch<T> scratch{int(C), width_lanes};
 #pragma omp for schedule(dynamic, 1)
-      for (int tile = 0; tile < n_tiles; ++tile) {
-        const int tx = tile % tiles_x, ty = tile / tiles_x;
-        const int px0 = tx * kTile, py0 = ty * kTile;
-        const int px1 = std::min<int>(px0 + kTile, int(width)) - 1, py1 = std::min<int>(py0 + kTile, int(height)) - 1;
-        int kmax = 0;
-        int row_last[kTile] = {};  // largest last index of each tile row
-        std::fill(lastp.begin(), lastp.end(), 0);
-        for (int y = py0; y <= py1; ++y)
-          for (int x = px0; x <= px1; ++x) {
-            const int p = (y - py0) * kTile + (x - px0);
-            const int64_t o = int64_t(y) * width + x;
-            Tc[p] = Tf[p] = tr[o];
-            lastp[p] = lp[o];
-            kmax = std::max(kmax, lp[o]);
-            row_last[y - py0] = std::max(row_last[y - py0], lp[o]);
-            GA[p] = va[o];
-            for (int64_t c = 0; c < C; ++c) {
-              R[c * P + p] = bg[c];
-              G[c * P + p] = vi[o * C + c];
-              gbg[c] += vi[o * C + c] * tr[o];
-            }
-          }
-        const int start = to[tile];
-        T* TC = Tc.data();
-        const T* TF = Tf.data();
-        const T* GAp = GA.data();
-        const int* LP = lastp.data();
-        T *AB = ab.data(), *TIB = tib.data(), *VAB = vab.data(), *DXB = dxb.data(), *LGB = lgb.data();
-        for (int k = kmax - 1; k >= 0; --k) {
-          const int g = ti[start + k];
-          const int* r = rc + 4 * g;
-          const int x0 = std::max(r[0], px0), x1 = std::min(r[2], px1);
-          const int y0 = std::max(r[1], py0), y1 = std::min(r[3], py1);
-          const T mx = m2[2 * g], my = m2[2 * g + 1], o = op[g], th = thr[g];
-          const T* conic = cn + 3 * g;
-          const T ca = conic[0], cb = conic[1], cc = conic[2];
-          const T* f = fp + C * g;
-          // lane-wise gradient accumulators (summed over lanes once per tile-Gaussian pair)
-          T lmx[kVec] = {}, lmy[kVec] = {}, lca[kVec] = {}, lcb[kVec] = {}, lcc[kVec] = {}, lo[kVec] = {};
-          std::fill(vfl.begin(), vfl.end(), T(0));
-          bool any = false;
-          const T inv_a = T(1) / ca;
-          for (int y = y0; y <= y1; ++y) {
-            if (k >= row_last[y - py0]) continue;
-            const T dy = my - (T(y) + T(0.5));
-            int xa, xb;
-            if (!ellipse_row_span(conic, inv_a, mx, dy, th, x0, x1, &xa, &xb)) continue;
-            const int la = xa - px0, lb = xb - px0, rowbase = (y - py0) * kTile;
-            const T cdy = T(0.5) * cc * dy * dy, bdy = cb * dy;
-            for (int cx = la & ~(kVec - 1); cx <= lb; cx += kVec) {
-              const int base = rowbase + cx;
-              const T dx0 = mx - (T(px0 + cx) + T(0.5));
-              // 1) alpha of each pixel (0 where the pair was not blended), recover T_i
-              const int nvalid = simd::chunk_backward_alpha<T>(cx, la, lb, dx0, ca, cdy, bdy, o, k, TC + base,
-                                                                TF + base, GAp + base, LP + base, AB, TIB, DXB,
-                                                                VAB, LGB);
-              if (nvalid == 0) continue;
-              any = true;
-              // 2) per channel: dL/da += g T_i (f - R), dL/df += g T_i a, R <- a f + (1 - a) R
-              for (int64_t c = 0; c < C; ++c) {
-                const T fc = f[c];
-                T* Rc = R.data() + c * P + base;
-                const T* Gc = G.data() + c * P + base;
-                T* vfc = vfl.data() + c * kVec;
-#pragma omp simd
-                for (int j = 0; j < kVec; ++j) {
-                  const T gt = Gc[j] * TIB[j];
-                  VAB[j] += gt * (fc - Rc[j]);
-                  vfc[j] += gt * AB[j];
-                  Rc[j] = AB[j] * fc + (T(1) - AB[j]) * Rc[j];
-                }
-              }
-              // 3) alpha -> opacity, conic, mean2d (no gradient through a clamped alpha)
-#pragma omp simd
-              for (int j = 0; j < kVec; ++j) {
-                const T a = AB[j];
-                const T v_a = LGB[j] * VAB[j];
-                const T dx = DXB[j];
-                const T v_sigma = -a * v_a;
-                lo[j] += (a / o) * v_a;
-                lca[j] += T(0.5) * dx * dx * v_sigma;
-                lcb[j] += dx * dy * v_sigma;
-                lcc[j] += T(0.5) * dy * dy * v_sigma;
-                lmx[j] += (ca * dx + cb * dy) * v_sigma;
-                lmy[j] += (cb * dx + cc * dy) * v_sigma;
-              }
-            }
-          }
-          if (!any) continue;
-          T vmx = 0, vmy = 0, vca = 0, vcb = 0, vcc = 0, vo = 0;
-          for (int j = 0; j < kVec; ++j) {
-            vmx += lmx[j];
-            vmy += lmy[j];
-            vca += lca[j];
-            vcb += lcb[j];
-            vcc += lcc[j];
-            vo += lo[j];
-          }
-          for (int64_t c = 0; c < C; ++c) {
-            T sum = 0;
-            for (int j = 0; j < kVec; ++j) sum += vfl[c * kVec + j];
-            vf[c] = sum;
-          }
-          T* gg = gb + int64_t(g) * stride;
-          gg[0] += vmx;
-          gg[1] += vmy;
-          gg[2] += vca;
-          gg[3] += vcb;
-          gg[4] += vcc;
-          gg[5] += vo;
-          for (int64_t c = 0; c < C; ++c) gg[6 + c] += vf[c];
-        }
-      }
+      for (int i = 0; i < n_tiles; ++i) fn(sc, in, order[i], scratch, gb, gbg);
     }
   });
   at::Tensor total = buf.sum(0);
