@@ -110,4 +110,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("project_bwd", &project_bwd);
   m.def("rasterize_fwd", &rasterize_fwd);
   m.def("rasterize_bwd", &rasterize_bwd);
+  m.def("cpu_simd_lanes", &emogs::cpu_simd_lanes,
+        "pixels per SIMD chunk of the CPU blending kernels for float32 (True) or float64 (False): "
+        "8 on AVX2+FMA CPUs for float32 (EMOGS_NO_AVX2=1 forces the portable 4-lane path), else 4");
 }

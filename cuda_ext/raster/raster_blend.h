@@ -334,9 +334,10 @@ EMOGS_AI void bwd_tile(const Scene<T>& s, const BwdIn<T>& in, int tile, BwdScrat
         a = valid ? a : zero;
         // 1) recover T_i; alpha-output term gA T_final / (1 - a)
         const V om = one - a;
-        const V Ti = load<V>(TC + base) / om;
+        const V rom = one / om;
+        const V Ti = load<V>(TC + base) * rom;
         store(TC + base, Ti);
-        V v_alpha = valid ? load<V>(GA + base) * load<V>(TF + base) / om : zero;
+        V v_alpha = valid ? load<V>(GA + base) * load<V>(TF + base) * rom : zero;
         // 2) per channel: dL/da += g T_i (f - R), dL/df += g T_i a, R <- a f + (1 - a) R
         for (int c = 0; c < C; ++c) {
           const T fc = f[c];

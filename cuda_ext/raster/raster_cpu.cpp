@@ -13,7 +13,6 @@
 
 #include "gaussian_math.h"
 #include "raster_blend.h"
-#include "raster_simd.h"
 
 namespace emogs {
 namespace {
@@ -75,8 +74,8 @@ template <typename F> void dispatch_float(at::ScalarType st, const char* name, F
   }
 }
 
-// SIMD width of the pixel loops (pixels per chunk, raster_simd.h); kTile is a multiple of it.
-constexpr int kVec = simd::kLanes;
+// SIMD width of the portable pixel loops (pixels per chunk, raster_blend.h); kTile is a multiple of it.
+constexpr int kVec = 4;
 
 }  // namespace
 
@@ -297,6 +296,8 @@ std::vector<int> tiles_by_cost(const int* to, int n_tiles) {
 }
 
 }  // namespace
+
+int64_t cpu_simd_lanes(bool float32) { return float32 ? pick_width<float>() : pick_width<double>(); }
 
 // ------------------------------------------------------------------------------ blending forward
 std::vector<at::Tensor> rasterize_fwd_cpu(const at::Tensor& means2d, const at::Tensor& conics,

@@ -38,4 +38,7 @@ std::vector<at::Tensor> rasterize_bwd_cpu(const at::Tensor& means2d, const at::T
                                           const at::Tensor& v_image, const at::Tensor& v_alpha, int64_t width,
                                           int64_t height);
 
+// Pixels per SIMD chunk of the CPU blending kernels (8: AVX2+FMA clones, float32 only; 4: portable).
+int64_t cpu_simd_lanes(bool float32);
+
 }  // namespace emogs

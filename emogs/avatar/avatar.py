@@ -249,17 +249,46 @@ class Avatar(nn.Module):
             "offsets": {"face": f_off, "mouth": m_off},
         }
 
+    # -- inference ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def prepare_inference(self, force: bool = False):
+        """Build (or reuse) the frame-independent cache of the fast `render_frame` path.
+
+        Called by `render_frame` itself; call it explicitly to pay the one-off cost up front (e.g.
+        when a viewer loads an avatar). The cache is rebuilt whenever any parameter or buffer
+        changes (identity, shape or version counter) or with `force=True` (needed only after edits
+        through `tensor.data`, which bypass version counters). Returns the `InferenceCache`.
+        """
+        from .inference import build_inference_cache, parameter_key
+
+        cache = self.__dict__.get("_inference_cache")
+        if force or cache is None or cache.key != parameter_key(self):
+            cache = build_inference_cache(self)
+            self.__dict__["_inference_cache"] = cache  # not a submodule / buffer: never saved
+        return cache
+
     @torch.no_grad()
     def render_frame(self, cond: FrameConditions, width: int = 512, height: int | None = None,
-                     image_size: int | None = None, normals: bool = True) -> dict[str, Tensor]:
+                     image_size: int | None = None, normals: bool = True, fast: bool = True,
+                     timings: dict | None = None) -> dict[str, Tensor]:
         """Cheap stateless "render this frame from these conditions" (viewer / streaming).
 
         Returns {"rgb" [H,W,3] (clamped to [0,1]), "normal" [H,W,3] (None with normals=False),
         "alpha" [H,W,1], "depth" [H,W,1]}; no autograd graph is kept.
+        fast=True (default) uses the cached inference path (emogs/avatar/inference.py: the same
+        image as `render` up to float rounding); fast=False runs the plain `render`.
+        timings: optional dict receiving per-stage seconds of the fast path (accumulated).
         """
-        out = self.render(cond, width, height, image_size=image_size, normals=normals)
-        return {"rgb": out["rgb"].clamp(0, 1), "normal": out["normal"], "alpha": out["alpha"],
-                "depth": out["depth"]}
+        if not fast:
+            out = self.render(cond, width, height, image_size=image_size, normals=normals)
+            return {"rgb": out["rgb"].clamp(0, 1), "normal": out["normal"], "alpha": out["alpha"],
+                    "depth": out["depth"]}
+        from .inference import render_frame_fast
+
+        height = height or width
+        cache = self.prepare_inference()
+        K = scale_intrinsics(cond.K, width / float(image_size or width))
+        return render_frame_fast(self, cache, cond, K, width, height, normals, timings)
 
 
 # -------------------------------------------------------------------------------- construction

@@ -205,3 +205,41 @@ def test_cached_spatial_features_give_the_same_deformation():
     )
     with pytest.raises(ValueError, match="recompute"):
         face(xyz[:10], torch.randn(W, D), torch.rand(6), spatial=sp_face)
+
+
+def test_inference_fast_path_matches_forward():
+    torch.manual_seed(7)
+    face, mouth, emo = FaceDeformNet(D, 6, ENC), MouthDeformNet(D, ENC), EmotionDeformNet(ENC)
+    for net in (face, mouth, emo):
+        _perturb_head(net, 0.3)
+        with torch.no_grad():
+            for t in _tables(net):
+                t.normal_(0, 0.5)
+    xyz = _xyz(300)
+    with torch.no_grad():
+        sp_f, sp_m, sp_e = face.spatial(xyz), mouth.spatial(xyz), emo.spatial(xyz)
+        for _ in range(2):
+            audio, aus, va = torch.randn(W, D), torch.rand(6) * 2, torch.rand(2) * 2 - 1
+            ref, fast = face(xyz, audio, aus), face.infer(sp_f, audio, aus)
+            for x, y in ((ref.d_xyz, fast.d_xyz), (ref.d_rot, fast.d_rot), (ref.d_scale, fast.d_scale)):
+                assert x.abs().max() > 0
+                assert torch.equal(x, y)  # bit-identical: the avatar's fast path renders the same image
+            assert torch.equal(mouth.infer(sp_m, audio).d_xyz, mouth(xyz, audio).d_xyz)
+            ref_e = emo(xyz, va)
+            assert ref_e.d_xyz.abs().max() > 0
+            torch.testing.assert_close(emo(xyz, va, spatial=sp_e).d_rot, ref_e.d_rot)
+            fast_e = emo.infer(sp_e, va)
+            for k in ("d_xyz", "d_rot", "d_scale"):
+                assert torch.equal(getattr(ref_e, k), getattr(fast_e, k))
+            # row blocks (cache-sized intermediates) give the same rows, also for a ragged last block
+            for blocked, full in ((face.infer(sp_f, audio, aus, chunk=64).d_rot, ref.d_rot),
+                                  (mouth.infer(sp_m, audio, chunk=70).d_xyz, mouth(xyz, audio).d_xyz),
+                                  (emo.infer(sp_e, va, chunk=128).d_scale, ref_e.d_scale)):
+                torch.testing.assert_close(blocked, full, rtol=1e-6, atol=1e-7)
+    # the cached spatial part must match the points it is used with
+    with pytest.raises(ValueError, match="recompute"):
+        emo(xyz[:5], torch.zeros(2), spatial=sp_e)
+    with pytest.raises(ValueError, match="valence, arousal"):
+        emo.infer(sp_e, torch.zeros(3))
+    with pytest.raises(ValueError, match="chunk"):
+        mouth.infer(sp_m, torch.randn(W, D), chunk=0)

@@ -1,0 +1,219 @@
+"""Inference fast path of `Avatar.render_frame`: one frame from audio with the least per-frame work.
+
+Everything that depends only on the canonical Gaussians and the weights is computed once and cached
+(`InferenceCache`): each deform net's spatial part (tri-plane features, region gates, the head's first
+layer on the spatial columns - `net.spatial(xyz)`), the emotion branch's spatial part at the canonical
+positions, the opacities (sigmoid) and the SH coefficients. Per frame only the audio / AU / V/A codes,
+the head MLPs, the SH colours (they depend on the deformed positions, so they stay exact), the two
+rasterizer passes and an in-place composite remain.
+
+The cache is keyed on every parameter's and buffer's identity, shape and version counter
+(`parameter_key`), so optimiser steps, `load_state_dict`, densify / prune and in-place edits under
+`torch.no_grad()` all invalidate it. Edits through `tensor.data` bypass version counters: call
+`avatar.prepare_inference(force=True)` after those.
+
+Result: the same image as `Avatar.render` up to float rounding (summation order of the split first
+head layer), checked to 1e-5 in tests/avatar/test_inference.py.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ..gaussians import GaussianSet, gaussian_normals
+from ..gaussians.gaussian_set import eval_sh_colors
+
+
+def parameter_key(module: nn.Module) -> tuple:
+    """Identity of a module's current weights: (data_ptr, shape, version) of every parameter / buffer."""
+    return tuple((t.data_ptr(), tuple(t.shape), t._version)
+                 for t in (*module.parameters(), *module.buffers()))
+
+
+@dataclass
+class SetCache:
+    """Frame-independent tensors of one Gaussian set (N Gaussians).
+
+    means [N,3], quats [N,4] (raw, unnormalised), log_scales [N,3], opacities [N] (sigmoid),
+    sh [N,K,3] (contiguous), delta_n [N,3]; spatial: the deform net's `SpatialFeatures` (or None
+    without a net); emotion: the emotion branch's `SpatialFeatures` at the canonical positions.
+    """
+
+    means: Tensor
+    quats: Tensor
+    log_scales: Tensor
+    opacities: Tensor
+    sh: Tensor
+    sh_degree: int
+    delta_n: Tensor
+    spatial: object | None = None
+    emotion: object | None = None
+
+
+@dataclass
+class InferenceCache:
+    """Per-avatar cache of the fast path; `key` = `parameter_key(avatar)` it was built for."""
+
+    key: tuple
+    face: SetCache
+    mouth: SetCache
+
+
+def _set_cache(g: GaussianSet, net: nn.Module | None, emotion_net: nn.Module | None) -> SetCache:
+    p = g.params
+    means = p["means"].detach()
+    return SetCache(
+        means=means,
+        quats=p["quats"].detach(),
+        log_scales=p["log_scales"].detach(),
+        opacities=torch.sigmoid(p["opacity_logit"].detach()).contiguous(),
+        sh=g.sh.detach().contiguous(),
+        sh_degree=g.sh_degree,
+        delta_n=p["delta_n"].detach(),
+        spatial=net.spatial(means) if net is not None else None,
+        emotion=emotion_net.spatial(means) if emotion_net is not None else None,
+    )
+
+
+@torch.no_grad()
+def build_inference_cache(avatar) -> InferenceCache:
+    """Compute the frame-independent part of `avatar` (cost: about one plain deformation)."""
+    for name in ("face_net", "mouth_net", "emotion_net"):
+        net = getattr(avatar, name)
+        if net is not None and not hasattr(net, "infer"):
+            raise TypeError(
+                f"avatar.{name} ({type(net).__name__}) has no `spatial`/`infer` inference path; use "
+                "the nets of emogs.fields.deform or render with avatar.render_frame(..., fast=False)"
+            )
+    return InferenceCache(
+        key=parameter_key(avatar),
+        face=_set_cache(avatar.face, avatar.face_net, avatar.emotion_net),
+        mouth=_set_cache(avatar.mouth, avatar.mouth_net, None),
+    )
+
+
+def _deform(c: SetCache, net, args: tuple, emotion_net, va: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+    """Deformed (means, unit quats, linear scales) of one set; same composition as `Avatar._deformed`."""
+    means, q, log_s = c.means, c.quats, c.log_scales
+    if net is not None:
+        d = net.infer(c.spatial, *args)
+        means = means + d.d_xyz
+        if d.d_rot is not None:
+            q = q + d.d_rot
+        if d.d_scale is not None:
+            log_s = log_s + d.d_scale
+    if va is not None and emotion_net is not None:
+        e = emotion_net.infer(c.emotion, va)
+        means = means + e.d_xyz  # not in place: `means` may still be the cached canonical tensor
+        q = q + e.d_rot
+        log_s = log_s + e.d_scale
+    q = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    return means, q, log_s.exp()
+
+
+def _rasterize(c: SetCache, means, quats, scales, R, t, K, width, height, normals, backend):
+    from ..render import rasterize
+
+    campos = -(R.T @ t)
+    feats = eval_sh_colors(c.sh_degree, c.sh, means - campos.reshape(1, 3))
+    if normals:
+        n_world = gaussian_normals(quats, scales, c.delta_n, means, campos)
+        feats = torch.cat([feats, n_world @ R.T], dim=-1)
+    viewmat = torch.eye(4, dtype=means.dtype)
+    viewmat[:3, :3], viewmat[:3, 3] = R, t
+    return rasterize(means, quats, scales, c.opacities, feats, viewmat, K, width, height,
+                     background=None, backend=backend)
+
+
+def _covered_box(alpha: Tensor) -> tuple[slice, slice] | None:
+    """(rows, cols) slices of the bounding box of alpha [H,W,1] > 0, or None when nothing is drawn."""
+    a = alpha[..., 0]
+    rows = torch.nonzero(a.amax(1) > 0)
+    if len(rows) == 0:
+        return None
+    cols = torch.nonzero(a.amax(0) > 0)
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+
+
+def _composite_rgb(f_rgb: Tensor, f_t: Tensor, m_rgb: Tensor, m_a: Tensor, bg: Tensor) -> Tensor:
+    """clamp(face + f_t (mouth + (1 - a_m) bg), 0, 1) -> [H,W,3] (`compositor.composite`, clamped).
+
+    The mouth layer is exactly zero (colour and alpha) outside its drawn box, where the result is
+    face + f_t bg; the full-frame pass runs on [H*W, 3] rows (broadcasting [H,W,1] over an inner
+    dim of 3 is ~2x slower) and the mouth term is added in its box only.
+    """
+    H, W = f_t.shape[:2]
+    rgb = torch.addcmul(f_rgb.reshape(H * W, 3), bg.reshape(H * W, 3), f_t.reshape(H * W, 1)).view(H, W, 3)
+    box = _covered_box(m_a)
+    if box is not None:
+        back = torch.addcmul(m_rgb[box], bg[box], 1.0 - m_a[box])
+        rgb[box] = torch.addcmul(f_rgb[box], back, f_t[box])
+    return rgb.clamp_(0.0, 1.0)
+
+
+class _Timer:
+    """Adds the seconds since the previous `lap` to `timings[stage]` (no-op without a dict)."""
+
+    def __init__(self, timings: dict | None):
+        self.timings, self.t = timings, time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        if self.timings is not None:
+            now = time.perf_counter()
+            self.timings[stage] = self.timings.get(stage, 0.0) + now - self.t
+            self.t = now
+
+
+@torch.no_grad()
+def render_frame_fast(
+    avatar,
+    cache: InferenceCache,
+    cond,
+    K: Tensor,
+    width: int,
+    height: int,
+    normals: bool,
+    timings: dict | None = None,
+) -> dict[str, Tensor | None]:
+    """`Avatar.render_frame` from a valid `cache` (see the module doc). K is already rescaled.
+
+    timings: optional dict that receives seconds per stage ("deform", "raster_face",
+    "raster_mouth", "composite"), accumulated over calls.
+    """
+    clock = _Timer(timings)
+    R, t = cond.w2c[:3, :3].float(), cond.w2c[:3, 3].float()
+    fm, fq, fs = _deform(cache.face, avatar.face_net, (cond.audio, cond.aus), avatar.emotion_net, cond.va)
+    mm, mq, ms = _deform(cache.mouth, avatar.mouth_net, (cond.audio,), None, None)
+    clock.lap("deform")
+    backend = avatar.config.backend
+    face = _rasterize(cache.face, fm, fq, fs, R, t, K, width, height, normals, backend)
+    clock.lap("raster_face")
+    mouth = _rasterize(cache.mouth, mm, mq, ms, R, t, K, width, height, normals, backend)
+    clock.lap("raster_mouth")
+
+    bg = cond.background
+    if bg is None:
+        bg = torch.zeros(height, width, 3)
+    elif bg.shape[:2] != (height, width):
+        bg = torch.nn.functional.interpolate(
+            bg.permute(2, 0, 1)[None].float(), size=(height, width), mode="area"
+        )[0].permute(1, 2, 0)
+    f_a, m_a = face.alpha, mouth.alpha
+    f_t = 1.0 - f_a  # [H,W,1] face transmittance
+    rgb = _composite_rgb(face.image[..., :3], f_t, mouth.image[..., :3], m_a, bg)
+    normal = None
+    if normals:
+        normal = torch.addcmul(face.image[..., 3:6], f_t, mouth.image[..., 3:6])
+        normal.div_(normal.norm(dim=-1, keepdim=True).clamp_min_(1e-6))
+    out = {
+        "rgb": rgb,
+        "normal": normal,
+        "alpha": torch.addcmul(f_a, f_t, m_a),
+        "depth": torch.addcmul(face.depth, f_t, mouth.depth),
+    }
+    clock.lap("composite")
+    return out
