@@ -160,12 +160,9 @@ def load_lpips(path: str | Path | None) -> tuple[LPIPS | None, str]:
     path = Path(path)
     if not path.exists():
         return None, f"LPIPS not computed: weights file {path} does not exist."
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    from emogs.io.weights import read_state_dict
 
-        state = load_file(str(path))
-    else:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    state = read_state_dict(path, "LPIPS")
     model = LPIPS()
     model.load_weights(state)
     return model.eval(), "ok"

@@ -221,22 +221,13 @@ def load_bisenet(
     Raises ``preprocess.errors.BadWeightsError`` (a RuntimeError) naming the problem for a missing
     file, a pickle that is not a plain state dict, or wrong keys / shapes.
     """
+    from emogs.io.weights import WeightsFileError, read_state_dict
+
     path = Path(weights)
-    if not path.is_file():
-        raise FileNotFoundError(f"BiSeNet weights {path} do not exist; check the --parsing-weights path.")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        first = (str(err).splitlines() or [""])[0][:200]
-        raise _bad_weights(
-            f"{path} cannot be loaded as a safe state dict ({type(err).__name__}: {first}); it is not a "
-            "PyTorch file, or it pickles code / objects, which emogs refuses to load"
-        ) from err
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise _bad_weights(f"{path} holds a {type(state).__name__} that is not a state dict of tensors")
-    state = {k[7:] if k.startswith("module.") else k: v for k, v in state.items()}
+        state = read_state_dict(path, "BiSeNet (--parsing-weights)")
+    except WeightsFileError as err:
+        raise _bad_weights(str(err)) from err
     if width is None:
         w = state.get("cp.resnet.conv1.weight")
         width = int(w.shape[0]) if w is not None and w.ndim == 4 else 64

@@ -284,20 +284,10 @@ class NormalEstimator:
 
 def load_normal_estimator(module, weights: str | Path, device: str = "cpu") -> NormalEstimator:
     """Load a user state dict (``torch.load(weights_only=True)``) into ``module`` and wrap it."""
-    import torch
+    from emogs.io.weights import read_state_dict
 
     path = Path(weights)
-    if not path.is_file():
-        raise FileNotFoundError(f"normal-estimator weights {path} do not exist.")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ValueError(
-            f"{path} is not a loadable state dict ({type(err).__name__}: {err}); save it with "
-            "torch.save(model.state_dict(), path)."
-        ) from err
-    if not isinstance(state, dict):
-        raise ValueError(f"{path} holds a {type(state).__name__}, not a state dict.")
+    state = read_state_dict(path, "normal-estimator")
     try:
         module.load_state_dict(state)
     except RuntimeError as err:

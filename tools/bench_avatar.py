@@ -32,12 +32,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", default="quick", help="model sizes from this preset")
     p.add_argument("--no-reference", action="store_true", help="skip the pure-torch reference run")
     p.add_argument("--no-plain", action="store_true", help="skip the plain (differentiable) path")
+    p.add_argument("--no-malloc-tune", action="store_true",
+                   help="leave glibc malloc at its defaults (no emogs.avatar.inference.tune_allocator())")
     p.add_argument("--avatar", help="benchmark this fitted avatar (and its dataset) instead of a fresh one")
     args = p.parse_args(argv)
 
     import torch
 
     torch.set_num_threads(args.threads)
+    from emogs.avatar.inference import tune_allocator
+
+    tuned = False if args.no_malloc_tune else tune_allocator()
     from emogs.avatar import build_avatar
     from emogs.avatar.drive import DriveOptions, drive_conditions
     from emogs.data import PersonDataset
@@ -130,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                 plain_frame(c, t_plain)
     fast = summary(t_fast)
     print(f"avatar: {len(avatar.face)} face + {len(avatar.mouth)} mouth Gaussians, {args.size}x{args.size}, "
-          f"{args.threads} threads, {args.frames} frames (median ms per frame)")
+          f"{args.threads} threads, {args.frames} frames (median ms per frame), malloc tuned: {tuned}")
     print(f"  prepare_inference (once)   {t_prep * 1e3:8.2f} ms")
     print(f"  {'stage':<26} {'fast':>9} {'plain':>9}")
     plain = summary(t_plain) if t_plain else None
@@ -143,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     if plain:
         print(f"  fast vs plain render_frame: {plain['total'] / fast['total']:.2f}x")
     res = {"fast": fast, "plain": plain, "features_ms": t_feat * 1e3, "fps": 1 / end,
-           "threads": args.threads, "size": args.size}
+           "threads": args.threads, "size": args.size, "malloc_tuned": tuned}
     if not args.no_reference:
         avatar.config.backend = "torch"
         t0 = time.perf_counter()

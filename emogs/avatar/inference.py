@@ -18,6 +18,8 @@ head layer), checked to 1e-5 in tests/avatar/test_inference.py.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import time
 from dataclasses import dataclass
 
@@ -153,6 +155,29 @@ def _composite_rgb(f_rgb: Tensor, f_t: Tensor, m_rgb: Tensor, m_a: Tensor, bg: T
         back = torch.addcmul(m_rgb[box], bg[box], 1.0 - m_a[box])
         rgb[box] = torch.addcmul(f_rgb[box], back, f_t[box])
     return rgb.clamp_(0.0, 1.0)
+
+
+def tune_allocator(keep_bytes: int = 256 << 20) -> bool:
+    """Make glibc malloc keep freed frame-sized buffers instead of returning them to the kernel.
+
+    Every frame allocates and frees a few MB-sized tensors (rasterizer outputs, MLP activations,
+    the composite); by default glibc serves each with a fresh mmap and pays the page faults again
+    (~15% of a 512x512 frame on this machine, `tools/bench_avatar.py`). This raises the mmap and
+    trim thresholds (M_MMAP_THRESHOLD = 32 MB, M_TRIM_THRESHOLD = `keep_bytes`) for the whole
+    process, so call it from programs that render many frames (render tools, viewer, benchmarks),
+    not from library code. Returns False (and does nothing) where glibc's mallopt is unavailable.
+    """
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError, TypeError):
+        return False
+    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
+    ok = mallopt(m_mmap_threshold, 32 << 20) == 1
+    ok &= mallopt(m_trim_threshold, int(keep_bytes)) == 1
+    ok &= mallopt(m_top_pad, 64 << 20) == 1
+    return bool(ok)
 
 
 class _Timer:

@@ -134,31 +134,12 @@ class EmoNet(nn.Module):
         return {"heatmap": heat, "expression": out[:, :-2], "valence": out[:, -2], "arousal": out[:, -1]}
 
 
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    try:
-        sd = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - report any unpickling refusal clearly
-        raise ValueError(
-            f"{path} is not a plain tensor state dict loadable with weights_only=True ({err}); "
-            "convert it to a state dict (or safetensors) first - emogs never unpickles code"
-        ) from err
-    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
-        sd = sd["state_dict"]
-    if not isinstance(sd, dict):
-        raise ValueError(f"{path} does not hold a state dict (got {type(sd).__name__})")
-    return {k.removeprefix("module."): v for k, v in sd.items()}
-
-
 def load_emonet(path: str | os.PathLike) -> EmoNet:
     """EmoNet with user weights (`emonet_8.pth`, `emonet_5.pth`, or our safetensors), in eval mode."""
+    from emogs.io.weights import read_state_dict
+
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"EmoNet weights not found: {path}")
-    sd = _read_state_dict(path)
+    sd = read_state_dict(path, "EmoNet")
     if "emo_fc_2.3.weight" not in sd or "conv4.conv1.weight" not in sd:
         raise ValueError(f"{path} is not an EmoNet checkpoint (no emo_fc_2.3 / conv4 weights)")
     n_expr = sd["emo_fc_2.3.weight"].shape[0] - 2

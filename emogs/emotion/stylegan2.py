@@ -245,24 +245,10 @@ class _ConstantInput(nn.Module):
 
 def load_stylegan2(path: str | os.PathLike, size: int | None = None, **kwargs) -> StyleGAN2Generator:
     """A generator with converted FFHQ weights (`g_ema` state dict) from safetensors or a weights-only .pt."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"StyleGAN2 weights not found: {path} (convert the FFHQ checkpoint to a state dict)"
-        )
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    from emogs.io.weights import read_state_dict
 
-        sd = load_file(str(path))
-    else:
-        try:
-            sd = torch.load(str(path), map_location="cpu", weights_only=True)
-        except Exception as err:  # noqa: BLE001
-            raise ValueError(
-                f"{path} cannot be read with weights_only=True ({err}); save a plain state dict"
-            ) from err
-        if isinstance(sd, dict) and "g_ema" in sd:
-            sd = sd["g_ema"]
+    path = Path(path)
+    sd = read_state_dict(path, "StyleGAN2 (converted FFHQ g_ema)", nested_keys=("g_ema", "state_dict"))
     if "input.input" not in sd:
         raise ValueError(f"{path} is not a StyleGAN2 generator state dict (no 'input.input')")
     n_up = len({k.split(".")[1] for k in sd if k.startswith("to_rgbs.")})
