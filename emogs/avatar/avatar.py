@@ -255,14 +255,15 @@ class Avatar(nn.Module):
         """Build (or reuse) the frame-independent cache of the fast `render_frame` path.
 
         Called by `render_frame` itself; call it explicitly to pay the one-off cost up front (e.g.
-        when a viewer loads an avatar). The cache is rebuilt whenever any parameter or buffer
-        changes (identity, shape or version counter) or with `force=True` (needed only after edits
-        through `tensor.data`, which bypass version counters). Returns the `InferenceCache`.
+        when a viewer loads an avatar). The cache is rebuilt whenever a parameter or buffer changes
+        (storage or version counter), a Gaussian set / net / Gaussian parameter is replaced, or with
+        `force=True` (needed only after edits through `tensor.data`, which bypass version counters,
+        or after replacing a parameter object inside a deform net). Returns the `InferenceCache`.
         """
-        from .inference import build_inference_cache, parameter_key
+        from .inference import build_inference_cache
 
         cache = self.__dict__.get("_inference_cache")
-        if force or cache is None or cache.key != parameter_key(self):
+        if force or cache is None or not cache.is_valid(self):
             cache = build_inference_cache(self)
             self.__dict__["_inference_cache"] = cache  # not a submodule / buffer: never saved
         return cache

@@ -102,9 +102,9 @@ INFER_CHUNK = 4096  # rows per block of the inference fast path (intermediates o
 def _row_blocks(n: int, chunk: int, fn) -> torch.Tensor:
     """Evaluate a row-wise map `fn(start, stop) -> [stop - start, C]` block by block into one [n, C].
 
-    Per-point MLPs are row-independent, so this equals `fn(0, n)` (bit for bit on the CPU), but the
-    hidden activations of a block stay cache-sized instead of allocating several [n, H] tensors:
-    ~4x faster for 20k points on one thread.
+    Per-point MLPs are row-independent, so this equals `fn(0, n)` up to BLAS blocking (bit for bit
+    in our MKL measurements, not guaranteed by BLAS), but the hidden activations of a block stay
+    cache-sized instead of allocating several [n, H] tensors: ~4x faster for 20k points, 1 thread.
     """
     if chunk <= 0:
         raise ValueError(f"chunk must be a positive number of rows, got {chunk}")
@@ -252,7 +252,8 @@ class MouthDeformNet(nn.Module):
         """Inference fast path: `forward(xyz, audio, spatial=spatial)` without aux and autograd.
 
         spatial = `self.spatial(xyz)` of the canonical positions; audio [2W+1, D] | [D].
-        Returns DeformOutput(d_xyz [N, 3]); bit-identical to `forward(xyz, audio)`.
+        Returns DeformOutput(d_xyz [N, 3], aux={}); the same ops as `forward(xyz, audio)` (bit-identical
+        for N <= chunk; row blocks of `chunk` points otherwise, see `_row_blocks`).
         """
         enc_a = self.audio(audio.to(spatial.head_x.dtype))  # [C]
         x, g = spatial.head_x, spatial.gates["audio"]
@@ -372,8 +373,9 @@ class FaceDeformNet(nn.Module):
         """Inference fast path: `forward(xyz, audio, aus, spatial=spatial)` without aux and autograd.
 
         spatial = `self.spatial(xyz)` of the canonical positions. Returns DeformOutput(d_xyz [N, 3],
-        d_rot [N, 4], d_scale [N, 3]) (views of one [N, 10] tensor); bit-identical to
-        `forward(xyz, audio, aus)` (which splits the head the same way).
+        d_rot [N, 4], d_scale [N, 3], aux={}) (views of one [N, 10] tensor); the same ops as
+        `forward(xyz, audio, aus)`, which splits the head the same way (bit-identical for N <= chunk;
+        row blocks of `chunk` points otherwise, see `_row_blocks`).
         """
         dtype = spatial.head_x.dtype
         enc_a = self.audio(audio.to(dtype))  # [C]
@@ -449,9 +451,10 @@ class EmotionDeformNet(nn.Module):
 
     @torch.no_grad()
     def infer(self, spatial: SpatialFeatures, va: torch.Tensor, chunk: int = INFER_CHUNK) -> DeformOutput:
-        """Inference fast path: `forward(xyz, va)` (bit-identical) from cached `spatial(xyz)`, no aux."""
+        """Inference fast path: `forward(xyz, va)` from cached `spatial(xyz)`, aux={} (the same ops;
+        bit-identical for N <= chunk, row blocks of `chunk` points otherwise)."""
         code = self.va_net(self._va(va).to(spatial.enc.dtype))  # [C]
-        # the unsplit head, exactly as `forward(xyz, va)` computes it (bit-identical results)
+        # the unsplit head, exactly as `forward(xyz, va)` computes it
         enc, g = spatial.enc, spatial.gates["va"]
         h = _row_blocks(len(enc), chunk, lambda s, e: self.head(torch.cat([enc[s:e], g[s:e] * code], dim=1)))
         return DeformOutput(d_xyz=h[:, 0:3] * self.xyz_scale, d_rot=h[:, 3:7], d_scale=h[:, 7:10])

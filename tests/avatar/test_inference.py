@@ -56,7 +56,8 @@ def test_fast_path_equals_plain_render(toy, normals):
             for k in ("rgb", "alpha", "depth") + (("normal",) if normals else ()):
                 torch.testing.assert_close(fast[k], plain[k], rtol=0, atol=1e-5, msg=k)
             assert (fast["normal"] is None) == (not normals)
-        assert float(av.render(c, 48, image_size=toy.size)["mouth_alpha"].detach().max()) > 0.1  # mouth box path
+        mouth_alpha = av.render(c, 48, image_size=toy.size)["mouth_alpha"].detach()
+        assert float(mouth_alpha.max()) > 0.1  # the mouth-box path of the composite is exercised
     # no mouth drawn at all (every mouth Gaussian below the 1/255 alpha cutoff)
     with torch.no_grad():
         av.mouth.params["opacity_logit"].fill_(-20.0)
@@ -93,6 +94,13 @@ def test_cache_is_reused_and_invalidated(toy):
     torch.testing.assert_close(av.render_frame(c, 32, image_size=toy.size)["rgb"],
                                av.render_frame(c, 32, image_size=toy.size, fast=False)["rgb"],
                                rtol=0, atol=1e-5)
+    # swapping a net (e.g. dropping the emotion branch) too
+    cache = av.prepare_inference()
+    av.emotion_net = None
+    assert av.prepare_inference() is not cache
+    torch.testing.assert_close(av.render_frame(c, 32, image_size=toy.size)["rgb"],
+                               av.render_frame(c, 32, image_size=toy.size, fast=False)["rgb"],
+                               rtol=0, atol=1e-5)
     # .data edits bypass version counters: force=True rebuilds
     cache = av.prepare_inference()
     assert av.prepare_inference(force=True) is not cache
@@ -116,3 +124,14 @@ def test_tune_allocator_runs():
 
     assert tune_allocator() in (True, False)  # True on glibc; harmless to call twice
     assert tune_allocator() in (True, False)
+
+
+def test_avatar_without_networks(toy):
+    from emogs.avatar import Avatar
+
+    av = _trained_looking_avatar(toy, seed=3)
+    bare = Avatar(av.config, av.face, av.mouth)  # no deform nets, no emotion branch
+    c = _cond(toy, 0, torch.tensor([0.1, 0.2]))
+    fast, plain = (bare.render_frame(c, 48, image_size=toy.size, fast=f)["rgb"] for f in (True, False))
+    torch.testing.assert_close(fast, plain, rtol=0, atol=1e-5)
+    assert fast.abs().max() > 0
