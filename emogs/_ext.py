@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from functools import lru_cache
+from functools import cache
 from types import ModuleType
 
 
@@ -11,7 +11,7 @@ class ExtensionNotBuilt(ImportError):
     pass
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_extension(name: str) -> ModuleType:
     """Import `emogs._ext_<name>`; raise a clear error naming the fix when it is missing."""
     import torch  # noqa: F401  (the extension links against torch's libraries)

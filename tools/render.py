@@ -74,12 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     from emogs.avatar.drive import DriveOptions, drive_conditions
+    from emogs.avatar.inference import tune_allocator
     from emogs.data import PersonDataset
     from emogs.io import read_audio, write_video
     from emogs.train import load_avatar
 
+    tune_allocator()  # reuse frame-sized buffers instead of page-faulting them every frame
     avatar, meta = load_avatar(args.avatar)
     cfg = avatar.config
+    avatar.prepare_inference()
     ds_root = args.dataset or meta.get("dataset")
     if not ds_root or not Path(ds_root).exists():
         raise SystemExit(f"error: the avatar's dataset {ds_root!r} was not found; pass --dataset DIR.")

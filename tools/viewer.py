@@ -60,12 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.audio and args.live_port:
         raise SystemExit("error: give --audio or --live-port, not both")
+    from emogs.avatar.inference import tune_allocator
     from emogs.data import PersonDataset
     from emogs.train import load_avatar
     from emogs.viewer import DriveSource, ViewerState, with_preset
     from emogs.viewer.app import ViewerApp, ViewerConfig
 
+    tune_allocator()  # reuse frame-sized buffers instead of page-faulting them every frame
     avatar, meta = load_avatar(args.avatar)
+    avatar.prepare_inference()
     cfg = avatar.config
     extractor = extractor_name(cfg.audio_extractor)
     ds_root = args.dataset or meta.get("dataset")
