@@ -197,10 +197,6 @@ def test_wrong_weights_file_is_a_clear_error_and_keeps_the_dataset(dataset, tmp_
     assert "--parsing-backend geometry" in str(e.value)
     wrong = tmp_path / "79999_iter.pth"
     wrong.write_text("not a checkpoint")
-    try:
-        import preprocess.bisenet  # noqa: F401
-    except ImportError:
-        pytest.skip("preprocess.bisenet not written yet")
     with pytest.raises(BadWeightsError, match="79999_iter.pth"):
         run_pipeline(
             video,
