@@ -174,6 +174,29 @@ SyncLoss = Callable[[Tensor, Tensor], Tensor]
 supplies a SyncNet-style judge; the trainer adds `w_sync * sync_loss(...)` when one is set."""
 
 
+def mask_box(mask: Tensor, margin: float = 0.25, min_pixels: int = 4) -> tuple[int, int, int, int] | None:
+    """Bounding box (y0, y1, x0, x1), end-exclusive, of `mask` [H,W] > 0.5, grown by `margin` x its
+    size on each side and clipped to the image; None when fewer than `min_pixels` are set."""
+    ys, xs = torch.nonzero(mask > 0.5, as_tuple=True)
+    if len(ys) < min_pixels:
+        return None
+    H, W = mask.shape
+    y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+    my, mx = int(round(margin * (y1 - y0))), int(round(margin * (x1 - x0)))
+    return max(0, y0 - my), min(H, y1 + my), max(0, x0 - mx), min(W, x1 + mx)
+
+
+def region_l1(pred: Tensor, target: Tensor, box: tuple[int, int, int, int] | None) -> Tensor:
+    """Mean |pred - target| inside `box` (y0, y1, x0, x1) of [H,W,C] images; 0 when `box` is None.
+
+    Averaging over the box alone, not the image, makes a small region (the mouth: ~1-2 % of the
+    frame) weigh as much as the whole image in L1."""
+    if box is None:
+        return pred.sum() * 0.0
+    y0, y1, x0, x1 = box
+    return (pred[y0:y1, x0:x1] - target[y0:y1, x0:x1]).abs().mean()
+
+
 def rgb_loss(
     pred: Tensor, target: Tensor, w_dssim: float = 0.2, lpips: LPIPS | None = None, w_lpips: float = 0.0
 ) -> Tensor:

@@ -21,6 +21,10 @@ LIP_INDICES = (
     0, 13, 14, 17, 37, 39, 40, 61, 78, 80, 81, 82, 84, 87, 88, 91, 95, 146, 178, 181, 185, 191,
     267, 269, 270, 291, 308, 310, 311, 312, 314, 317, 318, 321, 324, 375, 402, 405, 409, 415,
 )
+# Points that move with the skull, not with speech or expression: eye corners, nose bridge and tip,
+# forehead, the face's sides at the temples. Used to align a render's landmarks to a ground truth
+# seen under another head pose before comparing mouths.
+RIGID_INDICES = (33, 133, 362, 263, 168, 6, 197, 195, 5, 4, 1, 10, 151, 9, 8, 234, 454, 127, 356)
 UPPER_FACE_AUS = ("AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU45")
 LOWER_FACE_AUS = ("AU10", "AU12", "AU14", "AU15", "AU17", "AU20", "AU23", "AU25", "AU26")
 
@@ -70,6 +74,34 @@ def lmd(
     if p.shape != t.shape:
         raise ValueError(f"lmd: landmark shapes differ {p.shape} vs {t.shape}.")
     return float(np.linalg.norm(p - t, axis=-1).mean())
+
+
+def similarity_align(
+    src: np.ndarray, dst: np.ndarray, indices: Sequence[int] = RIGID_INDICES
+) -> np.ndarray:
+    """Per frame, the 2-D similarity (rotation, uniform scale, shift) that best maps `src`'s points
+    `indices` onto `dst`'s (least squares, Umeyama), applied to all of `src`'s points.
+
+    src, dst: [T,P,>=2] (or [P,>=2]) pixels. Returns src's aligned [...,P,2] (float64).
+    """
+    a_all = np.asarray(src, dtype=np.float64)[..., :2]
+    b_all = np.asarray(dst, dtype=np.float64)[..., :2]
+    single = a_all.ndim == 2
+    if single:
+        a_all, b_all = a_all[None], b_all[None]
+    if a_all.shape[:-2] != b_all.shape[:-2]:
+        raise ValueError(f"similarity_align: frame counts differ {a_all.shape} vs {b_all.shape}.")
+    idx = list(indices)
+    a, b = a_all[:, idx], b_all[:, idx]
+    ma, mb = a.mean(1, keepdims=True), b.mean(1, keepdims=True)
+    A, B = a - ma, b - mb
+    U, S, Vt = np.linalg.svd(np.einsum("tpi,tpj->tij", A, B))
+    d = np.sign(np.linalg.det(U @ Vt))
+    D = np.stack([np.ones_like(d), d], -1)  # reflection guard
+    R = U @ (D[..., None] * Vt)
+    scale = (S * D).sum(-1) / (A ** 2).sum((1, 2))
+    out = np.einsum("tpi,tij->tpj", a_all - ma, R) * scale[:, None, None] + mb
+    return out[0] if single else out
 
 
 def aue(pred_aus: np.ndarray, true_aus: np.ndarray, names: Sequence[str]) -> dict[str, float | NotComputed]:

@@ -22,6 +22,7 @@ CLASS_NAMES = ["background", "skin", "brows", "eyes", "lips", "mouth", "teeth", 
 FACE_CLASSES = (SKIN, BROWS, EYES, LIPS)
 INSIDE_MOUTH_CLASSES = (MOUTH, TEETH)
 TORSO_CLASSES = (NECK, TORSO)
+_TORSO_LUT = np.isin(np.arange(256), TORSO_CLASSES)  # class -> is torso (a table lookup beats np.isin)
 
 # file -> the preprocessing stage that writes it (named in errors so users know what to rerun)
 FILE_STAGE = {
@@ -38,6 +39,34 @@ FILE_STAGE = {
     "audio_features.npy": "audio_features",
     "valence_arousal.npy": "valence_arousal",
 }
+
+
+NECK_REACH = 0.04  # how far (fraction of the image) the neck is continued up behind the jaw
+
+
+def neck_behind_jaw(backdrop: torch.Tensor, labels: np.ndarray, reach: int) -> torch.Tensor:
+    """Continue the neck upwards behind the jaw: in every column, the `reach` skin pixels just above
+    the topmost neck pixel take that neck pixel's colour.
+
+    The face Gaussians' soft edge along the jaw blends with whatever the backdrop holds there; with
+    the background plate (a wall) it shows as a light seam under the chin, with the neck it does not.
+    backdrop: [S,S,3] float, modified in place and returned; labels: [S,S] parsing classes.
+    """
+    neck = labels == NECK
+    has_neck = neck.any(0)  # [S]
+    if not has_neck.any():
+        return backdrop
+    top = neck.argmax(0)  # [S] first neck row per column
+    lo = max(0, int(top[has_neck].min()) - reach)
+    hi = int(top[has_neck].max())
+    rows = np.arange(lo, hi)[:, None]
+    band = (rows < top) & (rows >= top - reach) & has_neck & (labels[lo:hi] == SKIN)  # [hi-lo,S]
+    ys, xs = np.nonzero(band)
+    if len(ys) == 0:
+        return backdrop
+    xs_t = torch.from_numpy(xs)
+    backdrop[torch.from_numpy(ys + lo), xs_t] = backdrop[torch.from_numpy(top[xs]), xs_t]
+    return backdrop
 
 
 class DatasetError(RuntimeError):
@@ -238,10 +267,12 @@ class PersonDataset:
         return torch.from_numpy(np.asarray(self.frames[frame_index], dtype=np.float32) / 255.0)
 
     def torso_background(self, frame_index: int) -> torch.Tensor:
-        """[S,S,3] float32: the frame where the parsing says neck / torso, the background plate elsewhere."""
+        """[S,S,3] float32: what lies behind the head - the frame where the parsing says neck / torso,
+        the neck continued up behind the jaw (`neck_behind_jaw`), the background plate elsewhere."""
         lab = np.asarray(self.parsing[frame_index])
-        keep = torch.from_numpy(np.isin(lab, TORSO_CLASSES))[..., None]
-        return torch.where(keep, self.image(frame_index), self.background)
+        keep = torch.from_numpy(_TORSO_LUT[lab])[..., None]
+        out = torch.where(keep, self.image(frame_index), self.background)
+        return neck_behind_jaw(out, lab, reach=max(1, round(NECK_REACH * self.size)))
 
     def audio_window(self, frame_index: int) -> torch.Tensor:
         """[2W+1, D] features of frames i-W..i+W, indices clamped to [0, T-1] (edge padding)."""

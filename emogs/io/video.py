@@ -1,8 +1,8 @@
-"""Writing videos with PyAV (H.264 in MP4), optionally muxing a mono audio track."""
+"""Reading (streamed) and writing videos with PyAV (H.264 in MP4, optional mono audio track)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -77,14 +77,20 @@ def write_video(
     return path
 
 
-def read_video_frames(path: str | Path, max_frames: int | None = None) -> np.ndarray:
-    """Decode a video to uint8 [T,H,W,3] (for tests and small clips)."""
+def iter_video_frames(path: str | Path) -> Iterator[np.ndarray]:
+    """Stream a video's frames as uint8 [H,W,3] RGB, one at a time (never the whole video in RAM)."""
     import av
 
-    frames = []
     with av.open(str(path)) as c:
         for f in c.decode(video=0):
-            frames.append(f.to_ndarray(format="rgb24"))
-            if max_frames and len(frames) >= max_frames:
-                break
+            yield f.to_ndarray(format="rgb24")
+
+
+def read_video_frames(path: str | Path, max_frames: int | None = None) -> np.ndarray:
+    """Decode a video to uint8 [T,H,W,3] (for tests and small clips)."""
+    frames = []
+    for f in iter_video_frames(path):
+        frames.append(f)
+        if max_frames and len(frames) >= max_frames:
+            break
     return np.stack(frames)

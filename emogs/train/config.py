@@ -60,6 +60,7 @@ class LossWeights:
     normal_tv: float = 0.01
     delta_n: float = 1e-3
     alpha: float = 0.1  # face / mouth alpha vs their parsing masks
+    mouth_region: float = 0.0  # extra L1 averaged over the lips + mouth box (stresses articulation)
     deform: float = 1e-3  # small penalty on the deformation offsets
     sync: float = 0.0  # L_sync hook (needs a lip-sync judge)
 

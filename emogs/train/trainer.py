@@ -293,9 +293,10 @@ class Trainer:
         out = self.avatar.render(tgt.cond, s, s, deform=stage != "canonical", emotion=stage == "emotion",
                                  image_size=tgt.image_size)
         rgb = out["rgb"]
-        l_rgb = losses.l1(rgb, tgt.image) + w.dssim * losses.dssim(rgb, tgt.image)
-        if stage == "fuse" and self.lpips_model is not None and w.lpips > 0:
-            l_rgb = l_rgb + w.lpips * self.lpips_model(rgb, tgt.image)
+        lp = self.lpips_model if stage == "fuse" else None
+        l_rgb = losses.rgb_loss(rgb, tgt.image, w.dssim, lp, w.lpips)
+        if w.mouth_region > 0 and stage != "canonical":
+            l_rgb = l_rgb + w.mouth_region * losses.region_l1(rgb, tgt.image, tgt.mouth_box)
         l_norm = losses.normal_loss(out["normal"], tgt.normals, tgt.normal_valid,
                                     self.avatar.face.params["delta_n"], w.normal_l1, w.normal_tv, w.delta_n)
         loss = l_rgb + l_norm

@@ -57,7 +57,28 @@ def test_torso_background_composite(toy):
     torso = np.isin(lab, (8, 9))
     assert torso.any() and (~torso).any()
     np.testing.assert_allclose(tb[torch.from_numpy(torso)], ds.image(3)[torch.from_numpy(torso)])
-    np.testing.assert_allclose(tb[torch.from_numpy(~torso)], ds.background[torch.from_numpy(~torso)])
+    from emogs.data.person import NECK_REACH, neck_behind_jaw
+
+    behind_jaw = neck_behind_jaw(ds.background.clone(), lab, reach=max(1, round(NECK_REACH * ds.size)))
+    np.testing.assert_allclose(tb[torch.from_numpy(~torso)], behind_jaw[torch.from_numpy(~torso)])
+
+
+def test_neck_continues_behind_the_jaw():
+    from emogs.data.person import HAIR, NECK, SKIN, neck_behind_jaw
+
+    lab = np.zeros((12, 6), np.uint8)
+    lab[:7] = SKIN  # face (chin) above the neck
+    lab[:7, 5] = HAIR  # a hair column: never painted over
+    lab[7:, 1:5] = NECK  # the neck: columns 1..4 from row 7 down
+    img = torch.rand(12, 6, 3)
+    out = neck_behind_jaw(img.clone(), lab, reach=3)
+    for x in range(1, 5):
+        for y in range(4, 7):  # the 3 skin rows above the neck take the top neck pixel's colour
+            torch.testing.assert_close(out[y, x], img[7, x])
+        torch.testing.assert_close(out[:4, x], img[:4, x])  # beyond the reach: unchanged
+    torch.testing.assert_close(out[:, 0], img[:, 0])  # no neck under this column
+    torch.testing.assert_close(out[:, 5], img[:, 5])  # hair
+    torch.testing.assert_close(out[7:], img[7:])  # the neck itself
 
 
 def test_emotion_subdataset(toy):

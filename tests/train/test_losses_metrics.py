@@ -81,3 +81,20 @@ def test_psnr_ssim_lmd_aue():
     only_up = metrics.aue(p[:, :1], t[:, :1], ["AU01"])
     assert isinstance(only_up["AUE-L"], metrics.NotComputed)
     assert metrics.to_json(only_up)["AUE-L"]["computed"] is False
+
+
+def test_similarity_align_recovers_a_head_pose_and_keeps_the_mouth_shape():
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(100, 400, size=(3, 478, 2))
+    th = np.array([0.05, -0.2, 0.4])
+    rot = np.stack([np.stack([np.cos(th), -np.sin(th)], -1), np.stack([np.sin(th), np.cos(th)], -1)], -2)
+    moved = np.einsum("tij,tpj->tpi", rot, truth) * np.array([1.1, 0.9, 1.0])[:, None, None] + [[[5.0, -7.0]]]
+    back = metrics.similarity_align(moved, truth)
+    np.testing.assert_allclose(back, truth, atol=1e-9)
+    # a mouth that differs only off the rigid points keeps its difference after alignment
+    opened = truth.copy()
+    opened[:, list(metrics.LIP_INDICES), 1] += 2.0
+    assert all(i not in metrics.RIGID_INDICES for i in metrics.LIP_INDICES)
+    assert metrics.lmd(metrics.similarity_align(opened, truth), truth) == pytest.approx(2.0, abs=1e-9)
+    with pytest.raises(ValueError, match="frame counts"):
+        metrics.similarity_align(truth, truth[:2])
