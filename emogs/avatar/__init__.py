@@ -3,7 +3,6 @@
 from .avatar import (
     Avatar,
     AvatarConfig,
-    EncoderConfig,
     FrameConditions,
     build_avatar,
     build_networks,
@@ -14,7 +13,6 @@ from .compositor import composite, composite_alpha, over
 __all__ = [
     "Avatar",
     "AvatarConfig",
-    "EncoderConfig",
     "FrameConditions",
     "build_avatar",
     "build_networks",

@@ -17,20 +17,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..fields.encoding import TriplaneConfig
 from ..gaussians import GaussianSet, gaussian_normals, init_face_gaussians, init_mouth_gaussians
 from .compositor import composite, composite_alpha
-
-
-@dataclass
-class EncoderConfig:
-    """Tri-plane hash encoder hyper-parameters (TalkingGaussian defaults)."""
-
-    num_levels: int = 12
-    features_per_level: int = 1
-    log2_table_size: int = 17
-    base_resolution: int = 16
-    finest_resolution: int = 38  # 256 * bound
-    bound: float = 0.15
 
 
 @dataclass
@@ -46,10 +35,12 @@ class AvatarConfig:
     face_hidden: int = 64
     mouth_hidden: int = 32
     emotion_hidden: int = 32
-    face_encoder: EncoderConfig = field(default_factory=EncoderConfig)
-    mouth_encoder: EncoderConfig = field(default_factory=lambda: EncoderConfig(base_resolution=64,
-                                                                               finest_resolution=57))
-    emotion_encoder: EncoderConfig = field(default_factory=lambda: EncoderConfig(log2_table_size=15))
+    # TalkingGaussian's encoders: finest resolution = torch-ngp's `256 * bound` (face) / `384 * bound` (mouth)
+    face_encoder: TriplaneConfig = field(default_factory=lambda: TriplaneConfig(finest_resolution=38))
+    mouth_encoder: TriplaneConfig = field(default_factory=lambda: TriplaneConfig(base_resolution=64,
+                                                                                 finest_resolution=57))
+    emotion_encoder: TriplaneConfig = field(default_factory=lambda: TriplaneConfig(log2_table_size=15,
+                                                                                   finest_resolution=38))
     with_emotion: bool = False
     audio_window: int = 4
     audio_extractor: str = ""
@@ -64,7 +55,7 @@ class AvatarConfig:
         d = dict(d)
         for k in ("face_encoder", "mouth_encoder", "emotion_encoder"):
             if isinstance(d.get(k), dict):
-                d[k] = EncoderConfig(**d[k])
+                d[k] = TriplaneConfig(**d[k])
         known = {f for f in cls.__dataclass_fields__}
         unknown = set(d) - known
         if unknown:
@@ -293,12 +284,6 @@ class Avatar(nn.Module):
 
 
 # -------------------------------------------------------------------------------- construction
-def _encoder(cfg: EncoderConfig):
-    from ..fields.encoding import TriplaneConfig
-
-    return TriplaneConfig(**asdict(cfg))
-
-
 def build_networks(cfg: AvatarConfig) -> tuple[nn.Module, nn.Module, nn.Module | None]:
     """(face_net, mouth_net, emotion_net | None) from emogs.fields, sized by `cfg`."""
     from ..fields.deform import EmotionDeformNet, FaceDeformNet, MouthDeformNet, au_indices
@@ -316,11 +301,11 @@ def build_networks(cfg: AvatarConfig) -> tuple[nn.Module, nn.Module, nn.Module |
         names = [n.upper() for n in cfg.aus_names]
         blink = names.index("AU45") if "AU45" in names else None
         aus = None
-    face_net = FaceDeformNet(cfg.audio_dim, len(cfg.aus_names), _encoder(cfg.face_encoder),
+    face_net = FaceDeformNet(cfg.audio_dim, len(cfg.aus_names), cfg.face_encoder,
                              hidden=cfg.face_hidden, aus=aus, blink=blink, window=window)
-    mouth_net = MouthDeformNet(cfg.audio_dim, _encoder(cfg.mouth_encoder), hidden=cfg.mouth_hidden,
+    mouth_net = MouthDeformNet(cfg.audio_dim, cfg.mouth_encoder, hidden=cfg.mouth_hidden,
                                window=window)
-    emotion_net = (EmotionDeformNet(_encoder(cfg.emotion_encoder), hidden=cfg.emotion_hidden)
+    emotion_net = (EmotionDeformNet(cfg.emotion_encoder, hidden=cfg.emotion_hidden)
                    if cfg.with_emotion else None)
     return face_net, mouth_net, emotion_net
 

@@ -30,7 +30,8 @@ import torch
 from torch import Tensor
 
 from .. import losses
-from ..avatar import Avatar, AvatarConfig, EncoderConfig, build_avatar
+from ..avatar import Avatar, AvatarConfig, build_avatar
+from ..fields import TriplaneConfig
 from ..gaussians import PARAM_KEYS, DensifyStrategy, make_optimizer
 from .checkpoint import (
     avatar_from_tensors,
@@ -66,12 +67,12 @@ def avatar_config_for(cfg: TrainConfig, dataset, with_emotion: bool) -> AvatarCo
         face_hidden=m.face_hidden,
         mouth_hidden=m.mouth_hidden,
         emotion_hidden=m.emotion_hidden,
-        face_encoder=EncoderConfig(num_levels=m.hash_levels, log2_table_size=m.hash_log2_table_size,
+        face_encoder=TriplaneConfig(num_levels=m.hash_levels, log2_table_size=m.hash_log2_table_size,
                                    base_resolution=16, finest_resolution=m.face_finest_resolution),
-        mouth_encoder=EncoderConfig(num_levels=m.hash_levels, log2_table_size=m.hash_log2_table_size,
+        mouth_encoder=TriplaneConfig(num_levels=m.hash_levels, log2_table_size=m.hash_log2_table_size,
                                     base_resolution=min(64, m.mouth_finest_resolution),
                                     finest_resolution=m.mouth_finest_resolution),
-        emotion_encoder=EncoderConfig(num_levels=m.hash_levels,
+        emotion_encoder=TriplaneConfig(num_levels=m.hash_levels,
                                       log2_table_size=min(15, m.hash_log2_table_size),
                                       base_resolution=16, finest_resolution=m.face_finest_resolution),
         with_emotion=with_emotion,

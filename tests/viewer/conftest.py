@@ -2,11 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from emogs.avatar import AvatarConfig, EncoderConfig, build_avatar
+from emogs.avatar import AvatarConfig, build_avatar
 from emogs.data import PersonDataset
 from emogs.data.synthetic import write_toy_dataset
+from emogs.fields import TriplaneConfig
 
-SMALL_ENC = EncoderConfig(num_levels=4, log2_table_size=10, base_resolution=4, finest_resolution=16)
+SMALL_ENC = TriplaneConfig(num_levels=4, log2_table_size=10, base_resolution=4, finest_resolution=16)
 
 
 @pytest.fixture(scope="session")
