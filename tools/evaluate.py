@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("avatar", help="avatar folder written by tools/fit_person.py")
+    p.add_argument("avatar", help="avatar folder (OUT/avatar) or the OUT folder of tools/fit_person.py")
     p.add_argument("--dataset", help="person dataset (default: the one recorded in the avatar)")
     p.add_argument("--split", default="val")
     p.add_argument("--num-frames", type=int, default=0, help="evaluate N evenly spaced frames (0 = all)")
@@ -145,14 +145,16 @@ def main(argv: list[str] | None = None) -> int:
     from emogs.data import PersonDataset
     from emogs.losses import load_lpips
     from emogs.train import evaluate_avatar, load_avatar
+    from emogs.train.checkpoint import resolve_avatar_folder
 
     avatar, meta = load_avatar(args.avatar)
+    folder = resolve_avatar_folder(args.avatar)
     ds_root = args.dataset or meta.get("dataset")
     if not ds_root or not Path(ds_root).exists():
         raise SystemExit(f"error: the avatar's dataset {ds_root!r} was not found; pass --dataset DIR.")
     ds = PersonDataset(ds_root, split=args.split, audio_window=avatar.config.audio_window)
     lp, reason = load_lpips(args.lpips_weights)
-    video = None if args.no_video else Path(args.avatar) / "side_by_side.mp4"
+    video = None if args.no_video else folder / "side_by_side.mp4"
     res = evaluate_avatar(avatar, ds, num_frames=args.num_frames, lpips_model=lp, lpips_reason=reason,
                           video_path=video)
     if args.truth or args.truth_video:
@@ -162,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                                args.truth_video))
     if avatar.emotion_net is not None and not args.no_emotion:
         res["emotion"] = emotion_metrics(avatar, ds)
-    out = Path(args.out) if args.out else Path(args.avatar) / "eval.json"
+    out = Path(args.out) if args.out else folder / "eval.json"
     out.write_text(json.dumps(res, indent=2))
     print(json.dumps(res, indent=2))
     return 0

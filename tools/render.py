@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("avatar", help="avatar folder written by tools/fit_person.py")
+    p.add_argument("avatar", help="avatar folder (OUT/avatar) or the OUT folder of tools/fit_person.py")
     p.add_argument("--audio", required=True, help="speech audio (wav or any file PyAV decodes)")
     p.add_argument("--out", required=True, help="output video (.mp4)")
     p.add_argument("--dataset", help="the avatar's person dataset (default: the one recorded in the avatar)")

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("avatar", help="avatar folder written by tools/fit_person.py")
+    p.add_argument("avatar", help="avatar folder (OUT/avatar) or the OUT folder of tools/fit_person.py")
     p.add_argument("--audio", help="speech audio to drive the avatar (wav or any file PyAV decodes)")
     p.add_argument("--live-port", type=int, help="drive from raw 16 kHz mono int16 PCM sent to this TCP port")
     p.add_argument("--port", type=int, default=8080, help="web server port (0: any free port)")

@@ -85,8 +85,16 @@ def save_avatar(avatar: Avatar, folder: str | Path, extra: dict | None = None) -
     return folder
 
 
-def read_avatar_meta(folder: str | Path) -> dict:
+def resolve_avatar_folder(folder: str | Path) -> Path:
+    """An avatar folder, or the output folder of `tools/fit_person.py` (which holds it as `avatar/`)."""
     folder = Path(folder)
+    if not (folder / "avatar.json").exists() and (folder / "avatar" / "avatar.json").exists():
+        return folder / "avatar"
+    return folder
+
+
+def read_avatar_meta(folder: str | Path) -> dict:
+    folder = resolve_avatar_folder(folder)
     path = folder / "avatar.json"
     if not path.exists():
         raise FileNotFoundError(
@@ -101,7 +109,7 @@ def read_avatar_meta(folder: str | Path) -> dict:
 
 def load_avatar(folder: str | Path) -> tuple[Avatar, dict]:
     """(Avatar in eval mode, its metadata) from an avatar folder or a checkpoint folder."""
-    folder = Path(folder)
+    folder = resolve_avatar_folder(folder)
     meta = read_avatar_meta(folder)
     weights = folder / "avatar.safetensors"
     if not weights.exists():
