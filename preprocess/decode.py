@@ -13,13 +13,17 @@ timestamp + one median frame interval.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from .errors import NoAudioError, NoFaceError, UnreadableVideoError, VideoTooShortError, format_ranges
+
+T_in = TypeVar("T_in")
+T_out = TypeVar("T_out")
 
 
 @dataclass
@@ -192,6 +196,27 @@ def decode_audio(path, sample_rate: int = 16000) -> np.ndarray | None:
         container.close()
 
 
+def prefetch_map(fn: Callable[[T_in], T_out], items: Iterable[T_in], ahead: int = 8) -> Iterator[T_out]:
+    """Yield ``fn(item)`` for each item, in order; ``fn`` runs on one worker thread, up to `ahead`
+    items in advance, while this thread produces the items (e.g. decodes the video). A gain when both
+    release the GIL (FFmpeg decoding, MediaPipe graphs). Exceptions of ``fn`` are raised here, in order.
+    RAM: at most `ahead` items and results in flight."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="prefetch_map")
+    pending: deque = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) > ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 # ---------------------------------------------------------------------------------------------
 # face track -> crop
 # ---------------------------------------------------------------------------------------------
@@ -222,22 +247,31 @@ def detect_face_track(path, info: VideoInfo, fps: float, detect_width: int = 320
     max_faces = 0
     prev = None
     total = int(info.duration_s * fps) or None
+
+    def detect(item):
+        _, img = item
+        if img is None:  # not a detection frame
+            return None
+        h, w = img.shape[:2]
+        res = det.process(img)
+        boxes = []
+        for d in res.detections or []:
+            b = d.location_data.relative_bounding_box
+            cx, cy = (b.xmin + b.width / 2) * w, (b.ymin + b.height / 2) * h
+            boxes.append((cx, cy, max(b.width * w, b.height * h)))
+        return boxes
+
+    frames = iter_frames(path, fps, info.rotation, width=min(detect_width, info.width), every=every)
+    # the detector (one graph: one thread) runs while this thread decodes the next frames
+    detections = prefetch_map(detect, frames)
     try:
-        for i, img in tqdm(iter_frames(path, fps, info.rotation, width=min(detect_width, info.width),
-                                           every=every),
-                           total=total, desc="decode: face track", disable=not progress, leave=False):
-            if i % every:
+        for boxes in tqdm(detections, total=total, desc="decode: face track", disable=not progress,
+                          leave=False):
+            if boxes is None:
                 centers.append((np.nan, np.nan))
                 sides.append(np.nan)
                 found.append(False)
                 continue
-            h, w = img.shape[:2]
-            res = det.process(img)
-            boxes = []
-            for d in res.detections or []:
-                b = d.location_data.relative_bounding_box
-                cx, cy = (b.xmin + b.width / 2) * w, (b.ymin + b.height / 2) * h
-                boxes.append((cx, cy, max(b.width * w, b.height * h)))
             max_faces = max(max_faces, len(boxes))
             pick = None
             if boxes:
@@ -258,6 +292,8 @@ def detect_face_track(path, info: VideoInfo, fps: float, detect_width: int = 320
                 sides.append(pick[2] * scale)
                 found.append(True)
     finally:
+        detections.close()  # waits for the detector thread
+        frames.close()
         det.close()
     T = len(found)
     return FaceTrack(np.array(centers, np.float64).reshape(T, 2), np.array(sides, np.float64),

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -55,6 +55,11 @@ class EmotionalFrameConfig:
     fade: float = 0.25  # fraction of a rectangle's half-size over which displacements fade to 0
     clone: bool = True  # seamlessClone the rectangles (False: paste the warped rectangles)
     max_disp_frac: float = 0.12  # clip displacements to this fraction of the inter-ocular distance
+    # the person's rest expression on the V/A circle (e.g. the judge on the real frames): the AUs
+    # applied are va_to_aus(target) - va_to_aus(rest_va), so a target is an absolute expression and a
+    # person who smiles at rest gets the smile taken away for a sad target. None = (0, 0).
+    rest_va: tuple[float, float] | None = None
+    relative_to_rest: bool = False  # the stage sets rest_va from the real frames' valence_arousal.npy
 
 
 def face_rectangles(pts: np.ndarray, size: int) -> list[tuple[int, int, int, int]]:
@@ -141,6 +146,9 @@ class EmotionalFrameGenerator:
 
     def target_aus(self, va) -> dict[str, float]:
         aus = va_to_aus(np.asarray(va, dtype=np.float64), as_dict=True)
+        if self.cfg.rest_va is not None:
+            rest = va_to_aus(np.asarray(self.cfg.rest_va, dtype=np.float64), as_dict=True)
+            aus = {k: v - rest[k] for k, v in aus.items()}
         return {k: v for k, v in aus.items() if k not in self.cfg.drop_aus}
 
     def lip_field(self, points478: np.ndarray, va):
@@ -264,6 +272,17 @@ class EmotionalFrameGenerator:
 
 
 # ----------------------------------------------------------------------------------------- stage
+
+
+def rest_va_of_dataset(root: str | Path) -> tuple[float, float]:
+    """The person's rest V/A: the median judged V/A of the training frames (`valence_arousal.npy`)."""
+    root = Path(root)
+    va = np.load(root / "valence_arousal.npy", mmap_mode="r")
+    man_path = root / "manifest.json"
+    man = json.loads(man_path.read_text()) if man_path.is_file() else {}
+    lo, hi = man.get("split", {}).get("train", (0, len(va)))
+    med = np.median(np.asarray(va[lo:hi], np.float64), axis=0)
+    return float(med[0]), float(med[1])
 
 
 @dataclass
@@ -392,6 +411,13 @@ def run_emotional_frames_stage(
         from preprocess.normals import FaceNormalRenderer
 
         normal_renderer = FaceNormalRenderer(s)
+    if config is not None and config.relative_to_rest and config.rest_va is None:
+        if not (root / "valence_arousal.npy").is_file():
+            raise FileNotFoundError(
+                f"{root / 'valence_arousal.npy'} is missing: relative_to_rest needs the real frames' V/A "
+                "(run the valence_arousal stage first) or an explicit rest_va"
+            )
+        config = replace(config, rest_va=rest_va_of_dataset(root))
     gen = EmotionalFrameGenerator(config)
     out_dir = root / "emotion"
     out_dir.mkdir(exist_ok=True)
@@ -448,6 +474,7 @@ def run_emotional_frames_stage(
         "num_targets": num_targets,
         "frames_per_target": frames_per_target,
         "seed": seed,
+        "rest_va": None if gen.cfg.rest_va is None else [float(x) for x in gen.cfg.rest_va],
         "aus_names": au_names,
         "generator": "au-warp+seamlessClone (py-feat AU->mesh PLS v4)",
     }
@@ -472,6 +499,7 @@ __all__ = [
     "EmotionalFrameGenerator",
     "run_emotional_frames_stage",
     "sample_plan",
+    "rest_va_of_dataset",
     "face_rectangles",
     "contact_sheet",
     "VA_AU_NAMES",

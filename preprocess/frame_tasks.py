@@ -1,8 +1,9 @@
 """Picklable per-frame tasks of the landmarks, parsing and normals stages (run by ``preprocess.parallel``).
 
 Each task reads ``frames.npy`` / ``landmarks.npy`` of a dataset folder as memmaps and writes frames
-``[start, end)`` of its output ``.npy`` (opened ``r+``: the parent created it). Its heavy state is
-built on the first call in each process.
+``[start, end)`` of its output ``.npy`` (the parent created it) with ``NpyFrameWriter`` (``pwrite``:
+no page fault per page of a shared mapping). Its heavy state is built on the first call in each
+process.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from .io_utils import NpyFrameWriter
 
 
 @dataclass
@@ -35,18 +38,18 @@ class ParseFrames:
                 FaceParser(backend=self.backend, weights=self.weights),
                 np.load(root / "frames.npy", mmap_mode="r"),
                 np.load(root / "landmarks.npy", mmap_mode="r"),
-                np.load(root / self.out, mmap_mode="r+"),
+                NpyFrameWriter(root / self.out),
             )
         parser, frames, lm, out = self._state
         for t in range(start, end):
-            out[t] = parser(np.asarray(frames[t]), np.asarray(lm[t]))
-        out.flush()
+            out.write(t, parser(np.asarray(frames[t]), np.asarray(lm[t])))
 
 
 @dataclass
 class RenderNormals:
     """normals[t] = FaceNormalRenderer(S)(landmarks[t], K); out: uint8 [T, S, S, 3], zero-filled
-    when the task starts (a fresh ``MemmapWriter`` file): only each frame's face box is written."""
+    when the task starts (a fresh ``MemmapWriter`` file): only the rows of each frame's face box are
+    written."""
 
     root: str
     out: str  # e.g. normals.npy.tmp, relative to root
@@ -65,16 +68,18 @@ class RenderNormals:
             self._state = (
                 FaceNormalRenderer(self.size),
                 np.load(root / "landmarks.npy", mmap_mode="r"),
-                np.load(root / self.out, mmap_mode="r+"),
+                NpyFrameWriter(root / self.out),
             )
         render, lm, out = self._state
         lm_chunk = np.asarray(lm[start:end])
         for t in range(start, end):
-            # the output is a fresh zero-filled file: write only the face's box (the rest stays 0 and
-            # sparse on disk)
+            # the output is a fresh zero-filled file: write only the rows of the face's box (the rest
+            # stays 0 and sparse on disk)
             (y0, x0), box = render.render_box(lm_chunk[t - start], self.K)
-            out[t, y0 : y0 + box.shape[0], x0 : x0 + box.shape[1]] = box
-        out.flush()
+            if box.size:
+                rows = np.zeros((box.shape[0], self.size, 3), np.uint8)
+                rows[:, x0 : x0 + box.shape[1]] = box
+                out.write_rows(t, y0, rows)
 
 
 def follow_face(faces, prev):

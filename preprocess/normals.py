@@ -144,21 +144,9 @@ def _raster_sparse(
         return empty
     tri_id = ids.ravel()[flat] - 1
     py_l, px_l = np.divmod(flat, x1 - x0)
-    # per triangle, the attribute is affine in the pixel position: attr = G @ (x, y, 1)
-    a, b, c = xy[tris[:, 0]], xy[tris[:, 1]], xy[tris[:, 2]]
-    m = np.stack(
-        [
-            np.stack([a[:, 0], b[:, 0], c[:, 0]], 1),
-            np.stack([a[:, 1], b[:, 1], c[:, 1]], 1),
-            np.ones((len(tris), 3)),
-        ],
-        axis=1,
-    )  # [F, 3 (x,y,1), 3 (verts)]
-    bad = np.abs(np.linalg.det(m)) < 1e-9  # degenerate (edge-on) triangles: constant = mean attribute
-    m[bad] = np.eye(3)
-    g = np.einsum("fvc,fvk->fck", attrs[tris], np.linalg.inv(m))  # [F, C, 3]
-    g[bad] = 0.0
-    g[bad, :, 2] = attrs[tris[bad]].mean(axis=1)
+    # per triangle, the attribute is affine in the pixel position: attr = G @ (x, y, 1), in closed form
+    # (no batched LAPACK inverse: slow, and multi-threaded BLAS in each worker process)
+    g = _affine_interpolants(xy, tris, attrs)  # [F, C, 3]
     # evaluate in local pixel coordinates (smaller numbers, float32-friendly)
     g[:, :, 2] += g[:, :, 0] * (x0 + 0.5) + g[:, :, 1] * (y0 + 0.5)
     g = np.ascontiguousarray(g.transpose(1, 2, 0), dtype=np.float32)  # [C, 3, F]
@@ -169,6 +157,28 @@ def _raster_sparse(
         gc = g[ch]
         vals[:, ch] = gc[0][tri_id] * sx + gc[1][tri_id] * sy + gc[2][tri_id]
     return py_l + y0, px_l + x0, vals
+
+
+def _affine_interpolants(xy: np.ndarray, tris: np.ndarray, attrs: np.ndarray) -> np.ndarray:
+    """Per triangle, G [C, 3] with attr(x, y) = G @ (x, y, 1) matching the vertex attributes.
+
+    xy [N, 2], tris [F, 3], attrs [N, C] -> [F, C, 3] float64. Degenerate (edge-on, twice the area
+    < 1e-9 px^2) triangles get the constant mean attribute.
+    """
+    a, b, c = xy[tris[:, 0]], xy[tris[:, 1]], xy[tris[:, 2]]
+    va, vb, vc = attrs[tris[:, 0]], attrs[tris[:, 1]], attrs[tris[:, 2]]
+    e1, e2 = b - a, c - a
+    d = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]  # twice the signed area
+    bad = np.abs(d) < 1e-9
+    inv = 1.0 / np.where(bad, 1.0, d)
+    d1, d2 = vb - va, vc - va  # [F, C]
+    gx = (d1 * e2[:, 1:2] - d2 * e1[:, 1:2]) * inv[:, None]
+    gy = (d2 * e1[:, 0:1] - d1 * e2[:, 0:1]) * inv[:, None]
+    g0 = va - gx * a[:, 0:1] - gy * a[:, 1:2]
+    g = np.stack([gx, gy, g0], axis=-1)
+    g[bad] = 0.0
+    g[bad, :, 2] = (va[bad] + vb[bad] + vc[bad]) / 3.0
+    return g
 
 
 def encode_normals(normals: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -224,15 +224,28 @@ class FaceParser:
 
     def _parse_roi(self, rgb, pts, person, chin_y, top_y, face_w, face_h) -> np.ndarray:
         h, w = rgb.shape[:2]
-        lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
         face = _region_hw(h, w, pts, [FACE_OVAL])
         brows = _region_hw(h, w, pts, [RIGHT_BROW, LEFT_BROW])
         eyes = _region_hw(h, w, pts, [RIGHT_EYE, LEFT_EYE])
         lips_outer = _region_hw(h, w, pts, [LIPS_OUTER])
         cavity = _region_hw(h, w, pts, [LIPS_INNER])
         lips = lips_outer & ~cavity
-        skin = _SkinModel(lab, pts, face, brows | eyes | lips_outer)
-        skin_d2 = skin.distance2(lab)
+        # head surroundings: an ellipse ~0.3 face sizes larger than the face
+        centre = (float(pts[FACE_OVAL, 0].mean()), float((top_y + chin_y) / 2))
+        axes = (0.8 * face_w, 0.8 * face_h)
+        x_l, x_r = sorted((float(pts[172, 0]), float(pts[397, 0])))  # jaw width (neck band)
+        pad = 0.08 * (x_r - x_l)
+        # skin colour is only looked at in the face, the head ellipse and the neck band: convert to Lab
+        # only in their bounding box (the rest of the box stays "not skin"; the result is the same)
+        cx0 = int(np.clip(np.floor(min(centre[0] - axes[0], x_l - pad, pts[:, 0].min())) - 2, 0, w))
+        cx1 = int(np.clip(np.ceil(max(centre[0] + axes[0], x_r + pad, pts[:, 0].max())) + 2, cx0, w))
+        cy0 = int(np.clip(np.floor(min(centre[1] - axes[1], pts[:, 1].min())) - 2, 0, h))
+        cy1 = int(np.clip(np.ceil(max(chin_y + 0.9 * face_h, pts[:, 1].max())) + 2, cy0, h))
+        win = (slice(cy0, cy1), slice(cx0, cx1))
+        lab = cv2.cvtColor(np.ascontiguousarray(rgb[win]), cv2.COLOR_RGB2LAB)
+        skin = _SkinModel(lab, pts - [cx0, cy0, 0.0], face[win], (brows | eyes | lips_outer)[win])
+        skin_d2 = np.full((h, w), np.inf, np.float32)
+        skin_d2[win] = skin.distance2(lab)
         is_skin = skin_d2 < 9.0  # within 3 spreads
         person = person | face
         yc = (np.arange(h) + 0.5)[:, None]
@@ -244,10 +257,7 @@ class FaceParser:
         jaw_y = np.where(oval_cols, lowest, chin_y)
         below_jaw = yc > jaw_y[None, :]
         eye_y = float((pts[33, 1] + pts[263, 1]) / 2)
-        # head surroundings: an ellipse ~0.3 face sizes larger than the face
         near = np.zeros((h, w), np.uint8)
-        centre = (float(pts[FACE_OVAL, 0].mean()), float((top_y + chin_y) / 2))
-        axes = (0.8 * face_w, 0.8 * face_h)
         cv2.ellipse(
             near, (int(centre[0] * 16), int(centre[1] * 16)), (int(axes[0] * 16), int(axes[1] * 16)),
             0, 0, 360, 1, -1, cv2.LINE_8, 4,
@@ -261,18 +271,12 @@ class FaceParser:
         ears = other & upper & near_head & is_skin & ~below_jaw & (yc > top_y + 0.25 * face_h)
         hair = other & upper & ~ears & ((near_head & ~is_skin) | (yc <= eye_y) | (near_head & (yc < top_y)))
         # hair is attached to the head: keep hair pixels connected to the part above the eyes
-        n, comp = cv2.connectedComponents(hair.astype(np.uint8), connectivity=8)
-        keep = np.zeros(n, bool)
-        keep[comp[: max(1, int(eye_y))][hair[: max(1, int(eye_y))]]] = True
-        keep[0] = False
-        hair &= keep[comp]
+        hair = _keep_connected_to(hair, seed_rows=(0, max(1, int(eye_y))), cols=(0, w), connectivity=8)
         labels[other] = TORSO
         labels[hair] = HAIR
         labels[ears] = FACE
 
         # neck: skin-coloured person pixels under the jaw contour, within the jaw width
-        x_l, x_r = sorted((float(pts[172, 0]), float(pts[397, 0])))
-        pad = 0.08 * (x_r - x_l)
         band = (xc > x_l - pad) & (xc < x_r + pad) & below_jaw & (yc < chin_y + 0.9 * face_h)
         neck = band & other & (skin_d2 < 16.0)
         neck = _keep_connected_to(neck, seed_rows=(int(chin_y), int(chin_y + 0.25 * face_h)), cols=(x_l, x_r))
@@ -287,21 +291,30 @@ class FaceParser:
         labels[eyes] = EYES
         labels[lips] = LIPS
         labels[cavity] = MOUTH
-        labels[teeth_mask(rgb, cavity, skin.median, lab=lab)] = TEETH
+        labels[win][teeth_mask(rgb[win], cavity[win], skin.median, lab=lab)] = TEETH
         return labels
 
 
-def _keep_connected_to(mask: np.ndarray, seed_rows: tuple[int, int], cols: tuple[float, float]) -> np.ndarray:
-    """Connected components of `mask` touching the seed rectangle just under the chin."""
-    if not mask.any():
+def _keep_connected_to(
+    mask: np.ndarray, seed_rows: tuple[int, int], cols: tuple[float, float], connectivity: int = 4
+) -> np.ndarray:
+    """The connected components of `mask` (bool [H, W]) that touch the seed rectangle (rows
+    [r0, r1), columns [int(c0), int(c1)]). Labels only the mask's bounding box (the same components,
+    fewer pixels)."""
+    rows, cols_any = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if len(rows) == 0:
         return mask
-    n, comp = cv2.connectedComponents(mask.astype(np.uint8), connectivity=4)
+    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols_any[0], cols_any[-1] + 1
+    sub = mask[y0:y1, x0:x1]
+    n, comp = cv2.connectedComponents(sub.view(np.uint8), connectivity=connectivity)
     r0, r1 = max(0, seed_rows[0]), min(mask.shape[0], max(seed_rows[1], seed_rows[0] + 1))
     c0, c1 = max(0, int(cols[0])), min(mask.shape[1], int(cols[1]) + 1)
     keep = np.zeros(n, bool)
-    keep[comp[r0:r1, c0:c1].ravel()] = True
+    keep[comp[max(r0 - y0, 0) : max(r1 - y0, 0), max(c0 - x0, 0) : max(c1 - x0, 0)].ravel()] = True
     keep[0] = False
-    return keep[comp]
+    out = np.zeros_like(mask)
+    out[y0:y1, x0:x1] = keep[comp]
+    return out
 
 
 def estimate_background(

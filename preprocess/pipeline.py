@@ -206,7 +206,8 @@ def run_pipeline(video: str | Path | None, out: str | Path, cfg: PreprocessConfi
         rec = dict(stage.run(ctx) or {})
         seconds = time.perf_counter() - t0
         # CPU seconds (all threads, + worker processes): what the stage costs independent of machine load
-        cpu = time.process_time() - c0 + float(rec.pop("worker_cpu_s", 0.0))
+        worker_cpu = float(rec.pop("worker_cpu_s", 0.0))
+        cpu = time.process_time() - c0 + worker_cpu
         missing = [o for o in rec.get("outputs", stage.outputs) if not (out / o).exists()]
         if missing:
             raise StageError(f"stage '{stage.name}' finished without writing {missing}",
@@ -214,7 +215,7 @@ def run_pipeline(video: str | Path | None, out: str | Path, cfg: PreprocessConfi
         manifest.update(rec.pop("manifest", {}))
         record = {"version": stage.version, "inputs_hash": h, "backend": rec.pop("backend", None),
                   "weights": rec.pop("weights", None), "seconds": round(seconds, 3),
-                  "cpu_seconds": round(cpu, 3),
+                  "cpu_seconds": round(cpu, 3), "worker_cpu_seconds": round(worker_cpu, 3),
                   "finished_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                   "outputs": list(rec.pop("outputs", stage.outputs))}
         if ctx.warnings:

@@ -7,6 +7,7 @@ StageContext and writes its own files atomically.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from tqdm import tqdm
 
 from .errors import BadWeightsError, NoFaceError, PreprocessError, StageError, format_ranges
 from .frame_tasks import DetectLandmarks, ParseFrames, RenderNormals, follow_face
-from .io_utils import MemmapWriter, load_wav, save_npy, save_npz, save_png, save_wav
+from .io_utils import MemmapWriter, NpyFrameWriter, load_wav, save_npy, save_npz, save_png, save_wav
 from .parallel import run_frame_tasks
 from .pipeline import Stage, StageContext, register_stage
 
@@ -46,12 +47,21 @@ def run_decode(ctx: StageContext) -> dict:
         ctx.warn(f"up to {track.max_faces} faces in a frame: following the largest consistent face track")
     S = int(cfg.size)
     n = 0
-    with MemmapWriter(ctx.path("frames.npy"), np.uint8, (T, S, S, 3)) as frames:
-        for i, img in _bar(ctx, dec.iter_frames(video, cfg.fps, info.rotation), "decode: frames", T):
-            if i >= T:
-                break
-            frames[i] = dec.crop_resize(img, *crops[i], S)
-            n += 1
+    writer = MemmapWriter(ctx.path("frames.npy"), np.uint8, (T, S, S, 3))
+    with writer, NpyFrameWriter(writer.tmp) as frames:
+
+        def crop_and_write(item) -> None:  # on a helper thread (OpenCV and pwrite release the GIL)
+            i, img = item
+            frames.write(i, dec.crop_resize(img, *crops[i], S))
+
+        decoded = dec.iter_frames(video, cfg.fps, info.rotation)
+        written = dec.prefetch_map(crop_and_write, itertools.takewhile(lambda item: item[0] < T, decoded))
+        try:
+            for _ in _bar(ctx, written, "decode: frames", T):
+                n += 1
+        finally:
+            written.close()  # waits for the helper thread
+            decoded.close()
         if n != T:
             raise StageError(f"{video}: the second decoding pass gave {n} frames, the first {T}",
                              "the file may be damaged: re-encode it")

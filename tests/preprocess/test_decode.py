@@ -210,3 +210,48 @@ def test_cli_reports_problem_and_fix(tmp_path, capsys):
     assert main([str(bad), str(tmp_path / "ds"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "not a readable video" in err and "fix:" in err
+
+
+def test_prefetch_map_keeps_order_bounds_the_look_ahead_and_raises_in_order():
+    produced = []
+
+    def items():
+        for i in range(40):
+            produced.append(i)
+            yield i
+
+    seen = []
+    for k, y in enumerate(dec.prefetch_map(lambda x: x * x, items(), ahead=3)):
+        seen.append(y)
+        assert len(produced) <= k + 1 + 3 + 1  # never more than `ahead` items in flight
+    assert seen == [i * i for i in range(40)]
+
+    def boom(x):
+        if x == 5:
+            raise ValueError("item 5")
+        return x
+
+    got = []
+    with pytest.raises(ValueError, match="item 5"):
+        for y in dec.prefetch_map(boom, range(20), ahead=4):
+            got.append(y)
+    assert got == [0, 1, 2, 3, 4]
+
+
+def test_frame_writer_writes_frames_and_rows_in_place(tmp_path):
+    from preprocess.io_utils import MemmapWriter, NpyFrameWriter
+
+    w = MemmapWriter(tmp_path / "x.npy", np.uint8, (4, 6, 5, 3))
+    with w, NpyFrameWriter(w.tmp) as out:
+        out.write(2, np.full((6, 5, 3), 7, np.uint8))
+        out.write_rows(3, 4, np.full((2, 5, 3), 9, np.uint8))
+        with pytest.raises(ValueError, match="does not fit"):
+            out.write(4, np.zeros((6, 5, 3), np.uint8))
+        with pytest.raises(ValueError, match="do not fit"):
+            out.write_rows(0, 5, np.zeros((2, 5, 3), np.uint8))
+    x = np.load(tmp_path / "x.npy")
+    expect = np.zeros((4, 6, 5, 3), np.uint8)
+    expect[2] = 7
+    expect[3, 4:] = 9
+    np.testing.assert_array_equal(x, expect)
+    assert not (tmp_path / "x.npy.tmp").exists()

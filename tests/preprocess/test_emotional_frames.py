@@ -196,3 +196,19 @@ def test_stage_with_default_analysis_functions(tmp_path, face):
     assert va[0, 0] > 0.7 and va[1, 0] < -0.4 and aus.shape[0] == 2
     au06 = ["AU01", "AU02", "AU04", "AU05", "AU06"].index("AU06")
     assert aus[0, au06] > aus[1, au06] + 0.2, aus
+
+
+def test_rest_relative_aus(face):
+    """With a rest V/A the applied AUs are target minus rest: the rest itself is the identity, and a
+    sad target on a smiling person also takes the smile away (negative AU06 / AU12)."""
+    from preprocess.emotional_frames import EmotionalFrameConfig
+
+    crop, pts, _ = face
+    rest = (0.74, 0.31)
+    gen = EmotionalFrameGenerator(EmotionalFrameConfig(rest_va=rest))
+    out, p2 = gen(crop, pts, rest)
+    np.testing.assert_array_equal(out, crop)
+    aus = gen.target_aus(emotion_to_va("sad:strong"))
+    assert aus["AU06"] < -1.0 and aus["AU12"] < -1.0 and aus["AU15"] > 1.0
+    plain = EmotionalFrameGenerator().target_aus(emotion_to_va("sad:strong"))
+    assert plain["AU06"] == 0.0 and plain["AU12"] == 0.0
