@@ -62,26 +62,29 @@ std::vector<at::Tensor> project_bwd(const at::Tensor& means, const at::Tensor& q
 std::vector<at::Tensor> rasterize_fwd(const at::Tensor& means2d, const at::Tensor& conics,
                                       const at::Tensor& opacities, const at::Tensor& features,
                                       const at::Tensor& background, const at::Tensor& depths, const at::Tensor& radii,
-                                      const at::Tensor& rects, int64_t width, int64_t height) {
+                                      const at::Tensor& rects, int64_t width, int64_t height, bool need_last) {
   check_all({means2d, conics, opacities, features, background, depths, radii, rects}, "rasterize_fwd");
   if (on_cuda(means2d)) {
 #ifdef EMOGS_WITH_CUDA
-    return emogs::rasterize_fwd_cuda(means2d, conics, opacities, features, background, depths, radii, rects, width,
-                                     height);
+    auto outs = emogs::rasterize_fwd_cuda(means2d, conics, opacities, features, background, depths, radii, rects,
+                                          width, height);
+    outs.push_back(at::empty({0}, at::kLong));  // no block masks on CUDA
+    return outs;
 #else
     no_cuda("rasterize_fwd");
 #endif
   }
   return emogs::rasterize_fwd_cpu(means2d, conics, opacities, features, background, depths, radii, rects, width,
-                                  height);
+                                  height, need_last);
 }
 
 std::vector<at::Tensor> rasterize_bwd(const at::Tensor& means2d, const at::Tensor& conics,
                                       const at::Tensor& opacities, const at::Tensor& features,
                                       const at::Tensor& background, const at::Tensor& rects,
                                       const at::Tensor& tile_offsets, const at::Tensor& tile_ids,
-                                      const at::Tensor& trans, const at::Tensor& last, const at::Tensor& v_image,
-                                      const at::Tensor& v_alpha, int64_t width, int64_t height) {
+                                      const at::Tensor& trans, const at::Tensor& last, const at::Tensor& masks,
+                                      const at::Tensor& v_image, const at::Tensor& v_alpha, int64_t width,
+                                      int64_t height) {
   check_all({means2d, conics, opacities, features, background, rects, tile_offsets, tile_ids, trans, last, v_image,
              v_alpha},
             "rasterize_bwd");
@@ -94,7 +97,7 @@ std::vector<at::Tensor> rasterize_bwd(const at::Tensor& means2d, const at::Tenso
 #endif
   }
   return emogs::rasterize_bwd_cpu(means2d, conics, opacities, features, background, rects, tile_offsets, tile_ids,
-                                  trans, last, v_image, v_alpha, width, height);
+                                  trans, last, masks, v_image, v_alpha, width, height);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Per-tile CPU blending kernels (forward and backward), templated on the scalar type T, the SIMD
-// width W (pixels per chunk, GCC/Clang vector extensions) and the channel count CT (CT = 0: any C,
-// read at run time; CT > 0: channels unrolled, backward accumulators kept in registers).
+// width W (pixels per vector = one 2-row pixel block, GCC/Clang vector extensions) and the channel
+// count CT (CT = 0: any C, read at run time; CT > 0: channels unrolled, backward accumulators kept
+// in registers). Gaussians visit only the blocks their ellipse touches (footprint_blocks).
 //
 // raster_cpu.cpp instantiates them twice for float: W = 4 with the default target (SSE2 / NEON)
 // and W = 8 inside `__attribute__((target("avx2,fma")))` wrappers chosen at run time with
@@ -107,138 +108,214 @@ template <int W> EMOGS_AI typename Vec<double, W>::V exp_neg(typename Vec<double
 
 // Read-only inputs of one blending call (pointers into contiguous torch tensors).
 template <typename T> struct Scene {
-  const T *m2, *cn, *op, *fp, *thr;  // means2d [N,2], conics [N,3], opacity [N], features [N,C], span threshold [N]
+  const T *m2, *cn, *op, *fp, *thr;  // means2d [N,2], conics [N,3], opacity [N], features [N,C], footprint threshold [N]
   const int *rc, *to, *ti;           // rects [N,4], tile offsets [tiles+1], tile ids [pairs]
   int width, height, tiles_x, C;
+  const uint64_t* mk;                // backward: footprint block masks [pairs] saved by the forward (or null)
 };
 
-// Per-thread scratch of one tile (structure of arrays over the kTile x kTile pixels).
+// Pixel blocks: a tile is cut into blocks of BH = 2 rows x BW = W / 2 columns, one W-lane vector
+// each (W = 8: 4x2 blocks, 32 per tile; W = 4: 2x2 blocks, 64 per tile). A Gaussian's footprint on
+// a tile is a bitmask of the blocks its ellipse touches; the kernels walk the set bits, so one
+// vector covers a small footprint, no per-row loop exits, and masks of live blocks AND in for free.
+// Blocks are numbered column-major, b = g * NR + rb (column group g, row group rb); per-tile scratch
+// is block-major: pixel (row r, column c) of the tile lives at b * W + (r % 2) * BW + c % BW.
+template <int W> struct Blocks {
+  static constexpr int BW = W / 2, BH = 2;
+  static constexpr int NG = kTile / BW, NR = kTile / BH, NB = NG * NR;  // column groups, row groups, blocks
+  static_assert(NB <= 64 && NR == 8, "block mask is 64 bits, 8 row groups");
+  static EMOGS_AI int index(int r, int c) { return ((c / BW) * NR + r / BH) * W + (r % BH) * BW + c % BW; }
+  static EMOGS_AI int col0(int b) { return (b / NR) * BW; }  // first column / row of block b
+  static EMOGS_AI int row0(int b) { return (b % NR) * BH; }
+};
+
+// Lane bits of an 8-lane comparison mask (bit l = lane l).
+template <typename M> EMOGS_AI uint32_t lane_bits8(const M& m) {
+  uint32_t r = 0;
+  for (int l = 0; l < 8; ++l) r |= uint32_t(m[l] != 0) << l;
+  return r;
+}
+
+// Bitmask of the blocks of tile (px0, py0) that the pixel rect r overlaps (a cheap superset of
+// footprint_blocks, to skip Gaussians that only reach stopped blocks).
+template <int W> EMOGS_AI uint64_t rect_blocks(const int* r, int px0, int py0) {
+  typedef Blocks<W> B;
+  const int cx0 = std::max(r[0] - px0, 0), cx1 = std::min(r[2] - px0, kTile - 1);
+  const int cy0 = std::max(r[1] - py0, 0), cy1 = std::min(r[3] - py0, kTile - 1);
+  if (cx0 > cx1 || cy0 > cy1) return 0;
+  const uint64_t rows = (uint64_t(2) << (cy1 / B::BH)) - (uint64_t(1) << (cy0 / B::BH));  // row groups (8 bits)
+  const int g0 = cx0 / B::BW, ng = cx1 / B::BW - g0 + 1;
+  const uint64_t cols = (ng >= 8 ? ~uint64_t(0) : (uint64_t(1) << (8 * ng)) - 1) << (8 * g0);  // column-group bytes
+  return cols & (rows * 0x0101010101010101ull);
+}
+
+// Bitmask of the blocks (Blocks<W> numbering) of tile (px0, py0) holding a pixel centre where
+// sigma <= th for a Gaussian (mean mx, my, conic ca, cb, cc), clipped to its pixel rect r.
+// Exact ellipse-vs-block test without square roots: on each row the minimum of sigma over a
+// column range is at the row's minimiser dx = -cb dy / ca clamped to the range. Even and odd rows
+// are two 8-lane vectors, so lane rb of (even | odd) is row group rb: no shuffles.
+// th carries a small margin; the alpha test in the kernels decides exactly.
+template <typename T, int W>
+EMOGS_AI uint64_t footprint_blocks(const int* r, int px0, int py0, T mx, T my, T ca, T cb, T cc, T th) {
+  typedef Blocks<W> B;
+  typedef typename Vec<T, 8>::V V8;
+  typedef typename Vec<T, 8>::M M8;
+  typedef typename IntOf<T>::type S;
+  const int cx0 = std::max(r[0] - px0, 0), cx1 = std::min(r[2] - px0, kTile - 1);
+  const int cy0 = std::max(r[1] - py0, 0), cy1 = std::min(r[3] - py0, kTile - 1);
+  if (cx0 > cx1 || cy0 > cy1 || !(ca > T(0))) return 0;
+  const T ox = mx - T(0.5) - T(px0), oy = my - T(0.5) - T(py0);
+  const V8 re = iota<V8, T, 8>() * T(2), ro = re + T(1);  // row of lane rb: 2 rb (even), 2 rb + 1 (odd)
+  const M8 ie = iota<M8, S, 8>() * S(2), io = ie + S(1);
+  const M8 oke = (ie >= S(cy0)) & (ie <= S(cy1)), oko = (io >= S(cy0)) & (io <= S(cy1));
+  const V8 dye = oy - re, dyo = oy - ro;
+  const T nba = -cb / ca, hca = T(0.5) * ca, hcc = T(0.5) * cc;
+  const V8 qe = dye * nba, qo = dyo * nba;                              // row minimisers (dx)
+  const V8 be = cb * dye, bo = cb * dyo;                                // b dy
+  const V8 ce = hcc * dye * dye - th, co = hcc * dyo * dyo - th;        // c dy^2 / 2 - th
+  uint64_t m = 0;
+  for (int g = cx0 / B::BW; g <= cx1 / B::BW; ++g) {
+    // dx = ox - column over the group's columns clipped to the rect: [d0, d1]
+    const T d0 = ox - T(std::min(g * B::BW + B::BW - 1, cx1)), d1 = ox - T(std::max(g * B::BW, cx0));
+    V8 xe = qe < d0 ? splat<V8, T, 8>(d0) : qe, xo = qo < d0 ? splat<V8, T, 8>(d0) : qo;
+    xe = xe > d1 ? splat<V8, T, 8>(d1) : xe;
+    xo = xo > d1 ? splat<V8, T, 8>(d1) : xo;
+    const V8 se = xe * (hca * xe + be) + ce, so = xo * (hca * xo + bo) + co;
+    const M8 hit = ((se <= T(0)) & oke) | ((so <= T(0)) & oko);
+    m |= uint64_t(lane_bits8(hit)) << (g * B::NR);
+  }
+  return m;
+}
+
+// Per-thread scratch of one tile (structure of arrays over the kTile x kTile pixels, block-major).
+// Tp holds the transmittance of live pixels and -T of stopped ones (and -1 outside the image).
 template <typename T> struct FwdScratch {
   static constexpr int P = kTile * kTile;
-  std::vector<T> Tp, live, acc;
+  std::vector<T> Tp, acc;
   std::vector<int> lastp;
-  explicit FwdScratch(int C) : Tp(P), live(P), acc(size_t(P) * C), lastp(P) {}
+  explicit FwdScratch(int C) : Tp(P + 16), acc(size_t(P) * C + 16), lastp(P + 16) {}
 };
 
 template <typename T> struct FwdOut {
   T *img, *tr;  // image [H,W,C], final transmittance [H,W]
-  int* lp;      // last blended index (1-based position in the tile list) [H,W]
-  const T* bg;  // background [C]
+  int* lp;       // last blended index (1-based position in the tile list) [H,W]; null: not needed
+  const T* bg;   // background [C]
+  uint64_t* mk;  // footprint block mask of every tile-list entry the forward reached [pairs] (LAST only)
 };
 
-// Alpha of W consecutive pixels of one tile row (lane j = column cx + j, valid in [la, lb]).
-template <typename T, int W>
-EMOGS_AI typename Vec<T, W>::V chunk_alpha(int cx, int la, int lb, T dx0, T ca, T cdy, T bdy, T o,
-                                           typename Vec<T, W>::V* dx_out, typename Vec<T, W>::M* ok) {
-  typedef typename Vec<T, W>::V V;
-  typedef typename Vec<T, W>::M M;
-  typedef typename IntOf<T>::type S;
-  const M col = splat<M, S, W>(S(cx)) + iota<M, S, W>();
-  const M in = (col >= splat<M, S, W>(S(la))) & (col <= splat<M, S, W>(S(lb)));
-  const V dx = splat<V, T, W>(dx0) - iota<V, T, W>();
-  const V sigma = (T(0.5) * ca * dx * dx + cdy) + bdy * dx;
-  const V zero = splat<V, T, W>(T(0));
-  V a = o * exp_neg<W>(zero - (sigma < zero ? zero : sigma));
-  const V amax = splat<V, T, W>(T(kAlphaMax));
-  a = a < amax ? a : amax;
-  *ok = in & (sigma >= zero) & (a >= splat<V, T, W>(T(kAlphaMin)));
-  *dx_out = dx;
-  return *ok ? a : zero;
+template <typename T> EMOGS_AI T* align64(T* p) {
+  return reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63));
 }
 
-// Forward blending of one tile. Adds the evaluated / blended pair counts to *n_eval / *n_blend.
-template <typename T, int W, int CT>
+// Forward blending of one tile. Adds the evaluated pixel lanes / blended pairs to *n_eval / *n_blend.
+// LAST: record each pixel's last blended index (the backward needs it; inference does not).
+template <typename T, int W, int CT, bool LAST>
 EMOGS_AI void fwd_tile(const Scene<T>& s, const FwdOut<T>& out, int tile, FwdScratch<T>& sc, int64_t* n_eval,
                        int64_t* n_blend) {
   typedef typename Vec<T, W>::V V;
   typedef typename Vec<T, W>::M M;
   typedef typename Vec<T, W>::I I;
   typedef typename IntOf<T>::type S;
+  typedef Blocks<W> B;
   constexpr int P = kTile * kTile;
   const int C = CT > 0 ? CT : s.C;
   const int tx = tile % s.tiles_x, ty = tile / s.tiles_x;
   const int px0 = tx * kTile, py0 = ty * kTile;
-  const int px1 = std::min(px0 + kTile, s.width) - 1, py1 = std::min(py0 + kTile, s.height) - 1;
-  T* TP = sc.Tp.data();
-  T* LV = sc.live.data();
-  T* AC = sc.acc.data();
-  int* LP = sc.lastp.data();
-  std::fill(sc.Tp.begin(), sc.Tp.end(), T(1));
-  std::fill(sc.live.begin(), sc.live.end(), T(1));
-  std::fill(sc.acc.begin(), sc.acc.end(), T(0));
-  std::fill(sc.lastp.begin(), sc.lastp.end(), 0);
-  int n_live = (px1 - px0 + 1) * (py1 - py0 + 1);
-  int row_live[kTile];  // pixels of each tile row still compositing
-  for (int r = 0; r < kTile; ++r) row_live[r] = py0 + r <= py1 ? px1 - px0 + 1 : 0;
+  const int nx = std::min(kTile, s.width - px0), ny = std::min(kTile, s.height - py0);
+  T* TP = align64(sc.Tp.data());
+  T* AC = align64(sc.acc.data());
+  int* LP = align64(sc.lastp.data());
+  uint64_t alive = 0;
+  for (int rr = 0; rr < kTile; ++rr)
+    for (int c = 0; c < kTile; ++c) {
+      const bool in = rr < ny && c < nx;
+      const int p = B::index(rr, c);
+      TP[p] = in ? T(1) : T(-1);
+      if (in) alive |= uint64_t(1) << (p / W);
+    }
+  std::fill(AC, AC + size_t(P) * C, T(0));
+  if (LAST) std::fill(LP, LP + P, 0);
+  // lane offsets inside a block: dx = mx - (px0 + BW g + lane % BW + 0.5), dy likewise
+  V lx, ly;
+  for (int l = 0; l < W; ++l) {
+    lx[l] = T(l % B::BW);
+    ly[l] = T(l / B::BW);
+  }
   const int start = s.to[tile], end = s.to[tile + 1];
   const V zero = splat<V, T, W>(T(0)), one = splat<V, T, W>(T(1)), tmin = splat<V, T, W>(T(kTransMin));
+  const V amax = splat<V, T, W>(T(kAlphaMax)), amin = splat<V, T, W>(T(kAlphaMin));
   M blended = splat<M, S, W>(S(0));  // lane-wise (negative) count of blended pairs
-  int64_t ne = 0;
-  for (int k = start; k < end && n_live > 0; ++k) {
+  int64_t nvec = 0;
+  for (int k = start; k < end && alive; ++k) {
     const int g = s.ti[k];
-    const int* r = s.rc + 4 * g;
-    const int x0 = std::max(r[0], px0), x1 = std::min(r[2], px1);
-    const int y0 = std::max(r[1], py0), y1 = std::min(r[3], py1);
-    const T mx = s.m2[2 * g], my = s.m2[2 * g + 1], o = s.op[g], th = s.thr[g];
+    // the backward only visits blocks whose pixels were still live here: masks & alive suffice
+    if (!(rect_blocks<W>(s.rc + 4 * g, px0, py0) & alive)) {
+      if (LAST) out.mk[k] = 0;
+      continue;
+    }
+    const T mx = s.m2[2 * g], my = s.m2[2 * g + 1];
     const T* conic = s.cn + 3 * g;
     const T ca = conic[0], cb = conic[1], cc = conic[2];
+    uint64_t m = footprint_blocks<T, W>(s.rc + 4 * g, px0, py0, mx, my, ca, cb, cc, s.thr[g]) & alive;
+    if (LAST) out.mk[k] = m;
+    if (!m) continue;
+    nvec += __builtin_popcountll(m);
+    const T o = s.op[g];
     const T* f = s.fp + C * g;
+    T fc[CT > 0 ? CT : 1];
+    if constexpr (CT > 0)
+      for (int c = 0; c < CT; ++c) fc[c] = f[c];
     const I kk = splat<I, int32_t, W>(k - start + 1);
-    const T inv_a = T(1) / ca;
-    for (int y = y0; y <= y1; ++y) {
-      if (row_live[y - py0] == 0) continue;
-      const T dy = my - (T(y) + T(0.5));
-      int xa = x0, xb = x1;
-#ifndef EMOGS_NOSPAN
-      if (!ellipse_row_span(conic, inv_a, mx, dy, th, x0, x1, &xa, &xb)) continue;
-#endif
-      ne += xb - xa + 1;
-      const int la = xa - px0, lb = xb - px0, rowbase = (y - py0) * kTile;
-      const T cdy = T(0.5) * cc * dy * dy, bdy = cb * dy;
-      for (int cx = la & ~(W - 1); cx <= lb; cx += W) {
-        const int base = rowbase + cx;
-        const T dx0 = mx - (T(px0 + cx) + T(0.5));
-        V dx;
-        M ok;
-        const V a = chunk_alpha<T, W>(cx, la, lb, dx0, ca, cdy, bdy, o, &dx, &ok);
-        const V lv = load<V>(LV + base);
-        const M valid = ok & (lv > zero);  // no early `continue`: a data-dependent branch costs more
-        const V tp = load<V>(TP + base);
-        const V nT = tp * (one - a);
-        const M term = valid & (nT <= tmin);
-        const M bl = valid & (nT > tmin);
-        const V w = bl ? a * tp : zero;
-        store(TP + base, bl ? nT : tp);
-        blended += bl;
+    const V dx0 = splat<V, T, W>(mx - T(0.5) - T(px0)) - lx;
+    const V dy0 = splat<V, T, W>(my - T(0.5) - T(py0)) - ly;
+    const T hca = T(0.5) * ca, hcc = T(0.5) * cc;
+    while (m) {
+      const int b = __builtin_ctzll(m);
+      m &= m - 1;
+      const V dx = dx0 - T(B::col0(b));
+      const V dy = dy0 - T(B::row0(b));
+      const V sigma = (hca * dx * dx + hcc * dy * dy) + cb * dy * dx;
+      V a = o * exp_neg<W>(zero - (sigma < zero ? zero : sigma));
+      a = a < amax ? a : amax;
+      const int base = b * W;
+      const V tp = load<V>(TP + base);
+      const M valid = (sigma >= zero) & (a >= amin) & (tp > zero);  // tp < 0: pixel stopped
+      const V nT = tp * (one - a);
+      const M bl = valid & (nT > tmin);
+      const M term = valid & (nT <= tmin);
+      const V w = bl ? a * tp : zero;
+      V tn = bl ? nT : tp;
+      blended += bl;
+      if (LAST) {
         const I lp = load<I>(LP + base);
         store(LP + base, __builtin_convertvector(bl, I) ? kk : lp);
-        if (any(term)) {
-          store(LV + base, term ? zero : lv);
-          const int nt = count<M, W>(term);
-          n_live -= nt;
-          row_live[y - py0] -= nt;
-        }
-        for (int c = 0; c < C; ++c) {
-          T* ac = AC + c * P + base;
-          store(ac, load<V>(ac) + w * f[c]);
-        }
+      }
+      if (any(term)) {
+        tn = term ? zero - tp : tn;
+        if (!any(tn > zero)) alive &= ~(uint64_t(1) << b);
+      }
+      store(TP + base, tn);
+      for (int c = 0; c < C; ++c) {
+        T* ac = AC + c * P + base;
+        store(ac, load<V>(ac) + w * (CT > 0 ? fc[c] : f[c]));
       }
     }
   }
-  *n_eval += ne;
+  *n_eval += nvec * W;
   *n_blend += -[&] {
     int64_t n = 0;
     for (int l = 0; l < W; ++l) n += blended[l];
     return n;
   }();
-  for (int y = py0; y <= py1; ++y)
-    for (int x = px0; x <= px1; ++x) {
-      const int p = (y - py0) * kTile + (x - px0);
-      const int64_t o = int64_t(y) * s.width + x;
+  for (int rr = 0; rr < ny; ++rr)
+    for (int c = 0; c < nx; ++c) {
+      const int p = B::index(rr, c);
+      const int64_t o = int64_t(py0 + rr) * s.width + px0 + c;
+      const T tr = std::abs(TP[p]);
       T* px = out.img + o * C;
-      for (int c = 0; c < C; ++c) px[c] = AC[c * P + p] + TP[p] * out.bg[c];
-      out.tr[o] = TP[p];
-      out.lp[o] = LP[p];
+      for (int ch = 0; ch < C; ++ch) px[ch] = AC[ch * P + p] + tr * out.bg[ch];
+      out.tr[o] = tr;
+      if (LAST) out.lp[o] = LP[p];
     }
 }
 
@@ -253,59 +330,85 @@ template <typename T> struct BwdScratch {
   std::vector<T> Tc, Tf, GA, R, G, vfl;
   std::vector<int> lastp;
   BwdScratch(int C, int W)
-      : Tc(P), Tf(P), GA(P), R(size_t(P) * C), G(size_t(P) * C), vfl(size_t(W) * C), lastp(P) {}
+      : Tc(P + 16), Tf(P + 16), GA(P + 16), R(size_t(P) * C + 16), G(size_t(P) * C + 16), vfl(size_t(W) * C),
+        lastp(P + 16) {}
 };
 
 // Backward of one tile: re-walks the tile's list back to front from every pixel's last blended
 // Gaussian, recovering T_i = T_{i+1} / (1 - a_i) and the normalised colour behind i, R_i
 // (R = background at the back, R_{i-1} = a_i f_i + (1 - a_i) R_i): dC/da_i = T_i (f_i - R_i),
 // dC/df_i = T_i a_i, d(1 - T_final)/da_i = T_final / (1 - a_i). Gradients are added to gb
-// ([N, 6 + C]: mean2d, conic, opacity, features) and gbg ([C], dL/dbackground).
+// ([N, 6 + C]: mean2d, conic, opacity, features) and gbg ([C], dL/dbackground). Same pixel blocks
+// as the forward; a block enters the walk only once k drops below its largest last index.
 template <typename T, int W, int CT>
 EMOGS_AI void bwd_tile(const Scene<T>& s, const BwdIn<T>& in, int tile, BwdScratch<T>& sc, T* gb, T* gbg) {
   typedef typename Vec<T, W>::V V;
   typedef typename Vec<T, W>::M M;
   typedef typename Vec<T, W>::I I;
+  typedef Blocks<W> B;
   constexpr int P = kTile * kTile;
   const int C = CT > 0 ? CT : s.C;
   const int64_t stride = 6 + C;
   const int tx = tile % s.tiles_x, ty = tile / s.tiles_x;
   const int px0 = tx * kTile, py0 = ty * kTile;
-  const int px1 = std::min(px0 + kTile, s.width) - 1, py1 = std::min(py0 + kTile, s.height) - 1;
-  int kmax = 0;
-  int row_last[kTile] = {};  // largest last index of each tile row
-  T *TC = sc.Tc.data(), *TF = sc.Tf.data(), *GA = sc.GA.data(), *R = sc.R.data(), *G = sc.G.data();
-  int* LP = sc.lastp.data();
-  std::fill(sc.lastp.begin(), sc.lastp.end(), 0);
-  for (int y = py0; y <= py1; ++y)
-    for (int x = px0; x <= px1; ++x) {
-      const int p = (y - py0) * kTile + (x - px0);
-      const int64_t o = int64_t(y) * s.width + x;
+  const int nx = std::min(kTile, s.width - px0), ny = std::min(kTile, s.height - py0);
+  T *TC = align64(sc.Tc.data()), *TF = align64(sc.Tf.data()), *GA = align64(sc.GA.data());
+  T *R = align64(sc.R.data()), *G = align64(sc.G.data());
+  int* LP = align64(sc.lastp.data());
+  std::fill(LP, LP + P, 0);
+  std::fill(TC, TC + P, T(1));
+  std::fill(TF, TF + P, T(1));
+  std::fill(GA, GA + P, T(0));
+  for (int c = 0; c < C; ++c) {
+    std::fill(R + c * P, R + (c + 1) * P, in.bg[c]);
+    std::fill(G + c * P, G + (c + 1) * P, T(0));
+  }
+  int blast[B::NB] = {};  // largest last index of each block
+  for (int rr = 0; rr < ny; ++rr)
+    for (int x = 0; x < nx; ++x) {
+      const int p = B::index(rr, x);
+      const int64_t o = int64_t(py0 + rr) * s.width + px0 + x;
       TC[p] = TF[p] = in.tr[o];
       LP[p] = in.lp[o];
-      kmax = std::max(kmax, in.lp[o]);
-      row_last[y - py0] = std::max(row_last[y - py0], in.lp[o]);
+      blast[p / W] = std::max(blast[p / W], in.lp[o]);
       GA[p] = in.va[o];
       for (int c = 0; c < C; ++c) {
-        R[c * P + p] = in.bg[c];
         G[c * P + p] = in.vi[o * C + c];
         gbg[c] += in.vi[o * C + c] * in.tr[o];
       }
     }
+  // blocks by decreasing last index: walking k down, `active` gains them in this order
+  int border[B::NB];
+  for (int b = 0; b < B::NB; ++b) border[b] = b;
+  std::sort(border, border + B::NB, [&](int a, int b) { return blast[a] > blast[b]; });
+  const int kmax = blast[border[0]];
+  int nact = 0;
+  uint64_t active = 0;
+  V lx, ly;
+  for (int l = 0; l < W; ++l) {
+    lx[l] = T(l % B::BW);
+    ly[l] = T(l / B::BW);
+  }
   const int start = s.to[tile];
   const V zero = splat<V, T, W>(T(0)), one = splat<V, T, W>(T(1)), amax = splat<V, T, W>(T(kAlphaMax));
+  const V amin = splat<V, T, W>(T(kAlphaMin));
   V vfl_reg[CT > 0 ? CT : 1];
   T* vfl_mem = sc.vfl.data();
   for (int k = kmax - 1; k >= 0; --k) {
+    while (nact < B::NB && blast[border[nact]] > k) active |= uint64_t(1) << border[nact++];
     const int g = s.ti[start + k];
-    const int* r = s.rc + 4 * g;
-    const int x0 = std::max(r[0], px0), x1 = std::min(r[2], px1);
-    const int y0 = std::max(r[1], py0), y1 = std::min(r[3], py1);
-    const T mx = s.m2[2 * g], my = s.m2[2 * g + 1], o = s.op[g], th = s.thr[g];
+    const T mx = s.m2[2 * g], my = s.m2[2 * g + 1];
     const T* conic = s.cn + 3 * g;
     const T ca = conic[0], cb = conic[1], cc = conic[2];
+    uint64_t m = s.mk ? s.mk[start + k] : footprint_blocks<T, W>(s.rc + 4 * g, px0, py0, mx, my, ca, cb, cc, s.thr[g]);
+    m &= active;
+    if (!m) continue;
+    const T o = s.op[g];
     const T* f = s.fp + C * g;
     const I kv = splat<I, int32_t, W>(k);
+    const V dx0 = splat<V, T, W>(mx - T(0.5) - T(px0)) - lx;
+    const V dy0 = splat<V, T, W>(my - T(0.5) - T(py0)) - ly;
+    const T hca = T(0.5) * ca, hcc = T(0.5) * cc;
     // lane-wise gradient accumulators, summed over lanes once per tile-Gaussian pair
     V lmx = zero, lmy = zero, lca = zero, lcb = zero, lcc = zero, lo = zero;
     if constexpr (CT > 0) {
@@ -314,54 +417,48 @@ EMOGS_AI void bwd_tile(const Scene<T>& s, const BwdIn<T>& in, int tile, BwdScrat
       std::fill(sc.vfl.begin(), sc.vfl.end(), T(0));
     }
     bool hit = false;
-    const T inv_a = T(1) / ca;
-    for (int y = y0; y <= y1; ++y) {
-      if (k >= row_last[y - py0]) continue;
-      const T dy = my - (T(y) + T(0.5));
-      int xa, xb;
-      if (!ellipse_row_span(conic, inv_a, mx, dy, th, x0, x1, &xa, &xb)) continue;
-      const int la = xa - px0, lb = xb - px0, rowbase = (y - py0) * kTile;
-      const T cdy = T(0.5) * cc * dy * dy, bdy = cb * dy;
-      for (int cx = la & ~(W - 1); cx <= lb; cx += W) {
-        const int base = rowbase + cx;
-        const T dx0 = mx - (T(px0 + cx) + T(0.5));
-        V dx;
-        M ok;
-        V a = chunk_alpha<T, W>(cx, la, lb, dx0, ca, cdy, bdy, o, &dx, &ok);
-        const M valid = ok & __builtin_convertvector(kv < load<I>(LP + base), M);
-        if (!any(valid)) continue;
-        hit = true;
-        a = valid ? a : zero;
-        // 1) recover T_i; alpha-output term gA T_final / (1 - a)
-        const V om = one - a;
-        const V rom = one / om;
-        const V Ti = load<V>(TC + base) * rom;
-        store(TC + base, Ti);
-        V v_alpha = valid ? load<V>(GA + base) * load<V>(TF + base) * rom : zero;
-        // 2) per channel: dL/da += g T_i (f - R), dL/df += g T_i a, R <- a f + (1 - a) R
-        for (int c = 0; c < C; ++c) {
-          const T fc = f[c];
-          T* Rc = R + c * P + base;
-          const V Rv = load<V>(Rc);
-          const V gt = load<V>(G + c * P + base) * Ti;
-          v_alpha += gt * (fc - Rv);
-          if constexpr (CT > 0) {
-            vfl_reg[c] += gt * a;
-          } else {
-            store(vfl_mem + c * W, load<V>(vfl_mem + c * W) + gt * a);
-          }
-          store(Rc, a * fc + om * Rv);
+    while (m) {
+      const int b = __builtin_ctzll(m);
+      m &= m - 1;
+      const int base = b * W;
+      const V dx = dx0 - T(B::col0(b));
+      const V dy = dy0 - T(B::row0(b));
+      const V sigma = (hca * dx * dx + hcc * dy * dy) + cb * dy * dx;
+      V a = o * exp_neg<W>(zero - (sigma < zero ? zero : sigma));
+      a = a < amax ? a : amax;
+      const M valid = (sigma >= zero) & (a >= amin) & __builtin_convertvector(kv < load<I>(LP + base), M);
+      if (!any(valid)) continue;
+      hit = true;
+      a = valid ? a : zero;
+      // 1) recover T_i; alpha-output term gA T_final / (1 - a)
+      const V om = one - a;
+      const V rom = one / om;
+      const V Ti = load<V>(TC + base) * rom;
+      store(TC + base, Ti);
+      V v_alpha = valid ? load<V>(GA + base) * load<V>(TF + base) * rom : zero;
+      // 2) per channel: dL/da += g T_i (f - R), dL/df += g T_i a, R <- a f + (1 - a) R
+      for (int c = 0; c < C; ++c) {
+        const T fc = f[c];
+        T* Rc = R + c * P + base;
+        const V Rv = load<V>(Rc);
+        const V gt = load<V>(G + c * P + base) * Ti;
+        v_alpha += gt * (fc - Rv);
+        if constexpr (CT > 0) {
+          vfl_reg[c] += gt * a;
+        } else {
+          store(vfl_mem + c * W, load<V>(vfl_mem + c * W) + gt * a);
         }
-        // 3) alpha -> opacity, conic, mean2d (no gradient through a clamped alpha)
-        const V v_a = (valid & (a < amax)) ? v_alpha : zero;
-        const V v_sigma = -a * v_a;
-        lo += (a / o) * v_a;
-        lca += T(0.5) * dx * dx * v_sigma;
-        lcb += dx * dy * v_sigma;
-        lcc += T(0.5) * dy * dy * v_sigma;
-        lmx += (ca * dx + cb * dy) * v_sigma;
-        lmy += (cb * dx + cc * dy) * v_sigma;
+        store(Rc, a * fc + om * Rv);
       }
+      // 3) alpha -> opacity, conic, mean2d (no gradient through a clamped alpha)
+      const V v_a = (valid & (a < amax)) ? v_alpha : zero;
+      const V v_sigma = -a * v_a;
+      lo += (a / o) * v_a;
+      lca += T(0.5) * dx * dx * v_sigma;
+      lcb += dx * dy * v_sigma;
+      lcc += T(0.5) * dy * dy * v_sigma;
+      lmx += (ca * dx + cb * dy) * v_sigma;
+      lmy += (cb * dx + cc * dy) * v_sigma;
     }
     if (!hit) continue;
     T* gg = gb + int64_t(g) * stride;

@@ -164,6 +164,15 @@ void bin_gaussians(const at::Tensor& depths, const at::Tensor& radii, const at::
   radix_sort_by_key(keys, order);
   const double t1 = omp_get_wtime();
   const int64_t nv = int64_t(order.size());
+  // tile ranges of the sorted Gaussians, gathered once so both passes below read sequentially
+  std::vector<int> trect(4 * nv);
+  for (int64_t k = 0; k < nv; ++k) {
+    const int* r = rc + 4 * order[k];
+    trect[4 * k] = r[0] / kTile;
+    trect[4 * k + 1] = r[1] / kTile;
+    trect[4 * k + 2] = r[2] / kTile;
+    trect[4 * k + 3] = r[3] / kTile;
+  }
   std::vector<int64_t> counts(n_tiles + 1, 0);
   const int nthreads = std::max(1, std::min(omp_get_max_threads(), tiles_y));
 #pragma omp parallel num_threads(nthreads)
@@ -171,11 +180,10 @@ void bin_gaussians(const at::Tensor& depths, const at::Tensor& radii, const at::
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
     const int r0 = int(int64_t(tiles_y) * t / nt), r1 = int(int64_t(tiles_y) * (t + 1) / nt);
     for (int64_t k = 0; k < nv; ++k) {
-      const int* r = rc + 4 * order[k];
-      const int ty0 = std::max(r[1] / kTile, r0), ty1 = std::min(r[3] / kTile, r1 - 1);
-      const int tx0 = r[0] / kTile, tx1 = r[2] / kTile;
+      const int* r = trect.data() + 4 * k;
+      const int ty0 = std::max(r[1], r0), ty1 = std::min(r[3], r1 - 1);
       for (int ty = ty0; ty <= ty1; ++ty)
-        for (int tx = tx0; tx <= tx1; ++tx) ++counts[ty * tiles_x + tx + 1];
+        for (int tx = r[0]; tx <= r[2]; ++tx) ++counts[ty * tiles_x + tx + 1];
     }
 #pragma omp barrier
 #pragma omp single
@@ -190,12 +198,12 @@ void bin_gaussians(const at::Tensor& depths, const at::Tensor& radii, const at::
     std::vector<int64_t> cursor(counts.begin() + int64_t(r0) * tiles_x, counts.begin() + int64_t(r1) * tiles_x);
     const int64_t base = int64_t(r0) * tiles_x;
     for (int64_t k = 0; k < nv; ++k) {
+      const int* r = trect.data() + 4 * k;
+      const int ty0 = std::max(r[1], r0), ty1 = std::min(r[3], r1 - 1);
+      if (ty0 > ty1) continue;
       const int g = order[k];
-      const int* r = rc + 4 * g;
-      const int ty0 = std::max(r[1] / kTile, r0), ty1 = std::min(r[3] / kTile, r1 - 1);
-      const int tx0 = r[0] / kTile, tx1 = r[2] / kTile;
       for (int ty = ty0; ty <= ty1; ++ty)
-        for (int tx = tx0; tx <= tx1; ++tx) out[cursor[ty * tiles_x + tx - base]++] = g;
+        for (int tx = r[0]; tx <= r[2]; ++tx) out[cursor[ty * tiles_x + tx - base]++] = g;
     }
   }
   *t_sort = t1 - t0;
@@ -214,10 +222,10 @@ using FwdTileFn = void (*)(const blend::Scene<T>&, const blend::FwdOut<T>&, int,
 template <typename T>
 using BwdTileFn = void (*)(const blend::Scene<T>&, const blend::BwdIn<T>&, int, blend::BwdScratch<T>&, T*, T*);
 
-template <typename T, int CT>
+template <typename T, int CT, bool LAST>
 void fwd_tile_base(const blend::Scene<T>& s, const blend::FwdOut<T>& o, int tile, blend::FwdScratch<T>& sc,
                    int64_t* ne, int64_t* nb) {
-  blend::fwd_tile<T, kVec, CT>(s, o, tile, sc, ne, nb);
+  blend::fwd_tile<T, kVec, CT, LAST>(s, o, tile, sc, ne, nb);
 }
 template <typename T, int CT>
 void bwd_tile_base(const blend::Scene<T>& s, const blend::BwdIn<T>& in, int tile, blend::BwdScratch<T>& sc, T* gb,
@@ -228,11 +236,11 @@ void bwd_tile_base(const blend::Scene<T>& s, const blend::BwdIn<T>& in, int tile
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define EMOGS_HAVE_AVX2_CLONES 1
 constexpr int kVecAvx2 = 8;
-template <int CT>
-__attribute__((target("avx2,fma"), optimize("fp-contract=fast"))) void fwd_tile_avx2(const blend::Scene<float>& s, const blend::FwdOut<float>& o,
-                                                       int tile, blend::FwdScratch<float>& sc, int64_t* ne,
-                                                       int64_t* nb) {
-  blend::fwd_tile<float, kVecAvx2, CT>(s, o, tile, sc, ne, nb);
+template <int CT, bool LAST>
+__attribute__((target("avx2,fma"), optimize("fp-contract=fast"))) void fwd_tile_avx2(
+    const blend::Scene<float>& s, const blend::FwdOut<float>& o, int tile, blend::FwdScratch<float>& sc,
+    int64_t* ne, int64_t* nb) {
+  blend::fwd_tile<float, kVecAvx2, CT, LAST>(s, o, tile, sc, ne, nb);
 }
 template <int CT>
 __attribute__((target("avx2,fma"), optimize("fp-contract=fast"))) void bwd_tile_avx2(const blend::Scene<float>& s, const blend::BwdIn<float>& in,
@@ -261,13 +269,14 @@ template <typename T> int pick_width() {
   return kVec;
 }
 
-template <typename T> FwdTileFn<T> pick_fwd(int C) {
+template <typename T, bool LAST> FwdTileFn<T> pick_fwd(int C) {
 #ifdef EMOGS_HAVE_AVX2_CLONES
   if constexpr (std::is_same<T, float>::value) {
-    if (cpu_has_avx2()) return C == 4 ? fwd_tile_avx2<4> : C == 7 ? fwd_tile_avx2<7> : fwd_tile_avx2<0>;
+    if (cpu_has_avx2())
+      return C == 4 ? fwd_tile_avx2<4, LAST> : C == 7 ? fwd_tile_avx2<7, LAST> : fwd_tile_avx2<0, LAST>;
   }
 #endif
-  return C == 4 ? fwd_tile_base<T, 4> : C == 7 ? fwd_tile_base<T, 7> : fwd_tile_base<T, 0>;
+  return C == 4 ? fwd_tile_base<T, 4, LAST> : C == 7 ? fwd_tile_base<T, 7, LAST> : fwd_tile_base<T, 0, LAST>;
 }
 template <typename T> BwdTileFn<T> pick_bwd(int C) {
 #ifdef EMOGS_HAVE_AVX2_CLONES
@@ -278,10 +287,11 @@ template <typename T> BwdTileFn<T> pick_bwd(int C) {
   return C == 4 ? bwd_tile_base<T, 4> : C == 7 ? bwd_tile_base<T, 7> : bwd_tile_base<T, 0>;
 }
 
-// Row-span threshold: skip exp() where sigma is clearly beyond the 1/255 level (loose bound;
-// the alpha test decides exactly).
+// Footprint threshold: blocks where sigma > log(255 o) + 1e-3 everywhere are skipped (a loose
+// bound; the alpha test decides exactly).
 template <typename T> std::vector<T> span_thresholds(const T* op, int64_t N) {
   std::vector<T> thr(N);
+#pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < N; ++i) thr[i] = op[i] > 0 ? T(std::log(double(op[i]) * 255.0) + 1e-3) : T(-1);
   return thr;
 }
@@ -304,7 +314,7 @@ std::vector<at::Tensor> rasterize_fwd_cpu(const at::Tensor& means2d, const at::T
                                           const at::Tensor& opacities, const at::Tensor& features,
                                           const at::Tensor& background, const at::Tensor& depths,
                                           const at::Tensor& radii, const at::Tensor& rects, int64_t width,
-                                          int64_t height) {
+                                          int64_t height, bool need_last) {
   const int64_t N = means2d.size(0), C = features.size(1);
   const int tiles_x = int((width + kTile - 1) / kTile), tiles_y = int((height + kTile - 1) / kTile);
   const int n_tiles = tiles_x * tiles_y;
@@ -314,8 +324,10 @@ std::vector<at::Tensor> rasterize_fwd_cpu(const at::Tensor& means2d, const at::T
   auto fopt = means2d.options();
   at::Tensor image = at::empty({height, width, C}, fopt);
   at::Tensor trans = at::empty({height, width}, fopt);
-  at::Tensor last = at::empty({height, width}, fopt.dtype(at::kInt));
+  at::Tensor last = need_last ? at::empty({height, width}, fopt.dtype(at::kInt)) : at::empty({0}, fopt.dtype(at::kInt));
   at::Tensor stats = at::zeros({8}, at::kDouble);
+  // footprint block masks of the tile-list entries, reused by the backward (training only)
+  at::Tensor masks = at::empty({need_last ? tile_ids.size(0) : 0}, at::kLong);
   const double t2 = omp_get_wtime();
   int64_t n_eval = 0, n_blend = 0;
   dispatch_float(means2d.scalar_type(), "rasterize_fwd_cpu", [&](auto tag_) {
@@ -325,10 +337,11 @@ std::vector<at::Tensor> rasterize_fwd_cpu(const at::Tensor& means2d, const at::T
     const int* to = tile_offsets.data_ptr<int>();
     const blend::Scene<T> sc{means2d.data_ptr<T>(), conics.data_ptr<T>(), op, features.data_ptr<T>(), thr.data(),
                              rects.data_ptr<int>(), to, tile_ids.data_ptr<int>(), int(width), int(height), tiles_x,
-                             int(C)};
-    const blend::FwdOut<T> out{image.data_ptr<T>(), trans.data_ptr<T>(), last.data_ptr<int>(),
-                               background.data_ptr<T>()};
-    const FwdTileFn<T> fn = pick_fwd<T>(int(C));
+                             int(C), nullptr};
+    const blend::FwdOut<T> out{image.data_ptr<T>(), trans.data_ptr<T>(), need_last ? last.data_ptr<int>() : nullptr,
+                               background.data_ptr<T>(),
+                               need_last ? reinterpret_cast<uint64_t*>(masks.data_ptr<int64_t>()) : nullptr};
+    const FwdTileFn<T> fn = need_last ? pick_fwd<T, true>(int(C)) : pick_fwd<T, false>(int(C));
     const std::vector<int> order = tiles_by_cost(to, n_tiles);
 #pragma omp parallel reduction(+ : n_eval, n_blend)
     {
@@ -344,7 +357,7 @@ std::vector<at::Tensor> rasterize_fwd_cpu(const at::Tensor& means2d, const at::T
   st[3] = double(n_eval);
   st[4] = double(n_blend);
   st[5] = double(tile_ids.size(0));
-  return {image, trans, last, tile_offsets, tile_ids, stats};
+  return {image, trans, last, tile_offsets, tile_ids, stats, masks};
 }
 
 // ------------------------------------------------------------------------------ blending backward
@@ -354,9 +367,11 @@ std::vector<at::Tensor> rasterize_bwd_cpu(const at::Tensor& means2d, const at::T
                                           const at::Tensor& opacities, const at::Tensor& features,
                                           const at::Tensor& background, const at::Tensor& rects,
                                           const at::Tensor& tile_offsets, const at::Tensor& tile_ids,
-                                          const at::Tensor& trans, const at::Tensor& last,
+                                          const at::Tensor& trans, const at::Tensor& last, const at::Tensor& masks,
                                           const at::Tensor& v_image, const at::Tensor& v_alpha, int64_t width,
                                           int64_t height) {
+  TORCH_CHECK(masks.numel() == 0 || (masks.scalar_type() == at::kLong && masks.numel() == tile_ids.numel()),
+              "rasterize_bwd: masks must be the int64 [pairs] tensor returned by rasterize_fwd (or empty)");
   const int64_t N = means2d.size(0), C = features.size(1);
   const int tiles_x = int((width + kTile - 1) / kTile), tiles_y = int((height + kTile - 1) / kTile);
   const int n_tiles = tiles_x * tiles_y;
@@ -372,7 +387,8 @@ std::vector<at::Tensor> rasterize_bwd_cpu(const at::Tensor& means2d, const at::T
     const int* to = tile_offsets.data_ptr<int>();
     const blend::Scene<T> sc{means2d.data_ptr<T>(), conics.data_ptr<T>(), op, features.data_ptr<T>(), thr.data(),
                              rects.data_ptr<int>(), to, tile_ids.data_ptr<int>(), int(width), int(height), tiles_x,
-                             int(C)};
+                             int(C),
+                             masks.numel() ? reinterpret_cast<const uint64_t*>(masks.data_ptr<int64_t>()) : nullptr};
     const blend::BwdIn<T> in{background.data_ptr<T>(), trans.data_ptr<T>(), v_image.data_ptr<T>(),
                              v_alpha.data_ptr<T>(), last.data_ptr<int>()};
     const BwdTileFn<T> fn = pick_bwd<T>(int(C));

@@ -22,19 +22,21 @@ std::vector<at::Tensor> project_bwd_cpu(const at::Tensor& means, const at::Tenso
 
 // -> image [H,W,C] (background included), trans [H,W] (final T), last [H,W] int32,
 //    tile_offsets [tiles+1] int32, tile_ids [pairs] int32, stats [8] float64
-//    (sort s, binning s, blending s, pairs evaluated, pairs blended, tile-Gaussian pairs)
+//    (sort s, binning s, blending s, pixel lanes evaluated, pairs blended, tile-Gaussian pairs),
+//    masks [pairs] int64 (footprint block masks for the backward). need_last = false (inference):
+//    last and masks come back empty.
 std::vector<at::Tensor> rasterize_fwd_cpu(const at::Tensor& means2d, const at::Tensor& conics,
                                           const at::Tensor& opacities, const at::Tensor& features,
                                           const at::Tensor& background, const at::Tensor& depths,
                                           const at::Tensor& radii, const at::Tensor& rects, int64_t width,
-                                          int64_t height);
+                                          int64_t height, bool need_last);
 
 // -> v_means2d [N,2], v_conics [N,3], v_opacities [N], v_features [N,C], v_background [C]
 std::vector<at::Tensor> rasterize_bwd_cpu(const at::Tensor& means2d, const at::Tensor& conics,
                                           const at::Tensor& opacities, const at::Tensor& features,
                                           const at::Tensor& background, const at::Tensor& rects,
                                           const at::Tensor& tile_offsets, const at::Tensor& tile_ids,
-                                          const at::Tensor& trans, const at::Tensor& last,
+                                          const at::Tensor& trans, const at::Tensor& last, const at::Tensor& masks,
                                           const at::Tensor& v_image, const at::Tensor& v_alpha, int64_t width,
                                           int64_t height);
 

@@ -60,16 +60,32 @@ class ProjectFn(torch.autograd.Function):
 class RasterizeFn(torch.autograd.Function):
     """(means2d [N,2], conics [N,3], opacities [N], features [N,C], background [C], depths [N]
     (sort key only), radii [N], rects [N,4]) -> image [H,W,C] (background included), alpha [H,W,1],
-    stats [8] float64 (sort s, binning s, blending s, pairs evaluated, pairs blended,
-    tile-Gaussian pairs)."""
+    stats [8] float64 (sort s, binning s, blending s, pixel lanes evaluated, pairs blended,
+    tile-Gaussian pairs). The forward also keeps, for the backward, each pixel's last blended index
+    and each tile-list entry's pixel-block mask; need_grad=False (inference) skips both (a
+    backward then raises)."""
 
     @staticmethod
-    def forward(ctx, means2d, conics, opacities, features, background, depths, radii, rects, width, height):
-        image, trans, last, offsets, ids, stats = _ext().rasterize_fwd(
-            means2d, conics, opacities, features, background, depths, radii, rects, width, height
+    def forward(
+        ctx,
+        means2d,
+        conics,
+        opacities,
+        features,
+        background,
+        depths,
+        radii,
+        rects,
+        width,
+        height,
+        need_grad=True,
+    ):
+        keep = bool(need_grad)
+        image, trans, last, offsets, ids, stats, masks = _ext().rasterize_fwd(
+            means2d, conics, opacities, features, background, depths, radii, rects, width, height, keep
         )
         ctx.save_for_backward(
-            means2d, conics, opacities, features, background, rects, offsets, ids, trans, last
+            means2d, conics, opacities, features, background, rects, offsets, ids, trans, last, masks
         )
         ctx.size = (width, height)
         ctx.mark_non_differentiable(stats)
@@ -77,7 +93,10 @@ class RasterizeFn(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, v_image, v_alpha, _v_stats):
-        means2d, conics, opacities, features, background, rects, offsets, ids, trans, last = ctx.saved_tensors
+        saved = ctx.saved_tensors
+        means2d, conics, opacities, features, background, rects, offsets, ids, trans, last, masks = saved
+        if last.numel() != trans.numel():
+            raise RuntimeError("RasterizeFn: forward ran with need_grad=False, no backward possible")
         width, height = ctx.size
         v_image = _zeros_if_none(
             v_image,
@@ -95,9 +114,10 @@ class RasterizeFn(torch.autograd.Function):
             ids,
             trans,
             last,
+            masks,
             v_image,
             v_alpha,
             width,
             height,
         )
-        return v_means2d, v_conics, v_opac, v_feat, v_bg, None, None, None, None, None
+        return v_means2d, v_conics, v_opac, v_feat, v_bg, None, None, None, None, None, None

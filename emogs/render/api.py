@@ -75,6 +75,14 @@ def _pick_backend(backend: str, device: torch.device) -> str:
     return backend
 
 
+def _all_finite(t: Tensor) -> bool:
+    """True when t has no NaN / inf. A finite sum proves it (NaN or inf anywhere makes the sum
+    non-finite) at a tenth of the cost of isfinite(t).all(); only a non-finite sum (a bad value or
+    a finite overflow) takes the exact element-wise test."""
+    t = t.detach()
+    return bool(torch.isfinite(t.sum())) or bool(torch.isfinite(t).all())
+
+
 def _check_inputs(
     means, quats, scales, opacities, features, viewmat, K, width, height, background, normalize, near, far
 ):
@@ -129,7 +137,7 @@ def _check_inputs(
             "move them with .to(means.device)"
         )
     for name, t in tensors.items():
-        if not torch.isfinite(t).all():
+        if not _all_finite(t):
             raise ValueError(f"rasterize: {name} contains NaN or inf values; check the optimiser / inputs")
     if N and (opacities.min() < 0 or opacities.max() > 1):
         raise ValueError(
@@ -200,8 +208,20 @@ def _render_one(
         )
         feats = torch.cat([features, depths[:, None]], 1).contiguous()
         bg = torch.cat([background, background.new_zeros(1)]).contiguous()
+        diff = (means2d, conics, opacities, feats, bg)
+        need_grad = torch.is_grad_enabled() and any(t.requires_grad for t in diff)
         img, alpha, stats = RasterizeFn.apply(
-            means2d, conics, opacities.contiguous(), feats, bg, depths.detach(), radii, rects, width, height
+            means2d,
+            conics,
+            opacities.contiguous(),
+            feats,
+            bg,
+            depths.detach(),
+            radii,
+            rects,
+            width,
+            height,
+            need_grad,
         )
         s = stats.tolist()
         meta = dict(

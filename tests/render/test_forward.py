@@ -107,3 +107,28 @@ def test_depth_is_expected_depth():
     z = (vm[:3, :3] @ s["means"][0] + vm[:3, 3])[2]
     m = out.alpha[..., 0] > 0.1
     assert torch.allclose(out.depth[..., 0][m] / out.alpha[..., 0][m], z.expand(int(m.sum())), atol=1e-5)
+
+
+def test_inference_forward_matches_training_forward():
+    """Under no_grad the kernel skips what only the backward needs; the render must not change,
+    and a forward without grad bookkeeping cannot be back-propagated by mistake."""
+    from emogs.render._kernels import RasterizeFn
+
+    scene = random_scene(300, seed=5)
+    vm, K = camera(80, 64)
+    params = {k: v.clone().requires_grad_(True) for k, v in scene.items()}
+    train = rasterize(**params, viewmat=vm, K=K, width=80, height=64, backend="cpu")
+    with torch.no_grad():
+        infer = rasterize(**scene, viewmat=vm, K=K, width=80, height=64, backend="cpu")
+    assert train.image.requires_grad and not infer.image.requires_grad
+    assert torch.equal(train.image.detach(), infer.image)
+    assert torch.equal(train.alpha.detach(), infer.alpha)
+    assert torch.equal(train.depth.detach(), infer.depth)
+    m = train.meta
+    feats = torch.cat([params["features"], m["depths"][:, None]], 1).detach().requires_grad_(True)
+    bg = torch.zeros(feats.shape[1])
+    args = (m["means2d"].detach(), m["conics"].detach(), params["opacities"].detach(), feats, bg)
+    rects = torch.zeros(len(feats), 4, dtype=torch.int32)
+    img, _, _ = RasterizeFn.apply(*args, m["depths"].detach(), m["radii"], rects, 80, 64, False)
+    with pytest.raises(RuntimeError, match="need_grad=False"):
+        img.sum().backward()
