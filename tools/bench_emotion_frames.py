@@ -1,0 +1,142 @@
+"""Judge the synthetic emotional frames directly: the upper bound of what an avatar can learn.
+
+    python tools/bench_emotion_frames.py out/demo/dataset [--frames 6] [--sheet out.png] [--json out.json]
+
+For the paper's protocol (12 V/A targets evenly on the circle, radius 0.8) the generator
+(`preprocess.emotional_frames.EmotionalFrameGenerator`) makes emotional versions of `--frames`
+training frames, the same judge as tools/evaluate.py (fer, Haar face crop) judges them (V/A
+averaged over the frames of a target) -> V-RMSE, A-RMSE, V-SA, A-SA, E-Acc top-3 via
+`emogs.emotion.metrics.emotion_conditioned_eval`. Lip preservation: MediaPipe re-detected on
+each emotional frame vs on its source frame (`lip_preservation`, all 40 lip landmarks), plus the
+inner-lip opening (13-14, 82-87, 312-317 gaps) change. Accuracy numbers, not timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+OPENING_PAIRS = ((13, 14), (82, 87), (312, 317), (81, 178), (311, 402))
+
+
+def _opening(p: np.ndarray) -> np.ndarray:
+    """Inner-lip gaps [..., len(OPENING_PAIRS)] in px of landmarks [..., 478, >=2]."""
+    return np.stack([np.linalg.norm(p[..., a, :2] - p[..., b, :2], axis=-1) for a, b in OPENING_PAIRS], -1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("dataset")
+    ap.add_argument("--frames", type=int, default=6, help="training frames per target (evenly spaced)")
+    ap.add_argument("--crop", choices=("haar", "landmarks"), default="haar",
+                    help="judge face crop: haar (as tools/evaluate.py) or the detected landmarks")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override an EmotionalFrameConfig field (repeatable), e.g. --set lip_corners=0")
+    ap.add_argument("--sheet", help="contact sheet PNG (face crops, one row per source frame)")
+    ap.add_argument("--json", help="write the results here")
+    args = ap.parse_args(argv)
+
+    import cv2
+
+    from emogs.emotion.judge import EmotionJudge
+    from emogs.emotion.metrics import emotion_conditioned_eval, lip_preservation
+    from emogs.emotion.va_model import circle_targets
+    from preprocess.emotional_frames import EmotionalFrameConfig, EmotionalFrameGenerator, rest_va_of_dataset
+    from preprocess.landmarks import FaceMeshDetector
+
+    root = Path(args.dataset)
+    frames = np.load(root / "frames.npy", mmap_mode="r")
+    lms = np.load(root / "landmarks.npy", mmap_mode="r")
+    man = json.loads((root / "manifest.json").read_text()) if (root / "manifest.json").is_file() else {}
+    lo, hi = man.get("split", {}).get("train", (0, len(frames)))
+    src = np.linspace(lo, hi - 1, args.frames + 2).round().astype(int)[1:-1]
+    cfg = EmotionalFrameConfig()
+    for kv in args.set:
+        k, v = kv.split("=", 1)
+        cur = getattr(cfg, k)
+        setattr(cfg, k, type(cur)(v) if not isinstance(cur, tuple | type(None)) else json.loads(v))
+    if cfg.rest_va is None and cfg.relative_to_rest:
+        cfg.rest_va = rest_va_of_dataset(root)
+    gen = EmotionalFrameGenerator(cfg)
+    judge = EmotionJudge()
+    det = FaceMeshDetector(video_mode=False, max_faces=1)
+
+    real = [np.asarray(frames[i]) for i in src]
+    real_pts = [np.asarray(lms[i], np.float64) for i in src]
+    crop_pts = (lambda k, p: p) if args.crop == "landmarks" else (lambda k, p: None)
+    rest = judge(np.stack(real), points478=[crop_pts(k, p) for k, p in enumerate(real_pts)])
+    det_real = [det(f)[0].points for f in real]
+
+    made: dict[tuple, list] = {}
+    neutral_lm, emo_lm, open_d = [], [], []
+
+    def render_fn(va):
+        outs = []
+        for k in range(len(src)):
+            img, p = gen(real[k], real_pts[k], va)
+            outs.append(img)
+            faces = det(img)
+            if faces:
+                neutral_lm.append(det_real[k])
+                emo_lm.append(faces[0].points)
+                open_d.append(np.abs(_opening(faces[0].points) - _opening(det_real[k])).mean())
+        made[tuple(np.round(va, 3))] = outs
+        return outs
+
+    if args.crop == "landmarks":
+        res = emotion_conditioned_eval(render_fn, judge, circle_targets(12),
+                                       landmarks_fn=lambda f: det(f)[0].points if det(f) else None)
+    else:
+        res = emotion_conditioned_eval(render_fn, judge, circle_targets(12))
+    lip = lip_preservation(np.stack(neutral_lm), np.stack(emo_lm))
+    summary = {k: round(res[k], 3) for k in ("V_RMSE", "A_RMSE", "V_SA", "A_SA", "E_Acc_top3")}
+    summary.update(
+        judge="fer (mini-Xception), crop=" + args.crop,
+        frames=src.tolist(),
+        rest_va_judged=np.round(rest.va.mean(0), 3).tolist(),
+        rest_top1=[t[0] for t in rest.top3],
+        generator_rest_va=None if cfg.rest_va is None else np.round(cfg.rest_va, 3).tolist(),
+        lip_mean_px=round(lip["mean_px"], 3),
+        lip_max_px=round(lip["max_px"], 3),
+        lip_opening_change_px=round(float(np.mean(open_d)), 3),
+        detected=f"{len(emo_lm)}/{12 * len(src)}",
+        config={k: v for k, v in vars(cfg).items() if not k.startswith("_")},
+    )
+    for p in res["per_target"]:
+        print(f"target {p['target'][0]:+.2f},{p['target'][1]:+.2f} [{p['class']:>8}] -> "
+              f"{p['judged'][0]:+.2f},{p['judged'][1]:+.2f} top3={p['top3']} {'hit' if p['hit'] else ''}")
+    print(json.dumps({k: v for k, v in summary.items() if k != "config"}))
+    if args.json:
+        out = {"summary": summary, "per_target": res["per_target"]}
+        Path(args.json).write_text(json.dumps(out, indent=1))
+    if args.sheet:
+        from preprocess.emotional_frames import _face_box
+
+        tile = 160
+        rows = []
+        for k in range(len(src)):
+            x0, y0, x1, y1 = _face_box(real_pts[k], real[k].shape[0], 0.9)
+            cells = [real[k]] + [made[key][k] for key in made]
+            row = []
+            for j, c in enumerate(cells):
+                c = cv2.resize(c[y0:y1, x0:x1], (tile, tile), interpolation=cv2.INTER_AREA).copy()
+                if k == 0:
+                    lab = "real" if j == 0 else res["per_target"][j - 1]["class"][:5] + \
+                        " {:+.1f},{:+.1f}".format(*res["per_target"][j - 1]["target"])
+                    cv2.putText(c, lab, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 0), 1,
+                                cv2.LINE_AA)
+                row.append(c)
+            rows.append(np.concatenate(row, 1))
+        sheet = np.concatenate(rows, 0)
+        cv2.imwrite(args.sheet, sheet[..., ::-1])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
