@@ -59,7 +59,7 @@ class EmotionalFrameConfig:
     # applied are va_to_aus(target) - va_to_aus(rest_va), so a target is an absolute expression and a
     # person who smiles at rest gets the smile taken away for a sad target. None = (0, 0).
     rest_va: tuple[float, float] | None = None
-    relative_to_rest: bool = False  # the stage sets rest_va from the real frames' valence_arousal.npy
+    relative_to_rest: bool = True  # the stage sets rest_va from the real frames' valence_arousal.npy
 
 
 def face_rectangles(pts: np.ndarray, size: int) -> list[tuple[int, int, int, int]]:
@@ -411,7 +411,8 @@ def run_emotional_frames_stage(
         from preprocess.normals import FaceNormalRenderer
 
         normal_renderer = FaceNormalRenderer(s)
-    if config is not None and config.relative_to_rest and config.rest_va is None:
+    config = config if config is not None else EmotionalFrameConfig()
+    if config.relative_to_rest and config.rest_va is None:
         if not (root / "valence_arousal.npy").is_file():
             raise FileNotFoundError(
                 f"{root / 'valence_arousal.npy'} is missing: relative_to_rest needs the real frames' V/A "

@@ -357,7 +357,8 @@ for _stage in (
     Stage("contact_sheet", run_contact_sheet, ("contact_sheet.png",),
           ("decode", "landmarks", "camera", "parsing", "normals", "aus", "audio_features"),
           ("contact_frames",)),
-    Stage("emotion", run_emotion, ("emotion/source_index.npy",), ("decode", "landmarks", "camera", "parsing"),
+    Stage("emotion", run_emotion, ("emotion/source_index.npy",),
+          ("decode", "landmarks", "camera", "parsing", "valence_arousal"),
           optional=True),
 ):
     register_stage(_stage)

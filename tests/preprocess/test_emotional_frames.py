@@ -114,19 +114,20 @@ def test_sample_plan_covers_circle():
     np.testing.assert_array_equal(src, src2)
 
 
-def _tiny_dataset(root, crop, pts, t=4):
+def _tiny_dataset(root, crop, pts, t=4, rest_va=(0.0, 0.0)):
     frames = np.stack([np.roll(crop, k, axis=1) for k in range(t)])
     lms = np.stack([pts + [k, 0, 0] for k in range(t)]).astype(np.float32)
     np.save(root / "frames.npy", frames)
     np.save(root / "landmarks.npy", lms)
     k = np.array([[600, 0, 256], [0, 600, 256], [0, 0, 1]], np.float32)
     np.savez(root / "camera.npz", K=k, w2c=np.repeat(np.eye(4, dtype=np.float32)[None], t, 0))
+    np.save(root / "valence_arousal.npy", np.tile(np.float32([rest_va]), (t, 1)))  # the real frames' V/A
     (root / "manifest.json").write_text(json.dumps({"split": {"train": [0, 3], "val": [3, 4]}}))
 
 
 def test_stage_writes_emotion_subdataset(tmp_path, face):
     crop, pts, _ = face
-    _tiny_dataset(tmp_path, crop, pts)
+    _tiny_dataset(tmp_path, crop, pts, rest_va=(0.7, 0.3))  # a smiling rest
     calls = []
     info = run_emotional_frames_stage(
         tmp_path,
@@ -152,6 +153,7 @@ def test_stage_writes_emotion_subdataset(tmp_path, face):
     assert aus.dtype == np.float32 and aus.shape == (m, len(info["aus_names"]))
     assert (e / "contact_sheet.png").is_file()
     assert not list(e.glob("*.tmp"))
+    assert info["rest_va"] == pytest.approx([0.7, 0.3])  # targets are relative to the real frames' V/A
     # each synthetic frame is its source frame with an emotion: close to it, not equal
     for j in range(m):
         d = np.abs(fr[j].astype(int) - np.load(tmp_path / "frames.npy", mmap_mode="r")[src[j]].astype(int))
