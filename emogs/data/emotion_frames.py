@@ -1,7 +1,12 @@
 """Reader of the `emotion/` sub-dataset (synthetic emotional frames, docs/dataset.md).
 
 Each emotional frame j was made from real frame `source_index[j]`: its camera, audio window and
-torso / background come from that frame; the image, parsing, normals, AUs and target V/A are its own.
+action units come from that frame; the image, parsing, normals, torso / background and target V/A are
+its own. The AUs are the source frame's, not the ones measured on the emotional image: when driving,
+AUs come from real frames (blinks, brows at rest) and only V/A carries the emotion, so the emotion
+branch must learn the whole change from the source expression (given the edited AUs, the frozen
+face net's AU path would explain part of the brow / lid motion and the branch would learn only the
+rest: measured on the demo, its renders then moved the brows 0.1-0.5 px where the frames move 15).
 
     ds = PersonDataset(root, split="all", load_emotion=True)
     em = EmotionFrames(ds)
@@ -63,7 +68,7 @@ class EmotionFrames:
             w2c=ds.w2c[t].clone(),
             K=ds.K.clone(),
             audio=ds.audio_window(t),
-            aus=torch.from_numpy(np.array(em["aus"][j], dtype=np.float32)),
+            aus=torch.from_numpy(np.array(ds.aus[t], dtype=np.float32)),
             va=torch.from_numpy(np.array(em["valence_arousal"][j], dtype=np.float32)),
             landmarks=torch.from_numpy(np.array(ds.landmarks[t], dtype=np.float32)),
             torso_background=torch.where(keep, image, ds.background),

@@ -12,6 +12,7 @@ def test_emotion_frames_take_camera_from_source_and_pixels_from_themselves(tmp_p
     em_frames = np.load(root / "emotion" / "frames.npy")
     em_frames[:] = 255 - em_frames  # make them differ from the source frames
     np.save(root / "emotion" / "frames.npy", em_frames)
+    np.save(root / "emotion" / "aus.npy", np.load(root / "emotion" / "aus.npy") + 1.0)  # and their AUs
     ds = PersonDataset(root, split="train", load_emotion=True)
     all_em = EmotionFrames(ds, train_only=False)
     em = EmotionFrames(ds)
@@ -22,6 +23,8 @@ def test_emotion_frames_take_camera_from_source_and_pixels_from_themselves(tmp_p
     t = int(src[1])
     assert s.index == t
     assert torch.equal(s.w2c, ds.w2c[t]) and torch.equal(s.audio, ds.audio_window(t))
+    # AUs are the source frame's (as when driving), not those measured on the emotional image
+    assert torch.equal(s.aus, torch.from_numpy(np.asarray(ds.aus[t], np.float32)))
     assert torch.allclose(s.image, torch.from_numpy(em_frames[1] / 255.0).float())
     va = np.load(root / "emotion" / "valence_arousal.npy")[1]
     assert torch.allclose(s.va, torch.from_numpy(va))
