@@ -15,15 +15,13 @@ from ..losses import mask_box
 FACE_CLASSES = (1, 2, 3, 4, 7)  # skin, brows, eyes, lips, hair: what the face Gaussians draw
 MOUTH_CLASSES = (5, 6)  # mouth cavity, teeth
 LIPS_AND_MOUTH = (4, 5, 6)  # lips, cavity, teeth: the region speech moves
-BROWS_AND_EYES = (2, 3)  # the band emotion moves most (brows, lids)
 
 
 @dataclass
 class Target:
     """image [s,s,3]; face_mask, mouth_mask [s,s] in [0,1]; normals [s,s,3]; normal_valid [s,s] bool;
     cond: FrameConditions (K for the dataset's S, background already at s);
-    mouth_box: (y0, y1, x0, x1) around the lips and mouth at s (grown by 25 %), None without lips;
-    upper_box: the same around the brows and eyes (grown by 40 %: brows rise, lids open)."""
+    mouth_box: (y0, y1, x0, x1) around the lips and mouth at s (grown by 25 %), None without lips."""
 
     image: Tensor
     face_mask: Tensor
@@ -34,7 +32,6 @@ class Target:
     image_size: int
     index: int
     mouth_box: tuple[int, int, int, int] | None = None
-    upper_box: tuple[int, int, int, int] | None = None
 
 
 def _resize(x: Tensor, size: int) -> Tensor:
@@ -81,5 +78,4 @@ def make_target(sample, size: int, use_va: bool = True, face_classes=FACE_CLASSE
         image_size=s_full,
         index=int(sample.index),
         mouth_box=mask_box(_resize(_mask(sample.parsing, LIPS_AND_MOUTH), size)),
-        upper_box=mask_box(_resize(_mask(sample.parsing, BROWS_AND_EYES), size), margin=0.4),
     )
