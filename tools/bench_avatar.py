@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-malloc-tune", action="store_true",
                    help="leave glibc malloc at its defaults (no emogs.avatar.inference.tune_allocator())")
     p.add_argument("--avatar", help="benchmark this fitted avatar (and its dataset) instead of a fresh one")
+    p.add_argument("--va", choices=("fixed", "varying", "none"), default="fixed",
+                   help="emotion input: one V/A for all frames (sliders at rest), a new V/A every frame, "
+                        "or no emotion edit")
     args = p.parse_args(argv)
 
     import torch
@@ -80,9 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     if feats.shape[1] != acfg.audio_dim:  # an avatar fitted on other features: time them, feed zeros
         feats = np.zeros((n_audio, acfg.audio_dim), np.float32)
     t_feat = (time.perf_counter() - t0) / n_audio
-    va = np.tile([0.6, 0.4], (args.frames, 1))
+    if args.va == "varying":  # a new V/A every frame: the emotion branch runs every frame
+        va = np.stack([0.6 + 0.01 * np.arange(args.frames), np.full(args.frames, 0.4)], 1)
+    else:  # fixed sliders / a constant --valence: the emotion offsets are computed once
+        va = np.tile([0.6, 0.4], (args.frames, 1))
     conds = list(drive_conditions(ds, feats[: args.frames], acfg.audio_window,
-                                  va if avatar.emotion_net is not None else None, DriveOptions()))
+                                  va if avatar.emotion_net is not None and args.va != "none" else None,
+                                  DriveOptions()))
 
     stages = ("deform", "raster_face", "raster_mouth", "composite")
 
@@ -147,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  end to end (fast): {end * 1e3:.1f} ms/frame = {1 / end:.1f} FPS (target >= 25)")
     if plain:
         print(f"  fast vs plain render_frame: {plain['total'] / fast['total']:.2f}x")
-    res = {"fast": fast, "plain": plain, "features_ms": t_feat * 1e3, "fps": 1 / end,
+    res = {"fast": fast, "plain": plain, "features_ms": t_feat * 1e3, "fps": 1 / end, "va": args.va,
            "threads": args.threads, "size": args.size, "malloc_tuned": tuned}
     if not args.no_reference:
         avatar.config.backend = "torch"

@@ -163,31 +163,59 @@ def main(argv: list[str] | None = None) -> int:
         res.update(heldout_lmd(avatar, PersonDataset(ds_root, split="train"), args.audio, args.truth,
                                args.truth_video))
     if avatar.emotion_net is not None and not args.no_emotion:
-        res["emotion"] = emotion_metrics(avatar, ds)
+        res["emotion"] = emotion_metrics(avatar, ds, folder)
     out = Path(args.out) if args.out else folder / "eval.json"
     out.write_text(json.dumps(res, indent=2))
     print(json.dumps(res, indent=2))
     return 0
 
 
-def emotion_metrics(avatar, ds) -> dict:
-    """Emotion-conditioned evaluation via emogs.emotion (E); reported as not computed on failure."""
+def emotion_metrics(avatar, ds, folder: Path | None = None, lip_frames: int = 8) -> dict:
+    """Emotion-conditioned evaluation via emogs.emotion: the 12-target protocol (judge: fer), lip
+    preservation (MediaPipe lip points of emotional vs neutral renders of the same `lip_frames`
+    validation frames, every target) and a plot of targets vs judged V/A (`folder`/emotion_va.png).
+    Reported as not computed on failure."""
     try:
         import torch
 
         from emogs.emotion.judge import EmotionJudge
-        from emogs.emotion.metrics import emotion_conditioned_eval
+        from emogs.emotion.metrics import emotion_conditioned_eval, lip_preservation, plot_va_circle
+        from emogs.emotion.va_model import circle_targets
         from emogs.train.evaluate import frame_conditions
+        from preprocess.landmarks import FaceMeshDetector
 
         judge = EmotionJudge()
         base = frame_conditions(ds[0])
 
-        def render_fn(va):
-            base.va = torch.as_tensor(np.asarray(va), dtype=torch.float32)
-            rgb = avatar.render_frame(base, ds.size, image_size=ds.size)["rgb"]
+        def render(cond, va):
+            cond.va = None if va is None else torch.as_tensor(np.asarray(va), dtype=torch.float32)
+            with torch.no_grad():
+                rgb = avatar.render_frame(cond, ds.size, image_size=ds.size)["rgb"]
             return (rgb.numpy() * 255 + 0.5).astype(np.uint8)
 
-        return emotion_conditioned_eval(render_fn, judge)
+        res = emotion_conditioned_eval(lambda va: render(base, va), judge)
+        targets = circle_targets(12)
+        if folder is not None:
+            judged = [p["judged"] for p in res["per_target"]]
+            res["plot"] = str(plot_va_circle(targets, judged, folder / "emotion_va.png",
+                                             title=f"targets (green) vs judged ({judge.backend})"))
+        neutral, emotional = [], []
+        with FaceMeshDetector(video_mode=False, max_faces=1) as det:
+            for i in np.linspace(0, len(ds) - 1, min(lip_frames, len(ds))).round().astype(int):
+                cond = frame_conditions(ds[int(i)])
+                ref = det(render(cond, None))
+                for t in targets:
+                    faces = det(render(cond, t))
+                    if ref and faces:
+                        neutral.append(ref[0].points)
+                        emotional.append(faces[0].points)
+        if neutral:
+            lp = lip_preservation(np.stack(neutral), np.stack(emotional))
+            res["lip_preservation"] = {"mean_px": lp["mean_px"], "max_px": lp["max_px"],
+                                       "pairs": len(neutral)}
+        else:
+            res["lip_preservation"] = {"computed": False, "reason": "no face detected in the renders"}
+        return res
     except Exception as err:  # report, never fake
         return {"computed": False, "reason": f"emotion metrics not computed: {type(err).__name__}: {err}"}
 

@@ -4,8 +4,9 @@ Everything that depends only on the canonical Gaussians and the weights is compu
 (`InferenceCache`): each deform net's spatial part (tri-plane features, region gates, the head's first
 layer on the spatial columns - `net.spatial(xyz)`), the emotion branch's spatial part at the canonical
 positions, the opacities (sigmoid) and the SH coefficients. Per frame only the audio / AU / V/A codes,
-the head MLPs, the SH colours (they depend on the deformed positions, so they stay exact), the two
-rasterizer passes and an in-place composite remain.
+the head MLPs (the emotion branch's only when V/A changed: its offsets depend on V/A alone), the SH
+colours (they depend on the deformed positions, so they stay exact), the two rasterizer passes and
+an in-place composite remain.
 
 The cache remembers every parameter's and buffer's storage and version counter and the identity of
 the avatar's Gaussian sets, nets and Gaussian parameters, so optimiser steps, `load_state_dict`,
@@ -60,6 +61,17 @@ class SetCache:
     delta_n: Tensor
     spatial: object | None = None
     emotion: object | None = None
+    emotion_memo: tuple | None = None  # (V/A key, DeformOutput) of the last emotion edit
+
+
+def _emotion_offsets(c: SetCache, emotion_net, va: Tensor):
+    """The emotion branch's offsets at V/A `va` [2]; they depend on V/A only (the branch is queried
+    at the canonical positions), so the last result is reused while V/A stays the same - every
+    frame of a render with fixed sliders or a constant --valence/--arousal."""
+    key = tuple(float(x) for x in va.reshape(-1))
+    if c.emotion_memo is None or c.emotion_memo[0] != key:
+        c.emotion_memo = (key, emotion_net.infer(c.emotion, va))
+    return c.emotion_memo[1]
 
 
 @dataclass
@@ -127,7 +139,7 @@ def _deform(c: SetCache, net, args: tuple, emotion_net, va: Tensor | None) -> tu
         if d.d_scale is not None:
             log_s = log_s + d.d_scale
     if va is not None and emotion_net is not None:
-        e = emotion_net.infer(c.emotion, va)
+        e = _emotion_offsets(c, emotion_net, va)
         means = means + e.d_xyz  # not in place: `means` may still be the cached canonical tensor
         q = q + e.d_rot
         log_s = log_s + e.d_scale

@@ -96,6 +96,21 @@ def _head_rest(head: MLP, head_x: torch.Tensor, cond: list[torch.Tensor]) -> tor
     return head.net[1:](h)
 
 
+def _head_rest_gated(head: MLP, head_x: torch.Tensor, gates: torch.Tensor, codes: torch.Tensor
+                     ) -> torch.Tensor:
+    """Inference form of `_head_rest(head, head_x, [gates * codes])` (no autograd).
+
+    head_x [N, H] (the cached spatial part of the first layer), gates [N, G] per-point gates, codes [G]
+    this frame's codes. (gates * codes) @ W.T == gates @ (W * codes).T, so the codes scale the first
+    layer's G columns once per frame instead of every point's gates; ReLUs run in place.
+    """
+    w = head.net[0].weight
+    h = torch.addmm(head_x, gates, (w[:, w.shape[1] - gates.shape[1]:] * codes).t())
+    for m in head.net[1:]:
+        h = h.relu_() if isinstance(m, nn.ReLU) else m(h)
+    return h
+
+
 INFER_CHUNK = 4096  # rows per block of the inference fast path (intermediates of ~1 MB stay in cache)
 
 
@@ -252,12 +267,13 @@ class MouthDeformNet(nn.Module):
         """Inference fast path: `forward(xyz, audio, spatial=spatial)` without aux and autograd.
 
         spatial = `self.spatial(xyz)` of the canonical positions; audio [2W+1, D] | [D].
-        Returns DeformOutput(d_xyz [N, 3], aux={}); the same ops as `forward(xyz, audio)` (bit-identical
-        for N <= chunk; row blocks of `chunk` points otherwise, see `_row_blocks`).
+        Returns DeformOutput(d_xyz [N, 3], aux={}); `forward(xyz, audio)` up to float rounding (the
+        code scales the head's weights instead of the gates, `_head_rest_gated`; row blocks of `chunk`
+        points, see `_row_blocks`).
         """
         enc_a = self.audio(audio.to(spatial.head_x.dtype))  # [C]
         x, g = spatial.head_x, spatial.gates["audio"]
-        h = _row_blocks(len(x), chunk, lambda s, e: _head_rest(self.head, x[s:e], [g[s:e] * enc_a]))
+        h = _row_blocks(len(x), chunk, lambda s, e: _head_rest_gated(self.head, x[s:e], g[s:e], enc_a))
         return DeformOutput(d_xyz=h * self.xyz_scale)
 
 
@@ -373,17 +389,19 @@ class FaceDeformNet(nn.Module):
         """Inference fast path: `forward(xyz, audio, aus, spatial=spatial)` without aux and autograd.
 
         spatial = `self.spatial(xyz)` of the canonical positions. Returns DeformOutput(d_xyz [N, 3],
-        d_rot [N, 4], d_scale [N, 3], aux={}) (views of one [N, 10] tensor); the same ops as
-        `forward(xyz, audio, aus)`, which splits the head the same way (bit-identical for N <= chunk;
-        row blocks of `chunk` points otherwise, see `_row_blocks`).
+        d_rot [N, 4], d_scale [N, 3], aux={}) (views of one [N, 10] tensor); `forward(xyz, audio, aus)`
+        up to float rounding (the codes scale the head's weights instead of the gates,
+        `_head_rest_gated`; row blocks of `chunk` points, see `_row_blocks`).
         """
         dtype = spatial.head_x.dtype
-        enc_a = self.audio(audio.to(dtype))  # [C]
-        enc_e = self.encode_aus(aus.to(dtype))  # [A'+1]
-        x, ga, ge = spatial.head_x, spatial.gates["audio"], spatial.gates["eye"]
+        codes = torch.cat([self.audio(audio.to(dtype)), self.encode_aus(aus.to(dtype))])  # [C + A'+1]
+        gates = spatial.gates.get("audio+eye")
+        if gates is None:  # both gates side by side, built once per cached `spatial`
+            gates = spatial.gates["audio+eye"] = torch.cat([spatial.gates["audio"], spatial.gates["eye"]], 1)
+        x = spatial.head_x
 
         def block(s: int, e: int) -> torch.Tensor:
-            return _head_rest(self.head, x[s:e], [ga[s:e] * enc_a, ge[s:e] * enc_e])
+            return _head_rest_gated(self.head, x[s:e], gates[s:e], codes)
 
         h = _row_blocks(len(x), chunk, block)  # [N, 10]
         return DeformOutput(d_xyz=h[:, 0:3] * self.xyz_scale, d_rot=h[:, 3:7], d_scale=h[:, 7:10])

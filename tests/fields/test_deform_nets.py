@@ -223,8 +223,10 @@ def test_inference_fast_path_matches_forward():
             ref, fast = face(xyz, audio, aus), face.infer(sp_f, audio, aus)
             for x, y in ((ref.d_xyz, fast.d_xyz), (ref.d_rot, fast.d_rot), (ref.d_scale, fast.d_scale)):
                 assert x.abs().max() > 0
-                assert torch.equal(x, y)  # bit-identical: the avatar's fast path renders the same image
-            assert torch.equal(mouth.infer(sp_m, audio).d_xyz, mouth(xyz, audio).d_xyz)
+                # equal up to rounding: the fast path scales the head's weights by the codes
+                torch.testing.assert_close(y, x, rtol=1e-5, atol=1e-7)
+            torch.testing.assert_close(mouth.infer(sp_m, audio).d_xyz, mouth(xyz, audio).d_xyz, rtol=1e-5,
+                                       atol=1e-9)
             ref_e = emo(xyz, va)
             assert ref_e.d_xyz.abs().max() > 0
             torch.testing.assert_close(emo(xyz, va, spatial=sp_e).d_rot, ref_e.d_rot)
