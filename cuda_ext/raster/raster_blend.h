@@ -18,6 +18,9 @@
 #include <cstdint>
 #include <cstring>
 #include <vector>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "gaussian_math.h"
 
@@ -46,8 +49,8 @@ template <typename T, int W> struct Vec {
 };
 
 template <typename V, typename S, int W> EMOGS_AI V splat(S s) {
-  V v;
-  for (int l = 0; l < W; ++l) v[l] = s;
+  V v = {};
+  v += s;  // one broadcast (a lane loop became 4 inserts + a lane copy in the AVX2 clones); -0 -> +0
   return v;
 }
 template <typename V, typename S, int W> EMOGS_AI V iota() {
@@ -62,18 +65,42 @@ template <typename V, typename S> EMOGS_AI V load(const S* p) {
 }
 template <typename V, typename S> EMOGS_AI void store(S* p, const V& v) { std::memcpy(p, &v, sizeof(V)); }
 
-// true when any lane of a mask is set (OR of 64-bit words: a few instructions for any width)
-template <typename M> EMOGS_AI bool any(const M& m) {
-  uint64_t w[sizeof(M) / 8];
-  std::memcpy(w, &m, sizeof(M));
-  uint64_t r = 0;
-  for (unsigned i = 0; i < sizeof(M) / 8; ++i) r |= w[i];
-  return r != 0;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define EMOGS_X86_MOVMSK 1
+// vmovmskps of 8 float lanes; only called from the AVX2 clones (W = 8 kernels). Not always_inline
+// (GCC refuses to force an AVX intrinsic into the default-target templates); it is inlined into the
+// clones because its target / optimize attributes match theirs (raster_cpu.cpp: avx2,fma and
+// fp-contract=fast, the pragma above), else it stays a call (correct, slower).
+__attribute__((target("avx2,fma"))) inline uint32_t movmsk8(__m256 f) { return uint32_t(_mm256_movemask_ps(f)); }
+#endif
+
+// Bit l = lane l of a comparison mask (-1 / 0 lanes). AVX: 8 lanes of 32 bits inside the AVX2
+// clones (W = 8 kernels) use one vmovmskps; elsewhere a portable loop.
+template <bool AVX, typename M> EMOGS_AI uint32_t lane_bits(const M& m) {
+  constexpr int n = sizeof(M) / sizeof(m[0]);
+#ifdef EMOGS_X86_MOVMSK
+  if constexpr (AVX && n == 8 && sizeof(m[0]) == 4) {
+    __m256 f;
+    std::memcpy(&f, &m, 32);
+    return movmsk8(f);
+  }
+#endif
+  uint32_t r = 0;
+  for (int l = 0; l < n; ++l) r |= uint32_t(m[l] != 0) << l;
+  return r;
 }
-template <typename M, int W> EMOGS_AI int count(const M& m) {
-  int n = 0;
-  for (int l = 0; l < W; ++l) n -= int(m[l]);
-  return n;
+
+// true when any lane of a mask is set (AVX: vmovmskps; else an OR of 64-bit words)
+template <bool AVX, typename M> EMOGS_AI bool any(const M& m) {
+  if constexpr (AVX) {
+    return lane_bits<AVX>(m) != 0;
+  } else {
+    uint64_t w[sizeof(M) / 8];
+    std::memcpy(w, &m, sizeof(M));
+    uint64_t r = 0;
+    for (unsigned i = 0; i < sizeof(M) / 8; ++i) r |= w[i];
+    return r != 0;
+  }
 }
 
 // exp(x) for x <= 0 (clamped at -30), float lanes: exp(x) = 2^n exp(r), n = round(x / ln 2),
@@ -84,7 +111,7 @@ template <int W> EMOGS_AI typename Vec<float, W>::V exp_neg(typename Vec<float, 
   typedef typename Vec<float, W>::V V;
   typedef typename Vec<float, W>::M M;
   const V lo = splat<V, float, W>(-30.0f);
-  x = x < lo ? lo : x;
+  x = x > lo ? x : lo;  // vmaxps
   const V t = x * 1.44269504088896341f;
   const M n = -__builtin_convertvector(0.5f - t, M);  // round(t), t <= 0
   const V fn = __builtin_convertvector(n, V);
@@ -129,13 +156,6 @@ template <int W> struct Blocks {
   static EMOGS_AI int row0(int b) { return (b % NR) * BH; }
 };
 
-// Lane bits of an 8-lane comparison mask (bit l = lane l).
-template <typename M> EMOGS_AI uint32_t lane_bits8(const M& m) {
-  uint32_t r = 0;
-  for (int l = 0; l < 8; ++l) r |= uint32_t(m[l] != 0) << l;
-  return r;
-}
-
 // Bitmask of the blocks of tile (px0, py0) that the pixel rect r overlaps (a cheap superset of
 // footprint_blocks, to skip Gaussians that only reach stopped blocks).
 template <int W> EMOGS_AI uint64_t rect_blocks(const int* r, int px0, int py0) {
@@ -177,14 +197,31 @@ EMOGS_AI uint64_t footprint_blocks(const int* r, int px0, int py0, T mx, T my, T
   for (int g = cx0 / B::BW; g <= cx1 / B::BW; ++g) {
     // dx = ox - column over the group's columns clipped to the rect: [d0, d1]
     const T d0 = ox - T(std::min(g * B::BW + B::BW - 1, cx1)), d1 = ox - T(std::max(g * B::BW, cx0));
-    V8 xe = qe < d0 ? splat<V8, T, 8>(d0) : qe, xo = qo < d0 ? splat<V8, T, 8>(d0) : qo;
-    xe = xe > d1 ? splat<V8, T, 8>(d1) : xe;
-    xo = xo > d1 ? splat<V8, T, 8>(d1) : xo;
+    const V8 v0 = splat<V8, T, 8>(d0), v1 = splat<V8, T, 8>(d1);
+    V8 xe = qe < v0 ? v0 : qe, xo = qo < v0 ? v0 : qo;
+    xe = xe > v1 ? v1 : xe;
+    xo = xo > v1 ? v1 : xo;
     const V8 se = xe * (hca * xe + be) + ce, so = xo * (hca * xo + bo) + co;
     const M8 hit = ((se <= T(0)) & oke) | ((so <= T(0)) & oko);
-    m |= uint64_t(lane_bits8(hit)) << (g * B::NR);
+    m |= uint64_t(lane_bits<W == 8>(hit)) << (g * B::NR);
   }
   return m;
+}
+
+// Column / row offset from the tile corner of every lane of every block (lx + col0(b), ly + row0(b)):
+// dx = (mx - 0.5 - px0) - LX[b] is one subtraction per block vector.
+template <typename T, int W> EMOGS_AI void block_offsets(typename Vec<T, W>::V* LX, typename Vec<T, W>::V* LY) {
+  typedef Blocks<W> B;
+  typedef typename Vec<T, W>::V V;
+  V lx, ly;  // offsets inside a block (constants)
+  for (int l = 0; l < W; ++l) {
+    lx[l] = T(l % B::BW);
+    ly[l] = T(l / B::BW);
+  }
+  for (int b = 0; b < B::NB; ++b) {
+    LX[b] = lx + T(B::col0(b));
+    LY[b] = ly + T(B::row0(b));
+  }
 }
 
 // Per-thread scratch of one tile (structure of arrays over the kTile x kTile pixels, block-major).
@@ -215,7 +252,6 @@ EMOGS_AI void fwd_tile(const Scene<T>& s, const FwdOut<T>& out, int tile, FwdScr
   typedef typename Vec<T, W>::V V;
   typedef typename Vec<T, W>::M M;
   typedef typename Vec<T, W>::I I;
-  typedef typename IntOf<T>::type S;
   typedef Blocks<W> B;
   constexpr int P = kTile * kTile;
   const int C = CT > 0 ? CT : s.C;
@@ -235,16 +271,13 @@ EMOGS_AI void fwd_tile(const Scene<T>& s, const FwdOut<T>& out, int tile, FwdScr
     }
   std::fill(AC, AC + size_t(P) * C, T(0));
   if (LAST) std::fill(LP, LP + P, 0);
-  // lane offsets inside a block: dx = mx - (px0 + BW g + lane % BW + 0.5), dy likewise
-  V lx, ly;
-  for (int l = 0; l < W; ++l) {
-    lx[l] = T(l % B::BW);
-    ly[l] = T(l / B::BW);
-  }
+  // dx = mx - (px0 + BW g + lane % BW + 0.5) = (mx - 0.5 - px0) - LX[b], dy likewise
+  V LX[B::NB], LY[B::NB];  // pixel offsets (column, row) of each lane of each block from the tile corner
+  block_offsets<T, W>(LX, LY);
   const int start = s.to[tile], end = s.to[tile + 1];
   const V zero = splat<V, T, W>(T(0)), one = splat<V, T, W>(T(1)), tmin = splat<V, T, W>(T(kTransMin));
   const V amax = splat<V, T, W>(T(kAlphaMax)), amin = splat<V, T, W>(T(kAlphaMin));
-  M blended = splat<M, S, W>(S(0));  // lane-wise (negative) count of blended pairs
+  int64_t nbl = 0;  // blended pairs
   int64_t nvec = 0;
   for (int k = start; k < end && alive; ++k) {
     const int g = s.ti[k];
@@ -266,16 +299,16 @@ EMOGS_AI void fwd_tile(const Scene<T>& s, const FwdOut<T>& out, int tile, FwdScr
     if constexpr (CT > 0)
       for (int c = 0; c < CT; ++c) fc[c] = f[c];
     const I kk = splat<I, int32_t, W>(k - start + 1);
-    const V dx0 = splat<V, T, W>(mx - T(0.5) - T(px0)) - lx;
-    const V dy0 = splat<V, T, W>(my - T(0.5) - T(py0)) - ly;
+    const V cx = splat<V, T, W>(mx - T(0.5) - T(px0)), cy = splat<V, T, W>(my - T(0.5) - T(py0));
     const T hca = T(0.5) * ca, hcc = T(0.5) * cc;
     while (m) {
       const int b = __builtin_ctzll(m);
       m &= m - 1;
-      const V dx = dx0 - T(B::col0(b));
-      const V dy = dy0 - T(B::row0(b));
+      const V dx = cx - LX[b];
+      const V dy = cy - LY[b];
       const V sigma = (hca * dx * dx + hcc * dy * dy) + cb * dy * dx;
-      V a = o * exp_neg<W>(zero - (sigma < zero ? zero : sigma));
+      const V ns = zero - sigma;
+      V a = o * exp_neg<W>(ns < zero ? ns : zero);
       a = a < amax ? a : amax;
       const int base = b * W;
       const V tp = load<V>(TP + base);
@@ -285,14 +318,14 @@ EMOGS_AI void fwd_tile(const Scene<T>& s, const FwdOut<T>& out, int tile, FwdScr
       const M term = valid & (nT <= tmin);
       const V w = bl ? a * tp : zero;
       V tn = bl ? nT : tp;
-      blended += bl;
+      nbl += __builtin_popcount(lane_bits<W == 8>(bl));
       if (LAST) {
         const I lp = load<I>(LP + base);
         store(LP + base, __builtin_convertvector(bl, I) ? kk : lp);
       }
-      if (any(term)) {
+      if (any<W == 8>(term)) {
         tn = term ? zero - tp : tn;
-        if (!any(tn > zero)) alive &= ~(uint64_t(1) << b);
+        if (!any<W == 8>(tn > zero)) alive &= ~(uint64_t(1) << b);
       }
       store(TP + base, tn);
       for (int c = 0; c < C; ++c) {
@@ -302,11 +335,7 @@ EMOGS_AI void fwd_tile(const Scene<T>& s, const FwdOut<T>& out, int tile, FwdScr
     }
   }
   *n_eval += nvec * W;
-  *n_blend += -[&] {
-    int64_t n = 0;
-    for (int l = 0; l < W; ++l) n += blended[l];
-    return n;
-  }();
+  *n_blend += nbl;
   for (int rr = 0; rr < ny; ++rr)
     for (int c = 0; c < nx; ++c) {
       const int p = B::index(rr, c);
@@ -364,19 +393,29 @@ EMOGS_AI void bwd_tile(const Scene<T>& s, const BwdIn<T>& in, int tile, BwdScrat
     std::fill(G + c * P, G + (c + 1) * P, T(0));
   }
   int blast[B::NB] = {};  // largest last index of each block
+  // dL/dbackground = sum over pixels of dL/dimage T_final: tile sums in locals (CT > 0), then added
+  T gbt[CT > 0 ? CT : 1] = {};
   for (int rr = 0; rr < ny; ++rr)
     for (int x = 0; x < nx; ++x) {
       const int p = B::index(rr, x);
       const int64_t o = int64_t(py0 + rr) * s.width + px0 + x;
-      TC[p] = TF[p] = in.tr[o];
-      LP[p] = in.lp[o];
-      blast[p / W] = std::max(blast[p / W], in.lp[o]);
+      const T tr = in.tr[o];
+      const int lp = in.lp[o];
+      TC[p] = TF[p] = tr;
+      LP[p] = lp;
+      blast[p / W] = std::max(blast[p / W], lp);
       GA[p] = in.va[o];
+      const T* vi = in.vi + o * C;
       for (int c = 0; c < C; ++c) {
-        G[c * P + p] = in.vi[o * C + c];
-        gbg[c] += in.vi[o * C + c] * in.tr[o];
+        G[c * P + p] = vi[c];
+        if constexpr (CT > 0)
+          gbt[c] += vi[c] * tr;
+        else
+          gbg[c] += vi[c] * tr;
       }
     }
+  if constexpr (CT > 0)
+    for (int c = 0; c < CT; ++c) gbg[c] += gbt[c];
   // blocks by decreasing last index: walking k down, `active` gains them in this order
   int border[B::NB];
   for (int b = 0; b < B::NB; ++b) border[b] = b;
@@ -384,11 +423,8 @@ EMOGS_AI void bwd_tile(const Scene<T>& s, const BwdIn<T>& in, int tile, BwdScrat
   const int kmax = blast[border[0]];
   int nact = 0;
   uint64_t active = 0;
-  V lx, ly;
-  for (int l = 0; l < W; ++l) {
-    lx[l] = T(l % B::BW);
-    ly[l] = T(l / B::BW);
-  }
+  V LX[B::NB], LY[B::NB];
+  block_offsets<T, W>(LX, LY);
   const int start = s.to[tile];
   const V zero = splat<V, T, W>(T(0)), one = splat<V, T, W>(T(1)), amax = splat<V, T, W>(T(kAlphaMax));
   const V amin = splat<V, T, W>(T(kAlphaMin));
@@ -405,12 +441,15 @@ EMOGS_AI void bwd_tile(const Scene<T>& s, const BwdIn<T>& in, int tile, BwdScrat
     if (!m) continue;
     const T o = s.op[g];
     const T* f = s.fp + C * g;
+    T fc[CT > 0 ? CT : 1];  // local copy: stores to the scratch could alias the features otherwise
+    if constexpr (CT > 0)
+      for (int c = 0; c < CT; ++c) fc[c] = f[c];
     const I kv = splat<I, int32_t, W>(k);
-    const V dx0 = splat<V, T, W>(mx - T(0.5) - T(px0)) - lx;
-    const V dy0 = splat<V, T, W>(my - T(0.5) - T(py0)) - ly;
+    const V cx = splat<V, T, W>(mx - T(0.5) - T(px0)), cy = splat<V, T, W>(my - T(0.5) - T(py0));
     const T hca = T(0.5) * ca, hcc = T(0.5) * cc;
-    // lane-wise gradient accumulators, summed over lanes once per tile-Gaussian pair
-    V lmx = zero, lmy = zero, lca = zero, lcb = zero, lcc = zero, lo = zero;
+    // lane-wise accumulators, summed over lanes once per tile-Gaussian pair: with q = a dL/da
+    // (dL/dsigma = -q), sums of q dx^2, q dx dy, q dy^2, q dx, q dy and e dL/da (e = a / o)
+    V sxx = zero, sxy = zero, syy = zero, sx = zero, sy = zero, so = zero;
     if constexpr (CT > 0) {
       for (int c = 0; c < CT; ++c) vfl_reg[c] = zero;
     } else {
@@ -421,13 +460,16 @@ EMOGS_AI void bwd_tile(const Scene<T>& s, const BwdIn<T>& in, int tile, BwdScrat
       const int b = __builtin_ctzll(m);
       m &= m - 1;
       const int base = b * W;
-      const V dx = dx0 - T(B::col0(b));
-      const V dy = dy0 - T(B::row0(b));
-      const V sigma = (hca * dx * dx + hcc * dy * dy) + cb * dy * dx;
-      V a = o * exp_neg<W>(zero - (sigma < zero ? zero : sigma));
+      const V dx = cx - LX[b];
+      const V dy = cy - LY[b];
+      const V dxx = dx * dx, dxy = dx * dy, dyy = dy * dy;
+      const V sigma = (hca * dxx + hcc * dyy) + cb * dxy;
+      const V ns = zero - sigma;
+      const V e = exp_neg<W>(ns < zero ? ns : zero);
+      V a = o * e;
       a = a < amax ? a : amax;
       const M valid = (sigma >= zero) & (a >= amin) & __builtin_convertvector(kv < load<I>(LP + base), M);
-      if (!any(valid)) continue;
+      if (!any<W == 8>(valid)) continue;
       hit = true;
       a = valid ? a : zero;
       // 1) recover T_i; alpha-output term gA T_final / (1 - a)
@@ -438,39 +480,42 @@ EMOGS_AI void bwd_tile(const Scene<T>& s, const BwdIn<T>& in, int tile, BwdScrat
       V v_alpha = valid ? load<V>(GA + base) * load<V>(TF + base) * rom : zero;
       // 2) per channel: dL/da += g T_i (f - R), dL/df += g T_i a, R <- a f + (1 - a) R
       for (int c = 0; c < C; ++c) {
-        const T fc = f[c];
+        const T fcc = CT > 0 ? fc[c] : f[c];
         T* Rc = R + c * P + base;
         const V Rv = load<V>(Rc);
         const V gt = load<V>(G + c * P + base) * Ti;
-        v_alpha += gt * (fc - Rv);
+        v_alpha += gt * (fcc - Rv);
         if constexpr (CT > 0) {
           vfl_reg[c] += gt * a;
         } else {
           store(vfl_mem + c * W, load<V>(vfl_mem + c * W) + gt * a);
         }
-        store(Rc, a * fc + om * Rv);
+        store(Rc, a * fcc + om * Rv);
       }
       // 3) alpha -> opacity, conic, mean2d (no gradient through a clamped alpha)
       const V v_a = (valid & (a < amax)) ? v_alpha : zero;
-      const V v_sigma = -a * v_a;
-      lo += (a / o) * v_a;
-      lca += T(0.5) * dx * dx * v_sigma;
-      lcb += dx * dy * v_sigma;
-      lcc += T(0.5) * dy * dy * v_sigma;
-      lmx += (ca * dx + cb * dy) * v_sigma;
-      lmy += (cb * dx + cc * dy) * v_sigma;
+      const V q = a * v_a;
+      so += e * v_a;  // a < kAlphaMax: da/do = e
+      sxx += dxx * q;
+      sxy += dxy * q;
+      syy += dyy * q;
+      sx += dx * q;
+      sy += dy * q;
     }
     if (!hit) continue;
     T* gg = gb + int64_t(g) * stride;
-    T vmx = 0, vmy = 0, vca = 0, vcb = 0, vcc = 0, vo = 0;
+    T txx = 0, txy = 0, tyy = 0, tdx = 0, tdy = 0, vo = 0;
     for (int j = 0; j < W; ++j) {
-      vmx += lmx[j];
-      vmy += lmy[j];
-      vca += lca[j];
-      vcb += lcb[j];
-      vcc += lcc[j];
-      vo += lo[j];
+      txx += sxx[j];
+      txy += sxy[j];
+      tyy += syy[j];
+      tdx += sx[j];
+      tdy += sy[j];
+      vo += so[j];
     }
+    // dsigma/dconic = (dx^2 / 2, dx dy, dy^2 / 2), dsigma/dmean = (a dx + b dy, b dx + c dy), dL/dsigma = -q
+    const T vca = T(-0.5) * txx, vcb = -txy, vcc = T(-0.5) * tyy;
+    const T vmx = -(ca * tdx + cb * tdy), vmy = -(cb * tdx + cc * tdy);
     gg[0] += vmx;
     gg[1] += vmy;
     gg[2] += vca;

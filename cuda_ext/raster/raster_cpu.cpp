@@ -77,6 +77,72 @@ template <typename F> void dispatch_float(at::ScalarType st, const char* name, F
 // SIMD width of the portable pixel loops (pixels per chunk, raster_blend.h); kTile is a multiple of it.
 constexpr int kVec = 4;
 
+bool cpu_has_avx2();
+
+// Projection of Gaussians [i0, i1) (outputs of invisible ones left untouched).
+template <typename T> struct ProjFwdIO {
+  const T *mp, *qp, *sp, *op;
+  Camera<T> cam;
+  T *m2, *cn, *dp;
+  int *rp, *rc;
+};
+template <typename T> inline void project_fwd_range(const ProjFwdIO<T>& io, int64_t i0, int64_t i1) {
+  for (int64_t i = i0; i < i1; ++i) {
+    Projected<T> pr;
+    if (!project_gaussian(io.mp + 3 * i, io.qp + 4 * i, io.sp + 3 * i, io.op[i], io.cam, pr)) continue;
+    io.m2[2 * i] = pr.mean2d[0];
+    io.m2[2 * i + 1] = pr.mean2d[1];
+    for (int j = 0; j < 3; ++j) io.cn[3 * i + j] = pr.conic[j];
+    io.dp[i] = pr.depth;
+    io.rp[i] = pr.radius;
+    for (int j = 0; j < 4; ++j) io.rc[4 * i + j] = pr.rect[j];
+  }
+}
+// Projection VJP of Gaussians [i0, i1).
+template <typename T> struct ProjBwdIO {
+  const T *mp, *qp, *sp;
+  Camera<T> cam;
+  const T *vm2, *vc, *vd;
+  const int* rp;
+  T *gm, *gq, *gs;
+};
+template <typename T> inline void project_bwd_range(const ProjBwdIO<T>& io, int64_t i0, int64_t i1) {
+  for (int64_t i = i0; i < i1; ++i) {
+    if (io.rp[i] <= 0) continue;
+    project_gaussian_vjp(io.mp + 3 * i, io.qp + 4 * i, io.sp + 3 * i, io.cam, io.vm2 + 2 * i, io.vc + 3 * i,
+                         io.vd[i], io.gm + 3 * i, io.gq + 4 * i, io.gs + 3 * i);
+  }
+}
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// The same code compiled for AVX2 CPUs (everything inlined, VEX encoding, SSE4.1 rounding instead
+// of the SSE2 emulation of ceil / floor): ~1.1-1.6x faster projection. No FMA (fp-contract=off), so
+// the results are bit-identical to the portable build.
+template <typename T>
+__attribute__((target("avx2"), flatten)) void project_fwd_range_avx2(const ProjFwdIO<T>& io, int64_t i0, int64_t i1) {
+  project_fwd_range(io, i0, i1);
+}
+template <typename T>
+__attribute__((target("avx2"), flatten)) void project_bwd_range_avx2(const ProjBwdIO<T>& io, int64_t i0, int64_t i1) {
+  project_bwd_range(io, i0, i1);
+}
+#endif
+
+// Splits [0, n) statically over the threads of an OpenMP team and runs f(i0, i1) or, on AVX2 CPUs,
+// f_avx2(i0, i1).
+template <typename F, typename G> void parallel_ranges(int64_t n, F&& f, G&& f_avx2) {
+  const bool avx2 = cpu_has_avx2();
+#pragma omp parallel
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t i0 = n * t / nt, i1 = n * (t + 1) / nt;
+    if (avx2) {
+      f_avx2(i0, i1);
+    } else {
+      f(i0, i1);
+    }
+  }
+}
+
 }  // namespace
 
 // ------------------------------------------------------------------------------ projection
@@ -93,21 +159,18 @@ std::vector<at::Tensor> project_fwd_cpu(const at::Tensor& means, const at::Tenso
     using T = decltype(tag_);
     auto vm = viewmat.contiguous();
     const Camera<T> cam = make_camera<T>(vm.data_ptr<T>(), K, width, height, near_plane, far_plane, eps2d);
-    const T *mp = means.data_ptr<T>(), *qp = quats.data_ptr<T>(), *sp = scales.data_ptr<T>(),
-            *op = opacities.data_ptr<T>();
-    T *m2 = means2d.data_ptr<T>(), *cn = conics.data_ptr<T>(), *dp = depths.data_ptr<T>();
-    int *rp = radii.data_ptr<int>(), *rc = rects.data_ptr<int>();
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < N; ++i) {
-      Projected<T> pr;
-      if (!project_gaussian(mp + 3 * i, qp + 4 * i, sp + 3 * i, op[i], cam, pr)) continue;
-      m2[2 * i] = pr.mean2d[0];
-      m2[2 * i + 1] = pr.mean2d[1];
-      for (int j = 0; j < 3; ++j) cn[3 * i + j] = pr.conic[j];
-      dp[i] = pr.depth;
-      rp[i] = pr.radius;
-      for (int j = 0; j < 4; ++j) rc[4 * i + j] = pr.rect[j];
-    }
+    const ProjFwdIO<T> io{means.data_ptr<T>(), quats.data_ptr<T>(), scales.data_ptr<T>(), opacities.data_ptr<T>(),
+                          cam, means2d.data_ptr<T>(), conics.data_ptr<T>(), depths.data_ptr<T>(),
+                          radii.data_ptr<int>(), rects.data_ptr<int>()};
+    parallel_ranges(
+        N, [&](int64_t i0, int64_t i1) { project_fwd_range(io, i0, i1); },
+        [&](int64_t i0, int64_t i1) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+          project_fwd_range_avx2(io, i0, i1);
+#else
+          project_fwd_range(io, i0, i1);
+#endif
+        });
   });
   return {means2d, conics, depths, radii, rects};
 }
@@ -123,16 +186,20 @@ std::vector<at::Tensor> project_bwd_cpu(const at::Tensor& means, const at::Tenso
     using T = decltype(tag_);
     auto vm = viewmat.contiguous();
     const Camera<T> cam = make_camera<T>(vm.data_ptr<T>(), K, width, height, 0.0, 0.0, eps2d);
-    const T *mp = means.data_ptr<T>(), *qp = quats.data_ptr<T>(), *sp = scales.data_ptr<T>();
-    const T *vm2 = v_means2d.data_ptr<T>(), *vc = v_conics.data_ptr<T>(), *vd = v_depths.data_ptr<T>();
-    const int* rp = radii.data_ptr<int>();
-    T *gm = v_means.data_ptr<T>(), *gq = v_quats.data_ptr<T>(), *gs = v_scales.data_ptr<T>();
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < N; ++i) {
-      if (rp[i] <= 0) continue;
-      project_gaussian_vjp(mp + 3 * i, qp + 4 * i, sp + 3 * i, cam, vm2 + 2 * i, vc + 3 * i, vd[i], gm + 3 * i,
-                           gq + 4 * i, gs + 3 * i);
-    }
+    const ProjBwdIO<T> io{means.data_ptr<T>(),      quats.data_ptr<T>(),    scales.data_ptr<T>(),
+                          cam,
+                          v_means2d.data_ptr<T>(),  v_conics.data_ptr<T>(), v_depths.data_ptr<T>(),
+                          radii.data_ptr<int>(),    v_means.data_ptr<T>(),  v_quats.data_ptr<T>(),
+                          v_scales.data_ptr<T>()};
+    parallel_ranges(
+        N, [&](int64_t i0, int64_t i1) { project_bwd_range(io, i0, i1); },
+        [&](int64_t i0, int64_t i1) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+          project_bwd_range_avx2(io, i0, i1);
+#else
+          project_bwd_range(io, i0, i1);
+#endif
+        });
   });
   return {v_means, v_quats, v_scales};
 }
@@ -235,6 +302,8 @@ void bwd_tile_base(const blend::Scene<T>& s, const blend::BwdIn<T>& in, int tile
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define EMOGS_HAVE_AVX2_CLONES 1
+// Keep these attributes equal to raster_blend.h's movmsk8 (target avx2,fma; fp-contract=fast):
+// GCC inlines it only into functions with the same options.
 constexpr int kVecAvx2 = 8;
 template <int CT, bool LAST>
 __attribute__((target("avx2,fma"), optimize("fp-contract=fast"))) void fwd_tile_avx2(
