@@ -469,10 +469,10 @@ class EmotionDeformNet(nn.Module):
 
     @torch.no_grad()
     def infer(self, spatial: SpatialFeatures, va: torch.Tensor, chunk: int = INFER_CHUNK) -> DeformOutput:
-        """Inference fast path: `forward(xyz, va)` from cached `spatial(xyz)`, aux={} (the same ops;
-        bit-identical for N <= chunk, row blocks of `chunk` points otherwise)."""
+        """Inference fast path: `forward(xyz, va)` from cached `spatial(xyz)`, aux={}; equal up to
+        float rounding (the V/A code scales the head's weights, `_head_rest_gated`; row blocks of
+        `chunk` points)."""
         code = self.va_net(self._va(va).to(spatial.enc.dtype))  # [C]
-        # the unsplit head, exactly as `forward(xyz, va)` computes it
-        enc, g = spatial.enc, spatial.gates["va"]
-        h = _row_blocks(len(enc), chunk, lambda s, e: self.head(torch.cat([enc[s:e], g[s:e] * code], dim=1)))
+        x, g = spatial.head_x, spatial.gates["va"]
+        h = _row_blocks(len(x), chunk, lambda s, e: _head_rest_gated(self.head, x[s:e], g[s:e], code))
         return DeformOutput(d_xyz=h[:, 0:3] * self.xyz_scale, d_rot=h[:, 3:7], d_scale=h[:, 7:10])

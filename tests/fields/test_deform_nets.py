@@ -232,7 +232,7 @@ def test_inference_fast_path_matches_forward():
             torch.testing.assert_close(emo(xyz, va, spatial=sp_e).d_rot, ref_e.d_rot)
             fast_e = emo.infer(sp_e, va)
             for k in ("d_xyz", "d_rot", "d_scale"):
-                assert torch.equal(getattr(ref_e, k), getattr(fast_e, k))
+                torch.testing.assert_close(getattr(fast_e, k), getattr(ref_e, k), rtol=1e-5, atol=1e-7)
             # row blocks (cache-sized intermediates) give the same rows, also for a ragged last block
             for blocked, full in ((face.infer(sp_f, audio, aus, chunk=64).d_rot, ref.d_rot),
                                   (mouth.infer(sp_m, audio, chunk=70).d_xyz, mouth(xyz, audio).d_xyz),
