@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from ..fields.encoding import TriplaneConfig
 from ..gaussians import GaussianSet, gaussian_normals, init_face_gaussians, init_mouth_gaussians
-from .compositor import composite, composite_alpha
+from .compositor import background_at, composite, composite_alpha
 
 
 @dataclass
@@ -214,13 +214,7 @@ class Avatar(nn.Module):
         cam = (R, t, K, width, height, normals)
         f_rgb, f_n, f_a, f_d, f_info = self._render_set(self.face, fm, fq, fs, *cam)
         m_rgb, m_n, m_a, m_d, m_info = self._render_set(self.mouth, mm, mq, ms, *cam)
-        bg = cond.background
-        if bg is None:
-            bg = torch.zeros(height, width, 3)
-        elif bg.shape[:2] != (height, width):
-            bg = torch.nn.functional.interpolate(
-                bg.permute(2, 0, 1)[None].float(), size=(height, width), mode="area"
-            )[0].permute(1, 2, 0)
+        bg = background_at(cond.background, height, width)
         rgb = composite(f_rgb, f_a, m_rgb, m_a, bg)
         normal = None
         if normals:

@@ -7,7 +7,20 @@ background [H,W,C].
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
+
+
+def background_at(background: Tensor | None, height: int, width: int) -> Tensor:
+    """The backdrop [H,W,3] for a render of height x width: black without one, area-resized when its
+    size differs (e.g. the dataset's torso plate under a smaller render)."""
+    if background is None:
+        return torch.zeros(height, width, 3)
+    if background.shape[:2] != (height, width):
+        return torch.nn.functional.interpolate(
+            background.permute(2, 0, 1)[None].float(), size=(height, width), mode="area"
+        )[0].permute(1, 2, 0)
+    return background
 
 
 def over(front_rgb: Tensor, front_alpha: Tensor, back: Tensor) -> Tensor:

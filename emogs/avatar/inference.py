@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from ..gaussians import GaussianSet, gaussian_normals
 from ..gaussians.gaussian_set import eval_sh_colors
+from .compositor import background_at
 
 
 def _structure(avatar) -> tuple:
@@ -250,13 +251,7 @@ def render_frame_fast(
     mouth = _rasterize(cache.mouth, mm, mq, ms, R, t, K, width, height, normals, backend)
     clock.lap("raster_mouth")
 
-    bg = cond.background
-    if bg is None:
-        bg = torch.zeros(height, width, 3)
-    elif bg.shape[:2] != (height, width):
-        bg = torch.nn.functional.interpolate(
-            bg.permute(2, 0, 1)[None].float(), size=(height, width), mode="area"
-        )[0].permute(1, 2, 0)
+    bg = background_at(cond.background, height, width)
     f_a, m_a = face.alpha, mouth.alpha
     f_t = 1.0 - f_a  # [H,W,1] face transmittance
     rgb = _composite_rgb(face.image[..., :3], f_t, mouth.image[..., :3], m_a, bg)
