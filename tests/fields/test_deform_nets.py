@@ -175,15 +175,19 @@ def test_nets_reject_bad_inputs_with_the_fix():
         EmotionDeformNet(ENC)(_xyz(10), torch.zeros(3))
 
 
-def test_cached_spatial_features_give_the_same_deformation():
-    torch.manual_seed(6)
-    face = FaceDeformNet(D, 6, ENC)
-    mouth = MouthDeformNet(D, ENC)
-    for net in (face, mouth):
+def _trained_looking(*nets):
+    """The nets with non-zero heads and hash tables (fresh ones output exactly 0)."""
+    for net in nets:
         _perturb_head(net, 0.3)
         with torch.no_grad():
             for t in _tables(net):
                 t.normal_(0, 0.5)
+    return nets
+
+
+def test_cached_spatial_features_give_the_same_deformation():
+    torch.manual_seed(6)
+    face, mouth = _trained_looking(FaceDeformNet(D, 6, ENC), MouthDeformNet(D, ENC))
     xyz = _xyz(300)
     with torch.no_grad():
         sp_face, sp_mouth = face.spatial(xyz), mouth.spatial(xyz)
@@ -209,12 +213,8 @@ def test_cached_spatial_features_give_the_same_deformation():
 
 def test_inference_fast_path_matches_forward():
     torch.manual_seed(7)
-    face, mouth, emo = FaceDeformNet(D, 6, ENC), MouthDeformNet(D, ENC), EmotionDeformNet(ENC)
-    for net in (face, mouth, emo):
-        _perturb_head(net, 0.3)
-        with torch.no_grad():
-            for t in _tables(net):
-                t.normal_(0, 0.5)
+    face, mouth, emo = _trained_looking(FaceDeformNet(D, 6, ENC), MouthDeformNet(D, ENC),
+                                        EmotionDeformNet(ENC))
     xyz = _xyz(300)
     with torch.no_grad():
         sp_f, sp_m, sp_e = face.spatial(xyz), mouth.spatial(xyz), emo.spatial(xyz)
