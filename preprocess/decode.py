@@ -120,6 +120,18 @@ def iter_frames(path, fps: float, rotation: int = 0,
                 img = frame.to_ndarray(format="rgb24", width=fw, height=fh)
             return _rotate(img, rotation)
 
+        def hold(until):
+            """Output indices i with i / fps < `until` (s): the held frame `prev`, converted once."""
+            nonlocal i, prev_img
+            while i / fps < until - 1e-6:
+                if i % every:
+                    yield i, None
+                else:
+                    if prev_img is None:
+                        prev_img = convert(prev)
+                    yield i, prev_img
+                i += 1
+
         for frame in container.decode(video=0):
             t = frame.time
             if t is None:
@@ -129,26 +141,12 @@ def iter_frames(path, fps: float, rotation: int = 0,
             t -= t0
             if last_t is not None and t > last_t:
                 dts.append(t - last_t)
-            while prev is not None and i / fps < t - 1e-6:
-                if i % every:
-                    yield i, None
-                else:
-                    if prev_img is None:
-                        prev_img = convert(prev)
-                    yield i, prev_img
-                i += 1
+            if prev is not None:
+                yield from hold(t)
             if prev is None or t > (last_t if last_t is not None else -1):
                 prev, prev_img, last_t = frame, None, t
         if prev is not None:
-            end = last_t + (float(np.median(dts)) if dts else 1.0 / fps)
-            while i / fps < end - 1e-6:
-                if i % every:
-                    yield i, None
-                else:
-                    if prev_img is None:
-                        prev_img = convert(prev)
-                    yield i, prev_img
-                i += 1
+            yield from hold(last_t + (float(np.median(dts)) if dts else 1.0 / fps))
     except UnreadableVideoError:
         raise
     except Exception as err:
