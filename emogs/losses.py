@@ -197,6 +197,15 @@ def region_l1(pred: Tensor, target: Tensor, box: tuple[int, int, int, int] | Non
     return (pred[y0:y1, x0:x1] - target[y0:y1, x0:x1]).abs().mean()
 
 
+def flow_l1(pred: Tensor, target: Tensor, alpha: Tensor, region: Tensor) -> Tensor:
+    """Mean |pred - alpha * target| over `region` of the motion images pred, target [H,W,2] (px).
+
+    pred is alpha-blended (a premultiplied feature), so the target is scaled by the rendered alpha
+    [H,W,1] (detached) to match it; region [H,W] in [0,1] weights the pixels (e.g. the face mask)."""
+    err = (pred - alpha.detach() * target).abs().sum(-1)
+    return (err * region).sum() / region.sum().clamp_min(1.0)
+
+
 def rgb_loss(
     pred: Tensor, target: Tensor, w_dssim: float = 0.2, lpips: LPIPS | None = None, w_lpips: float = 0.0
 ) -> Tensor:

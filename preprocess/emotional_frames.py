@@ -39,6 +39,8 @@ from emogs.emotion.au_mesh import (
 )
 from emogs.emotion.va_model import VA_AU_NAMES, circle_targets, va_to_aus
 
+FLOW_STRIDE = 4  # the stored motion field (emotion/flow.npy) is 1/4 of the frame size
+
 
 @dataclass
 class EmotionalFrameConfig:
@@ -136,6 +138,7 @@ class EmotionalFrameGenerator:
 
     gen = EmotionalFrameGenerator()
     rgb_e, pts_e = gen(rgb [S,S,3] uint8, points478 [478,3], va [2])
+    rgb_e, pts_e, flow = gen(rgb, points478, va, return_flow=True)   # + motion field [S/4, S/4, 2]
     """
 
     def __init__(self, config: EmotionalFrameConfig | None = None, au_mesh: AUMeshModel | None = None):
@@ -239,7 +242,14 @@ class EmotionalFrameGenerator:
         yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
         return xx + fx * mask, yy + fy * mask
 
-    def __call__(self, rgb: np.ndarray, points478: np.ndarray, va) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, rgb: np.ndarray, points478: np.ndarray, va, return_flow: bool = False) -> tuple:
+        """-> (rgb_e [S,S,3] uint8, points_e [478,3] float32) (+ flow with `return_flow`).
+
+        flow [S/FLOW_STRIDE, S/FLOW_STRIDE, 2] float32: the motion field of the edit in pixels of
+        the frame - at each (area-averaged) pixel of I_E, how far the content shown there moved
+        from I (output pixel p shows source pixel p - flow(p)); 0 outside the two rectangles.
+        It is the exact geometry of the warp (seamless cloning changes colours, not positions):
+        the emotion branch is supervised with it (docs/emotion.md)."""
         rgb = np.asarray(rgb)
         if rgb.ndim != 3 or rgb.shape[0] != rgb.shape[1] or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"expected a square RGB uint8 frame [S, S, 3]; got {rgb.dtype} {rgb.shape}")
@@ -252,8 +262,10 @@ class EmotionalFrameGenerator:
         d, rects = self.displacement(pts, va, size)
         out_pts = pts.copy()
         out_pts[:, :2] += d
+        fs = size // FLOW_STRIDE
         if not np.any(d):
-            return rgb.copy(), out_pts.astype(np.float32)
+            still = (rgb.copy(), out_pts.astype(np.float32))
+            return (*still, np.zeros((fs, fs, 2), np.float32)) if return_flow else still
         mx, my = self.warp_field(pts, d, rects, size, self.lip_field(pts, va))
         warped = cv2.remap(rgb, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         out = rgb.copy()
@@ -268,7 +280,11 @@ class EmotionalFrameGenerator:
                 out = bgr[..., ::-1].copy()
             else:
                 out[y0:y1, x0:x1] = warped[y0:y1, x0:x1]
-        return out, out_pts.astype(np.float32)
+        if not return_flow:
+            return out, out_pts.astype(np.float32)
+        yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+        flow = np.stack([xx - mx, yy - my], -1)  # forward motion = minus the backward map's offset
+        return out, out_pts.astype(np.float32), cv2.resize(flow, (fs, fs), interpolation=cv2.INTER_AREA)
 
 
 # ----------------------------------------------------------------------------------------- stage
@@ -425,13 +441,16 @@ def run_emotional_frames_stage(
     fr, fr_tmp = _open_memmap_tmp(out_dir / "frames.npy", np.uint8, (m, s, s, 3))
     pa, pa_tmp = _open_memmap_tmp(out_dir / "parsing.npy", np.uint8, (m, s, s))
     nm, nm_tmp = _open_memmap_tmp(out_dir / "normals.npy", np.uint8, (m, s, s, 3))
+    f = s // FLOW_STRIDE
+    fl, fl_tmp = _open_memmap_tmp(out_dir / "flow.npy", np.float16, (m, f, f, 2))
     pts_e = np.zeros((m, 478, 3), np.float32)
     sheet_real, sheet_fake, sheet_lab, sheet_box = [], [], [], []
     show = set(np.linspace(0, m - 1, min(m, 12)).round().astype(int).tolist())
     for i in range(m):
         rgb = np.asarray(frames[src[i]])
-        img, p = gen(rgb, np.asarray(lms[src[i]]), va[i])
+        img, p, flow = gen(rgb, np.asarray(lms[src[i]]), va[i], return_flow=True)
         fr[i] = img
+        fl[i] = flow
         pts_e[i] = p
         pa[i] = parser(img, p)
         nm[i] = normal_renderer(p, cam["K"])
@@ -442,9 +461,9 @@ def run_emotional_frames_stage(
             sheet_box.append(_face_box(np.asarray(lms[src[i]]), s))
         if progress is not None:
             progress(i + 1, m)
-    for a in (fr, pa, nm):
+    for a in (fr, pa, nm, fl):
         a.flush()
-    del fr, pa, nm
+    del fr, pa, nm, fl
 
     aus, au_names = _emotional_aus(root, lms, cam, src, pts_e, manifest)
     _save_npy_atomic(out_dir / "aus.npy", aus)
@@ -454,7 +473,7 @@ def run_emotional_frames_stage(
     ok, png = cv2.imencode(".png", sheet[..., ::-1])
     (out_dir / "contact_sheet.png.tmp").write_bytes(png.tobytes())
     (out_dir / "contact_sheet.png.tmp").replace(out_dir / "contact_sheet.png")
-    for tmp in (fr_tmp, pa_tmp, nm_tmp):
+    for tmp in (fr_tmp, pa_tmp, nm_tmp, fl_tmp):
         tmp.replace(tmp.with_name(tmp.name[: -len(".tmp")]))
     outputs = [
         f"emotion/{n}"
@@ -465,6 +484,7 @@ def run_emotional_frames_stage(
             "parsing.npy",
             "normals.npy",
             "aus.npy",
+            "flow.npy",
             "contact_sheet.png",
         )
     ]

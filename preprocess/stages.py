@@ -357,8 +357,8 @@ for _stage in (
     Stage("contact_sheet", run_contact_sheet, ("contact_sheet.png",),
           ("decode", "landmarks", "camera", "parsing", "normals", "aus", "audio_features"),
           ("contact_frames",)),
-    Stage("emotion", run_emotion, ("emotion/source_index.npy",),
+    Stage("emotion", run_emotion, ("emotion/source_index.npy", "emotion/flow.npy"),
           ("decode", "landmarks", "camera", "parsing", "valence_arousal"),
-          optional=True),
+          optional=True, version=2),
 ):
     register_stage(_stage)

@@ -173,15 +173,24 @@ def main(argv: list[str] | None = None) -> int:
 def emotion_metrics(avatar, ds, folder: Path | None = None, lip_frames: int = 8) -> dict:
     """Emotion-conditioned evaluation via emogs.emotion: the 12-target protocol (judge: fer), lip
     preservation (MediaPipe lip points of emotional vs neutral renders of the same `lip_frames`
-    validation frames, every target) and a plot of targets vs judged V/A (`folder`/emotion_va.png).
+    validation frames, every target), motion fidelity (the renders' brow / eye motion vs the
+    synthetic generator's for the same frames and targets: did the branch learn what it was taught)
+    and a plot of targets vs judged V/A (`folder`/emotion_va.png).
     Reported as not computed on failure."""
     try:
         import torch
 
+        from emogs.emotion.au_mesh import LEFT_BROW, LEFT_EYE, RIGHT_BROW, RIGHT_EYE
         from emogs.emotion.judge import EmotionJudge
-        from emogs.emotion.metrics import emotion_conditioned_eval, lip_preservation, plot_va_circle
+        from emogs.emotion.metrics import (
+            emotion_conditioned_eval,
+            lip_preservation,
+            motion_fidelity,
+            plot_va_circle,
+        )
         from emogs.emotion.va_model import circle_targets
         from emogs.train.evaluate import frame_conditions
+        from preprocess.emotional_frames import EmotionalFrameConfig, EmotionalFrameGenerator
         from preprocess.landmarks import FaceMeshDetector
 
         judge = EmotionJudge()
@@ -199,20 +208,29 @@ def emotion_metrics(avatar, ds, folder: Path | None = None, lip_frames: int = 8)
             judged = [p["judged"] for p in res["per_target"]]
             res["plot"] = str(plot_va_circle(targets, judged, folder / "emotion_va.png",
                                              title=f"targets (green) vs judged ({judge.backend})"))
-        neutral, emotional = [], []
+        rest = avatar.config.emotion_rest_va
+        gen = EmotionalFrameGenerator(EmotionalFrameConfig(rest_va=tuple(rest) if rest else None))
+        neutral, emotional, intended = [], [], []
         with FaceMeshDetector(video_mode=False, max_faces=1) as det:
             for i in np.linspace(0, len(ds) - 1, min(lip_frames, len(ds))).round().astype(int):
-                cond = frame_conditions(ds[int(i)])
+                sample = ds[int(i)]
+                cond = frame_conditions(sample)
                 ref = det(render(cond, None))
                 for t in targets:
                     faces = det(render(cond, t))
                     if ref and faces:
                         neutral.append(ref[0].points)
                         emotional.append(faces[0].points)
+                        intended.append(gen.displacement(sample.landmarks.numpy().astype(np.float64), t,
+                                                         ds.size)[0])
         if neutral:
             lp = lip_preservation(np.stack(neutral), np.stack(emotional))
             res["lip_preservation"] = {"mean_px": lp["mean_px"], "max_px": lp["max_px"],
                                        "pairs": len(neutral)}
+            # the branch vs what it was taught: the synthetic edit's motion of the same frames / targets
+            res["motion_fidelity"] = {
+                region: motion_fidelity(np.stack(neutral), np.stack(emotional), np.stack(intended), idx)
+                for region, idx in (("brows", LEFT_BROW + RIGHT_BROW), ("eyes", LEFT_EYE + RIGHT_EYE))}
         else:
             res["lip_preservation"] = {"computed": False, "reason": "no face detected in the renders"}
         return res

@@ -42,6 +42,10 @@ class AvatarConfig:
     emotion_encoder: TriplaneConfig = field(default_factory=lambda: TriplaneConfig(log2_table_size=15,
                                                                                    finest_resolution=38))
     with_emotion: bool = False
+    # the emotion branch's V/A embedding: "facs" (the V/A model's AU intensities) or "va" (raw), both
+    # relative to the person's rest expression emotion_rest_va (see EmotionDeformNet)
+    emotion_embedding: str = "facs"
+    emotion_rest_va: list[float] | None = None
     audio_window: int = 4
     audio_extractor: str = ""
     fps: float = 25.0
@@ -56,6 +60,10 @@ class AvatarConfig:
         for k in ("face_encoder", "mouth_encoder", "emotion_encoder"):
             if isinstance(d.get(k), dict):
                 d[k] = TriplaneConfig(**d[k])
+        if d.get("with_emotion") and "emotion_embedding" not in d:
+            raise ValueError("this avatar's emotion branch has an older layout (V/A concatenated to the "
+                             "input) that emogs no longer builds; refit it with tools/fit_person.py, or "
+                             "set with_emotion to false in its avatar.json to use it without emotions.")
         known = {f for f in cls.__dataclass_fields__}
         unknown = set(d) - known
         if unknown:
@@ -86,6 +94,13 @@ def scale_intrinsics(K: Tensor, factor: float) -> Tensor:
     K2 = K.clone().float()
     K2[:2] *= factor
     return K2
+
+
+def project_points(xyz: Tensor, R: Tensor, t: Tensor, K: Tensor) -> Tensor:
+    """Pinhole projection of world points xyz [N,3] (camera x_c = R x + t, K [3,3]) -> pixels [N,2]."""
+    xc = xyz @ R.T + t
+    uv = xc @ K.T
+    return uv[:, :2] / uv[:, 2:3].clamp_min(1e-6)
 
 
 class _EncodingCache:
@@ -167,7 +182,9 @@ class Avatar(nn.Module):
         q = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
         return means, q, log_s.exp(), offsets
 
-    def _render_set(self, g, means, quats, scales, R, t, K, width, height, normals=True):
+    def _render_set(self, g, means, quats, scales, R, t, K, width, height, normals=True, extra=None):
+        """-> rgb, normal (or None), alpha, depth, info, and the alpha-blended `extra` [N, E] features
+        ([H,W,E], or None)."""
         from ..render import rasterize
 
         campos = -(R.T @ t)
@@ -175,6 +192,8 @@ class Avatar(nn.Module):
         if normals:
             n_world = gaussian_normals(quats, scales, g.params["delta_n"], means, campos)
             feats = torch.cat([feats, n_world @ R.T], dim=-1)  # camera-frame normals
+        if extra is not None:
+            feats = torch.cat([feats, extra.to(feats.dtype)], dim=-1)
         viewmat = torch.eye(4, dtype=means.dtype)
         viewmat[:3, :3], viewmat[:3, 3] = R, t
         out = rasterize(means, quats, scales, g.opacities, feats, viewmat, K, width, height,
@@ -182,7 +201,8 @@ class Avatar(nn.Module):
         info = dict(out.meta)
         info.update(width=width, height=height)
         n_img = out.image[..., 3:6] if normals else None
-        return out.image[..., :3], n_img, out.alpha, out.depth, info
+        e_img = out.image[..., feats.shape[-1] - extra.shape[-1]:] if extra is not None else None
+        return out.image[..., :3], n_img, out.alpha, out.depth, info, e_img
 
     def render(
         self,
@@ -193,6 +213,7 @@ class Avatar(nn.Module):
         emotion: bool = True,
         image_size: int | None = None,
         normals: bool = True,
+        emotion_flow: bool = False,
     ) -> dict:
         """Render one frame (differentiable).
 
@@ -201,7 +222,10 @@ class Avatar(nn.Module):
         rgb (composited), alpha, normal (camera frame, unit where covered), depth, face_rgb,
         face_alpha, mouth_rgb, mouth_alpha (normal is None with normals=False, which skips the
         normal channels for speed), plus "face_info"/"mouth_info" (rasterizer meta for
-        densification) and "offsets" (deformation tensors for regularisers).
+        densification) and "offsets" (deformation tensors for regularisers). With `emotion_flow`,
+        also "emotion_flow" [H,W,2]: the image motion (px at `width`) the emotion branch gives the
+        face, alpha-blended like a colour (each face Gaussian carries projection(with the branch's
+        offset) - projection(without)); zeros when the branch is off.
         """
         height = height or width
         K = scale_intrinsics(cond.K, width / float(image_size or width))
@@ -212,8 +236,13 @@ class Avatar(nn.Module):
         mouth_net = self.mouth_net if deform else None
         mm, mq, ms, m_off = self._deformed(self.mouth, mouth_net, (cond.audio,), None)
         cam = (R, t, K, width, height, normals)
-        f_rgb, f_n, f_a, f_d, f_info = self._render_set(self.face, fm, fq, fs, *cam)
-        m_rgb, m_n, m_a, m_d, m_info = self._render_set(self.mouth, mm, mq, ms, *cam)
+        flow_g = None
+        if emotion_flow:
+            flow_g = torch.zeros_like(fm[:, :2])
+            if "e_xyz" in f_off:
+                flow_g = project_points(fm, R, t, K) - project_points(fm - f_off["e_xyz"], R, t, K)
+        f_rgb, f_n, f_a, f_d, f_info, f_flow = self._render_set(self.face, fm, fq, fs, *cam, extra=flow_g)
+        m_rgb, m_n, m_a, m_d, m_info, _ = self._render_set(self.mouth, mm, mq, ms, *cam)
         bg = background_at(cond.background, height, width)
         rgb = composite(f_rgb, f_a, m_rgb, m_a, bg)
         normal = None
@@ -232,6 +261,7 @@ class Avatar(nn.Module):
             "face_info": f_info,
             "mouth_info": m_info,
             "offsets": {"face": f_off, "mouth": m_off},
+            "emotion_flow": f_flow,
         }
 
     # -- inference ------------------------------------------------------------------------------
@@ -299,7 +329,8 @@ def build_networks(cfg: AvatarConfig) -> tuple[nn.Module, nn.Module, nn.Module |
                              hidden=cfg.face_hidden, aus=aus, blink=blink, window=window)
     mouth_net = MouthDeformNet(cfg.audio_dim, cfg.mouth_encoder, hidden=cfg.mouth_hidden,
                                window=window)
-    emotion_net = (EmotionDeformNet(cfg.emotion_encoder, hidden=cfg.emotion_hidden)
+    emotion_net = (EmotionDeformNet(cfg.emotion_encoder, hidden=cfg.emotion_hidden,
+                                    embedding=cfg.emotion_embedding, rest_va=cfg.emotion_rest_va)
                    if cfg.with_emotion else None)
     return face_net, mouth_net, emotion_net
 

@@ -72,4 +72,6 @@ class EmotionFrames:
             va=torch.from_numpy(np.array(em["valence_arousal"][j], dtype=np.float32)),
             landmarks=torch.from_numpy(np.array(ds.landmarks[t], dtype=np.float32)),
             torso_background=torch.where(keep, image, ds.background),
+            emotion_flow=(torch.from_numpy(np.asarray(em["flow"][j], dtype=np.float32))
+                          if "flow" in em else None),
         )

@@ -118,7 +118,9 @@ class FrameSample:
     index: frame index in the video; image: float32 [S,S,3] in [0,1]; parsing: uint8 [S,S];
     normals: float32 [S,S,3] camera-space unit normals (zeros where invalid); normal_valid: bool [S,S];
     w2c: float32 [4,4]; K: float32 [3,3]; audio: float32 [2W+1, D]; aus: float32 [A]; va: float32 [2];
-    landmarks: float32 [478,3]; torso_background: float32 [S,S,3] in [0,1].
+    landmarks: float32 [478,3]; torso_background: float32 [S,S,3] in [0,1];
+    emotion_flow: float32 [S/4,S/4,2] or None - the motion (px of S) an emotional frame's edit applied
+    to the face (emotion/flow.npy); zeros for a real frame seen by the emotion stage (no edit).
     """
 
     index: int
@@ -133,6 +135,7 @@ class FrameSample:
     va: torch.Tensor
     landmarks: torch.Tensor
     torso_background: torch.Tensor
+    emotion_flow: torch.Tensor | None = None
 
 
 class PersonDataset:
@@ -143,7 +146,8 @@ class PersonDataset:
         split: "train", "val" or "all" (ranges from manifest["split"]).
         audio_window: W: `audio_window(i)` returns features of frames i-W..i+W (edge-padded).
         load_emotion: also open the `emotion/` sub-dataset (synthetic emotional frames) as
-            `self.emotion` (dict of memmaps: frames, source_index, valence_arousal, parsing, normals, aus).
+            `self.emotion` (dict of memmaps: frames, source_index, valence_arousal, parsing, normals, aus,
+            and flow when present).
 
     Raises DatasetError naming the file and the stage to rerun when a file is missing or an array's
     shape / dtype disagrees with the manifest.
@@ -254,6 +258,9 @@ class PersonDataset:
                                    ("normals.npy", np.uint8, (M, S, S, 3)), ("aus.npy", np.float32, (M, A)),
                                    ("valence_arousal.npy", np.float32, (M, 2))):
             out[name[:-4]] = self._array(name, dtype, shape, root=root)
+        if (root / "flow.npy").exists():  # optional: datasets made before it lack it (no flow loss then)
+            F = S // 4
+            out["flow"] = self._array("flow.npy", np.float16, (M, F, F, 2), root=root)
         if M and (index.min() < 0 or index.max() >= self.num_frames):
             raise DatasetError(f"{src}: source indices outside [0,{self.num_frames})")
         return out

@@ -157,7 +157,12 @@ def write_toy_dataset(root: str | Path, num_frames: int = 22, size: int = 64, au
         np.save(em / "parsing.npy", np.ascontiguousarray(np.load(root / "parsing.npy", mmap_mode="r")[src]))
         np.save(em / "normals.npy", np.ascontiguousarray(np.load(root / "normals.npy", mmap_mode="r")[src]))
         np.save(em / "aus.npy", aus[src])
-        np.save(em / "valence_arousal.npy", rng.uniform(-1, 1, (M, 2)).astype(np.float32))
+        em_va = rng.uniform(-1, 1, (M, 2)).astype(np.float32)
+        np.save(em / "valence_arousal.npy", em_va)
+        # motion field of the (toy) edit: the face shifts right by 1.5 px x valence (px of S)
+        flow = np.zeros((M, S // 4, S // 4, 2), np.float16)
+        flow[..., 0] = 1.5 * em_va[:, 0, None, None]
+        np.save(em / "flow.npy", flow)
     with open(root / "manifest.json", "w") as fh:
         json.dump(manifest, fh, indent=2)
     return root

@@ -136,3 +136,34 @@ def lip_preservation(neutral_landmarks, emotional_landmarks, indices=LIPS) -> di
         raise ValueError(f"need two [T, 478, 2|3] landmark arrays of equal shape; got {a.shape}, {b.shape}")
     d = np.linalg.norm(a[:, list(indices), :2] - b[:, list(indices), :2], axis=-1)  # [T, L]
     return {"mean_px": float(d.mean()), "max_px": float(d.max()), "per_frame_mean_px": d.mean(1).tolist()}
+
+
+def motion_fidelity(neutral_landmarks, emotional_landmarks, intended, indices) -> dict:
+    """How well an avatar reproduces the motion its emotion branch was taught.
+
+    Args: neutral / emotional [T, 478, 2|3] landmarks detected on the neutral and emotional renders of
+    the same frames; intended [T, 478, 2] the synthetic generator's displacement for those frames and
+    targets (`EmotionalFrameGenerator.displacement`); indices: the landmarks compared (e.g. brows).
+    Returns {"error_px": mean |rendered - intended| motion, "intended_px": mean |intended|,
+    "rendered_px": mean |rendered|, "gain": least-squares slope of rendered on intended (1 = full
+    motion), "correlation" of the two (all coordinates), "pairs": T}.
+    """
+    a, b = np.asarray(neutral_landmarks, np.float64), np.asarray(emotional_landmarks, np.float64)
+    d = np.asarray(intended, np.float64)
+    if a.shape != b.shape or a.ndim != 3 or d.shape[:2] != a.shape[:2]:
+        raise ValueError(f"need [T, 478, 2|3] landmarks and [T, 478, 2] motions; got {a.shape}, {b.shape}, "
+                         f"{d.shape}")
+    idx = list(indices)
+    moved = (b[:, idx, :2] - a[:, idx, :2]).reshape(-1)
+    want = d[:, idx, :2].reshape(-1)
+    err = np.linalg.norm((b[:, idx, :2] - a[:, idx, :2]) - d[:, idx, :2], axis=-1)
+    den = float(want @ want)
+    return {
+        "error_px": float(err.mean()),
+        "intended_px": float(np.linalg.norm(d[:, idx, :2], axis=-1).mean()),
+        "rendered_px": float(np.linalg.norm(b[:, idx, :2] - a[:, idx, :2], axis=-1).mean()),
+        "gain": float(moved @ want / den) if den > 0 else float("nan"),
+        "correlation": (float(np.corrcoef(moved, want)[0, 1]) if moved.std() > 0 and want.std() > 0
+                        else float("nan")),
+        "pairs": int(a.shape[0]),
+    }

@@ -21,11 +21,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
+from emogs.emotion.va_model import VA_AU_NAMES, va_to_aus
 from emogs.fields.encoding import TriplaneConfig, TriplaneEncoding
 from emogs.fields.mlp import MLP
+
+AU_MAX = 5.0  # AU intensities run 0..5 (OpenFace scale): the FACS embedding divides by this
 
 TALKINGGAUSSIAN_AUS = ("AU01", "AU04", "AU05", "AU06", "AU07")
 BLINK_AU = "AU45"
@@ -410,69 +414,95 @@ class FaceDeformNet(nn.Module):
 class EmotionDeformNet(nn.Module):
     """f_E: the emotion branch, a further V/A-driven deformation with its own hash encoder H_E.
 
-    forward(xyz [N, 3] (the audio/AU-deformed face positions), va [2] in [-1, 1]^2) ->
-    DeformOutput(d_xyz, d_rot, d_scale); aux["va_attention"] [N, 1]. Zero-initialised output: a fresh
-    branch is the identity.
+    forward(xyz [N, 3] (the face positions), va [2] in [-1, 1]^2) -> DeformOutput(d_xyz, d_rot,
+    d_scale); aux["code"] [K]. A fresh branch is the identity (zero-initialised head).
+
+    The offsets are *linear in an emotion code* with position-dependent coefficients:
+        code(va) = [e(va), g(e(va)) - g(0)]                                  [K]
+        out(x, va) = sum_k code_k * B_k(H_E(x)),  B = head MLP -> [N, K, 10]
+    e(va) is the embedding (below) relative to the person's rest expression, so the rest V/A gives
+    code 0 and exactly no motion (the neutral behaviour by construction, not by training); g is a
+    small MLP for what is not linear in e. Each B_k is the motion field of one code component (for
+    "facs": one action unit's), the form of the synthetic frames' edit (a linear AU -> mesh model),
+    and learnt in a few hundred steps where a code concatenated to the input was not (docs/emotion.md).
+    Inference caches B for fixed positions (`spatial`), so a frame costs one [N*10, K] x [K] product.
+
+    embedding: "facs": the V/A model's AU intensities (emogs.emotion.va_model, `va_to_aus(va) -
+    va_to_aus(rest_va)`, / 5): the expression the synthetic frames were made with; "va": va - rest_va.
+    rest_va: the person's own expression ((0, 0) when None).
     """
 
     def __init__(
         self,
         enc: TriplaneConfig | None = None,
-        va_dim: int = 2,
         hidden: int = 64,
         layers: int = 3,
-        va_code_dim: int = 16,
+        code_dim: int = 8,
         xyz_scale: float = 1e-2,
+        embedding: str = "facs",
+        rest_va: Sequence[float] | None = None,
     ):
         super().__init__()
+        if embedding not in ("va", "facs"):
+            raise ValueError(f"embedding must be 'va' or 'facs'; got {embedding!r}")
         self.encoder = TriplaneEncoding(enc if enc is not None else TriplaneConfig())
-        d = self.encoder.out_dim
-        self.va_dim = va_dim
-        self.va_net = MLP(va_dim, va_code_dim, hidden=16, layers=2)
-        self.va_region = MLP(d, va_code_dim, hidden=16, layers=2)
-        self.head = MLP(d + va_code_dim, 10, hidden=hidden, layers=layers, zero_init=True)
+        self.embedding = embedding
+        self.rest_va = tuple(float(x) for x in rest_va) if rest_va is not None else (0.0, 0.0)
+        self.embed_dim = len(VA_AU_NAMES) if embedding == "facs" else 2
+        self.code_net = MLP(self.embed_dim, code_dim, hidden=16, layers=2)
+        self.num_codes = self.embed_dim + code_dim
+        self.head = MLP(self.encoder.out_dim, self.num_codes * 10, hidden=hidden, layers=layers,
+                        zero_init=True)
         self.xyz_scale = xyz_scale
 
-    def _va(self, va: torch.Tensor) -> torch.Tensor:
+    def embed(self, va: torch.Tensor) -> torch.Tensor:
+        """va [2] (or [1, 2]) -> the embedding e(va) [E] (0 at the rest V/A)."""
         va = va.reshape(-1) if va.dim() == 2 and va.shape[0] == 1 else va
-        if va.dim() != 1 or va.shape[0] != self.va_dim:
-            raise ValueError(f"va must be [{self.va_dim}] (valence, arousal), got shape {tuple(va.shape)}")
-        return va
+        if va.dim() != 1 or va.shape[0] != 2 or not va.dtype.is_floating_point:
+            raise ValueError(f"va must be a float tensor [2] (valence, arousal), got shape {tuple(va.shape)}")
+        v = va.detach().double().cpu().numpy()  # a condition, not optimised: no gradient needed
+        rest = np.asarray(self.rest_va)
+        e = (va_to_aus(v) - va_to_aus(rest)) / AU_MAX if self.embedding == "facs" else v - rest
+        return torch.from_numpy(e).to(va.device, torch.float32)
+
+    def code(self, va: torch.Tensor) -> torch.Tensor:
+        """va [2] -> code [K] = [e, g(e) - g(0)] (exactly 0 at the rest V/A)."""
+        e = self.embed(va)
+        g = self.code_net(torch.stack([e, torch.zeros_like(e)]))
+        return torch.cat([e, g[0] - g[1]])
+
+    def _bases(self, enc_x: torch.Tensor) -> torch.Tensor:
+        """Tri-plane features [N, E] -> the motion bases B [N, 10, K] (a view of the head output)."""
+        return self.head(enc_x).view(len(enc_x), self.num_codes, 10).transpose(1, 2)
+
+    def _offsets(self, h: torch.Tensor) -> DeformOutput:
+        return DeformOutput(d_xyz=h[:, 0:3] * self.xyz_scale, d_rot=h[:, 3:7], d_scale=h[:, 7:10])
 
     def spatial(self, xyz: torch.Tensor) -> SpatialFeatures:
-        """The V/A-independent part for fixed positions xyz [N, 3] (cache it for inference)."""
+        """The V/A-independent part for fixed positions xyz [N, 3]: head_x = the bases [N, 10, K]
+        (contiguous)."""
         _check_xyz(xyz)
         enc_x = self.encoder(xyz)  # [N, E]
-        return SpatialFeatures(enc_x, {"va": self.va_region(enc_x)}, _split_head_first(self.head, enc_x))
+        return SpatialFeatures(enc_x, {}, self._bases(enc_x).contiguous())
 
     def forward(
         self, xyz: torch.Tensor, va: torch.Tensor, spatial: SpatialFeatures | None = None
     ) -> DeformOutput:
         _check_xyz(xyz)
-        va = self._va(va)
-        if spatial is not None:  # inference on fixed positions: the split head (same result)
+        code = self.code(va)
+        if spatial is not None:
             _check_spatial(spatial, xyz)
-            att = spatial.gates["va"]
-            code = self.va_net(va.to(spatial.enc.dtype))
-            h = _head_rest(self.head, spatial.head_x, [att * code])
+            bases = spatial.head_x
         else:
-            enc_x = self.encoder(xyz)
-            att = self.va_region(enc_x)  # [N, C]
-            code = self.va_net(va.to(enc_x.dtype))  # [C]
-            h = self.head(torch.cat([enc_x, att * code], dim=1))
-        return DeformOutput(
-            d_xyz=h[:, 0:3] * self.xyz_scale,
-            d_rot=h[:, 3:7],
-            d_scale=h[:, 7:10],
-            aux={"va_attention": att.norm(dim=1, keepdim=True)},
-        )
+            bases = self._bases(self.encoder(xyz))
+        out = self._offsets((bases * code.to(bases.dtype)).sum(-1))
+        out.aux = {"code": code}
+        return out
 
     @torch.no_grad()
     def infer(self, spatial: SpatialFeatures, va: torch.Tensor, chunk: int = INFER_CHUNK) -> DeformOutput:
-        """Inference fast path: `forward(xyz, va)` from cached `spatial(xyz)`, aux={}; equal up to
-        float rounding (the V/A code scales the head's weights, `_head_rest_gated`; row blocks of
-        `chunk` points)."""
-        code = self.va_net(self._va(va).to(spatial.enc.dtype))  # [C]
-        x, g = spatial.head_x, spatial.gates["va"]
-        h = _row_blocks(len(x), chunk, lambda s, e: _head_rest_gated(self.head, x[s:e], g[s:e], code))
-        return DeformOutput(d_xyz=h[:, 0:3] * self.xyz_scale, d_rot=h[:, 3:7], d_scale=h[:, 7:10])
+        """Inference fast path: `forward(xyz, va)` from cached `spatial(xyz)`: one [N*10, K] x [K]
+        product (`chunk` is accepted for the other nets' signature)."""
+        b = spatial.head_x
+        h = (b.view(-1, self.num_codes) @ self.code(va).to(b.dtype)).view(len(b), 10)
+        return self._offsets(h)

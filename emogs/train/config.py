@@ -27,6 +27,7 @@ class ModelConfig:
     face_hidden: int = 64
     mouth_hidden: int = 32
     emotion_hidden: int = 32
+    emotion_embedding: str = "facs"  # the emotion branch reads "facs" (V/A model AU intensities) or raw "va"
     hash_log2_table_size: int = 17
     hash_levels: int = 12
     face_finest_resolution: int = 38  # TalkingGaussian: 256 * bound
@@ -63,6 +64,9 @@ class LossWeights:
     mouth_region: float = 0.0  # extra L1 averaged over the lips + mouth box (stresses articulation)
     deform: float = 1e-3  # small penalty on the deformation offsets
     sync: float = 0.0  # L_sync hook (needs a lip-sync judge)
+    # emotion stage: L1 (per px at train_size, over the face mask) between the motion the emotion branch
+    # renders and the synthetic frame's exact edit motion (emotion/flow.npy; 0 on real frames)
+    emotion_flow: float = 0.0
 
 
 @dataclass

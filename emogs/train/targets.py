@@ -32,6 +32,7 @@ class Target:
     image_size: int
     index: int
     mouth_box: tuple[int, int, int, int] | None = None
+    emotion_flow: Tensor | None = None  # [s,s,2] px at s: an emotional frame's edit motion (None: none given)
 
 
 def _resize(x: Tensor, size: int) -> Tensor:
@@ -78,4 +79,14 @@ def make_target(sample, size: int, use_va: bool = True, face_classes=FACE_CLASSE
         image_size=s_full,
         index=int(sample.index),
         mouth_box=mask_box(_resize(_mask(sample.parsing, LIPS_AND_MOUTH), size)),
+        emotion_flow=_flow_at(getattr(sample, "emotion_flow", None), size, s_full),
     )
+
+
+def _flow_at(flow: Tensor | None, size: int, s_full: int) -> Tensor | None:
+    """Motion field [F,F,2] in px of the dataset size -> [size,size,2] in px of `size` (bilinear)."""
+    if flow is None:
+        return None
+    y = F.interpolate(flow.permute(2, 0, 1)[None].float(), size=(size, size), mode="bilinear",
+                      align_corners=False)[0].permute(1, 2, 0)
+    return y * (size / float(s_full))

@@ -76,6 +76,9 @@ def avatar_config_for(cfg: TrainConfig, dataset, with_emotion: bool) -> AvatarCo
                                       log2_table_size=min(15, m.hash_log2_table_size),
                                       base_resolution=16, finest_resolution=m.face_finest_resolution),
         with_emotion=with_emotion,
+        emotion_embedding=m.emotion_embedding,
+        # the expression the synthetic frames' targets are relative to (the emotion stage's record)
+        emotion_rest_va=dataset.manifest.get("stages", {}).get("emotion", {}).get("rest_va"),
         audio_window=int(getattr(dataset, "audio_window_size", 4)),
         audio_extractor=str(af.get("extractor", "")),
         fps=float(dataset.fps),
@@ -280,19 +283,26 @@ class Trainer:
                 g["lr"] = (lr.grid if g["name"] == "grid" else lr.mlp) * scale
 
     def _sample(self, stage: str, step: int):
+        """-> (FrameSample, use its V/A, is a synthetic emotional frame)."""
         gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step)
         if stage == "emotion" and float(torch.rand((), generator=gen)) >= self.cfg.emotion_real_fraction:
             em = self.emotion_frames
-            return em[int(torch.randint(len(em), (), generator=gen))], True
-        return self.dataset[int(torch.randint(len(self.dataset), (), generator=gen))], stage == "emotion"
+            return em[int(torch.randint(len(em), (), generator=gen))], True, True
+        real = self.dataset[int(torch.randint(len(self.dataset), (), generator=gen))]
+        return real, stage == "emotion", False
 
     # ------------------------------------------------------------------ one step
-    def compute_loss(self, stage: str, sample, use_va: bool) -> tuple[Tensor, dict, dict]:
+    def compute_loss(self, stage: str, sample, use_va: bool,
+                     synthetic: bool = False) -> tuple[Tensor, dict, dict]:
         cfg, w = self.cfg, self.cfg.loss
         tgt = make_target(sample, cfg.train_size, use_va=use_va)
         s = cfg.train_size
+        # the emotion branch's motion vs the edit's: the synthetic frame's flow, none on a real frame
+        flow_tgt = None
+        if stage == "emotion" and w.emotion_flow > 0:
+            flow_tgt = tgt.emotion_flow if synthetic else torch.zeros(s, s, 2)
         out = self.avatar.render(tgt.cond, s, s, deform=stage != "canonical", emotion=stage == "emotion",
-                                 image_size=tgt.image_size)
+                                 image_size=tgt.image_size, emotion_flow=flow_tgt is not None)
         rgb = out["rgb"]
         lp = self.lpips_model if stage == "fuse" else None
         l_rgb = losses.rgb_loss(rgb, tgt.image, w.dssim, lp, w.lpips)
@@ -302,6 +312,10 @@ class Trainer:
                                     self.avatar.face.params["delta_n"], w.normal_l1, w.normal_tv, w.delta_n)
         loss = l_rgb + l_norm
         parts = {"rgb": float(l_rgb.detach()), "normal": float(l_norm.detach())}
+        if flow_tgt is not None:
+            l_flow = losses.flow_l1(out["emotion_flow"], flow_tgt, out["face_alpha"], tgt.face_mask)
+            loss = loss + w.emotion_flow * l_flow
+            parts["flow_px"] = float(l_flow.detach())
         if stage != "emotion":
             vis_mouth = (1 - out["face_alpha"]) * out["mouth_alpha"]
             l_a = losses.alpha_mask_loss(out["face_alpha"], tgt.face_mask) + \
@@ -322,7 +336,7 @@ class Trainer:
         """One optimisation step at `self.step`; returns its loss parts or None when skipped."""
         stage, _, _ = self.stage_at(self.step)
         self._set_lrs(stage, self.step)
-        sample, use_va = self._sample(stage, self.step)
+        sample, use_va, synthetic = self._sample(stage, self.step)
         opts = {"canonical": [self.opt_face, self.opt_mouth],
                 "networks": [self.opt_face, self.opt_mouth, self.opt_nets],
                 "fuse": [self.opt_face, self.opt_mouth, self.opt_nets],
@@ -331,7 +345,7 @@ class Trainer:
         for opt in self._optimizers().values():
             opt.zero_grad(set_to_none=True)
         densify = stage in ("canonical", "networks")
-        loss, parts, out = self.compute_loss(stage, sample, use_va)
+        loss, parts, out = self.compute_loss(stage, sample, use_va, synthetic)
         if densify:
             for k in ("face", "mouth"):
                 self.strategies[k].step_pre_backward(out[f"{k}_info"])

@@ -59,3 +59,25 @@ def test_lip_preservation():
     assert r["max_px"] == pytest.approx(3.0) and r["mean_px"] == pytest.approx(3.0 / 40)
     with pytest.raises(ValueError):
         lip_preservation(a, b[:, :468])
+
+
+def test_motion_fidelity_scores_full_half_and_no_motion():
+    from emogs.emotion.metrics import motion_fidelity
+
+    rng = np.random.default_rng(0)
+    neutral = rng.uniform(100, 400, (5, 478, 3))
+    intended = np.zeros((5, 478, 2))
+    idx = [10, 20, 30, 40]
+    intended[:, idx] = rng.normal(0, 4, (5, 4, 2))
+    full = neutral.copy()
+    full[..., :2] += intended
+    r = motion_fidelity(neutral, full, intended, idx)
+    assert r["error_px"] < 1e-9 and abs(r["gain"] - 1) < 1e-9 and r["correlation"] > 0.999
+    half = neutral.copy()
+    half[..., :2] += 0.5 * intended
+    r = motion_fidelity(neutral, half, intended, idx)
+    assert abs(r["gain"] - 0.5) < 1e-9 and abs(r["rendered_px"] - 0.5 * r["intended_px"]) < 1e-9
+    r = motion_fidelity(neutral, neutral, intended, idx)
+    assert r["gain"] == 0 and abs(r["error_px"] - r["intended_px"]) < 1e-9 and np.isnan(r["correlation"])
+    with pytest.raises(ValueError, match="478"):
+        motion_fidelity(neutral, neutral[:3], intended, idx)

@@ -245,3 +245,37 @@ def test_inference_fast_path_matches_forward():
         emo.infer(sp_e, torch.zeros(3))
     with pytest.raises(ValueError, match="chunk"):
         mouth.infer(sp_m, torch.randn(W, D), chunk=0)
+
+
+def test_emotion_net_code_is_zero_at_rest_and_offsets_linear_in_it():
+    """code = [e(va), g(e) - g(0)] with e the FACS embedding (the V/A model's AU intensities relative
+    to the rest expression, / 5): the rest V/A gives no motion at all; offsets are linear in the code;
+    forward, cached-spatial and fast paths agree."""
+    import numpy as np
+
+    from emogs.emotion.va_model import VA_AU_NAMES, va_to_aus
+
+    torch.manual_seed(8)
+    rest = (0.7, 0.3)
+    (emo,) = _trained_looking(EmotionDeformNet(ENC, rest_va=rest))
+    va = torch.tensor([-0.3, 0.7])
+    want = (va_to_aus(va.double().numpy()) - va_to_aus(np.array(rest))) / 5.0
+    torch.testing.assert_close(emo.embed(va), torch.from_numpy(want).float())
+    assert emo.code(va).shape == (len(VA_AU_NAMES) + 8,)
+    xyz = _xyz(200)
+    with torch.no_grad():
+        still = emo(xyz, torch.tensor(rest, dtype=torch.float32))
+        assert float(still.d_xyz.abs().max()) < 1e-6 and float(still.d_rot.abs().max()) < 1e-4
+        sp = emo.spatial(xyz)
+        a, b = emo(xyz, va), emo(xyz, torch.tensor([0.8, -0.2]))
+        assert (a.d_xyz - b.d_xyz).abs().max() > 0
+        torch.testing.assert_close(emo(xyz, va, spatial=sp).d_xyz, a.d_xyz)
+        torch.testing.assert_close(emo.infer(sp, va).d_xyz, a.d_xyz, rtol=1e-5, atol=1e-7)
+        # linear in the code: the bases evaluated one code component at a time add up
+        bases = emo._bases(emo.encoder(xyz))  # [N, 10, K]
+        code = a.aux["code"]
+        torch.testing.assert_close(a.d_xyz, (bases[:, 0:3] @ code) * emo.xyz_scale)
+    raw = EmotionDeformNet(ENC, embedding="va", rest_va=rest)
+    torch.testing.assert_close(raw.embed(torch.tensor([0.5, 0.5])), torch.tensor([-0.2, 0.2]))
+    with pytest.raises(ValueError, match="'va' or 'facs'"):
+        EmotionDeformNet(ENC, embedding="aus")

@@ -96,6 +96,39 @@ def test_neutral_is_identity_and_no_seams(face, gen):
     assert np.abs(out.astype(int) - crop.astype(int))[outside].max() == 0
 
 
+def test_flow_is_the_motion_of_the_edit(face, gen):
+    """flow.npy's field carries each moved landmark by its displacement, the lips and everything
+    outside the rectangles by nothing; a neutral edit has zero flow."""
+    from scipy.ndimage import map_coordinates
+
+    from preprocess.emotional_frames import FLOW_STRIDE
+
+    crop, pts, _ = face
+    va = emotion_to_va("surprise:strong")
+    out, p2, flow = gen(crop, pts, va, return_flow=True)
+    assert flow.shape == (512 // FLOW_STRIDE, 512 // FLOW_STRIDE, 2) and flow.dtype == np.float32
+    np.testing.assert_array_equal(out, gen(crop, pts, va)[0])  # same image with or without the flow
+
+    def at(xy):  # bilinear sample of the coarse field at pixel positions (cell i centred on 4i+2)
+        g = (np.asarray(xy, np.float64) - FLOW_STRIDE / 2) / FLOW_STRIDE
+        return np.stack([map_coordinates(flow[..., c], [g[:, 1], g[:, 0]], order=1) for c in (0, 1)], 1)
+
+    d = (p2 - pts)[:, :2]
+    moved = np.linalg.norm(d, axis=1) > 3.0
+    assert moved[BROWS].all()
+    err = np.linalg.norm(at(p2[moved, :2]) - d[moved], axis=1)
+    # (the few points where the field turns sharply, e.g. lids next to the still irises, lose detail
+    # to the 4x area average)
+    assert np.median(err) < 0.5 and np.percentile(err, 90) < 1.5, (np.median(err), np.percentile(err, 90))
+    assert np.linalg.norm(at(p2[L, :2]), axis=1).max() < 0.5  # lips: still
+    rects = face_rectangles(pts, 512)
+    inside = np.zeros(flow.shape[:2], bool)
+    for x0, y0, x1, y1 in rects:
+        inside[y0 // FLOW_STRIDE: -(-y1 // FLOW_STRIDE), x0 // FLOW_STRIDE: -(-x1 // FLOW_STRIDE)] = True
+    assert np.abs(flow[~inside]).max() == 0
+    assert not np.any(gen(crop, pts, [0.0, 0.0], return_flow=True)[2])
+
+
 def test_bad_input(gen, face):
     crop, pts, _ = face
     with pytest.raises(ValueError, match="square RGB uint8"):

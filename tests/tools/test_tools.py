@@ -102,6 +102,8 @@ def test_evaluate_tool_emotion_metrics(fitted, tmp_path):
     em = json.loads((tmp_path / "e.json").read_text())["emotion"]
     # either real scores from emogs.emotion, or an explicit reason - never a made-up number
     assert ("V_RMSE" in em and len(em["per_target"]) == 12) or (em["computed"] is False and em["reason"])
+    if em.get("lip_preservation", {}).get("pairs"):  # faces found in the renders: the motion check too
+        assert set(em["motion_fidelity"]) == {"brows", "eyes"}
 
 
 def test_heldout_mouth_scores_ignore_head_pose_and_see_articulation():

@@ -72,8 +72,8 @@ def test_nan_guard_skips_restores_and_logs(toy, tmp_path, monkeypatch):
     orig = Trainer.compute_loss
     calls = {"n": 0}
 
-    def flaky(self, stage, sample, use_va):
-        loss, parts, out = orig(self, stage, sample, use_va)
+    def flaky(self, stage, sample, use_va, synthetic=False):
+        loss, parts, out = orig(self, stage, sample, use_va, synthetic)
         calls["n"] += 1
         if calls["n"] == 7:
             loss = loss * float("nan")
@@ -87,8 +87,8 @@ def test_nan_guard_skips_restores_and_logs(toy, tmp_path, monkeypatch):
     assert all(torch.isfinite(v).all() for v in avatar_tensors(av).values())
     assert tr.step == 12  # the bad step was skipped, the schedule is complete
 
-    def always_nan(self, stage, sample, use_va):
-        loss, parts, out = orig(self, stage, sample, use_va)
+    def always_nan(self, stage, sample, use_va, synthetic=False):
+        loss, parts, out = orig(self, stage, sample, use_va, synthetic)
         return loss * float("nan"), parts, out
 
     monkeypatch.setattr(Trainer, "compute_loss", always_nan)
@@ -154,3 +154,35 @@ def test_fit_recovers_the_toy_head(tmp_path):
     assert res["psnr"] > baseline + 8.0, (res["psnr"], baseline)
     assert res["lmd"]["computed"] is False and "landmark" in res["lmd"]["reason"]
     assert res["fps"] > 0
+
+
+def test_flow_loss_teaches_the_emotion_branch_a_va_dependent_motion(tmp_path):
+    """The toy edit shifts the face right by 1.5 px x valence (emotion/flow.npy): with the flow loss
+    the branch learns to move the face right for positive and left for negative valence."""
+    root = write_toy_dataset(tmp_path / "ds", num_frames=16, size=32, audio_dim=8, with_emotion=True)
+    ds = PersonDataset(root, load_emotion=True)
+    em = EmotionFrames(ds)
+    assert em[0].emotion_flow.shape == (8, 8, 2)
+    seen = []
+
+    def flow_after(w: float, steps: int = 150):
+        cfg = _cfg({"canonical": 4, "networks": 0, "fuse": 0, "emotion": steps}, size=32,
+                   loss={"emotion_flow": w}, emotion_real_fraction=0.0)
+        tr = Trainer(cfg, ds, tmp_path / f"w{w}", emotion_frames=em, progress=False)
+        tr.step_callback = lambda step, parts: seen.append(parts) if parts else None
+        av = tr.run()
+        out = []
+        for v in (0.8, -0.8):
+            s = ds[0]
+            c = FrameConditions(s.w2c, s.K, s.audio, s.aus, torch.tensor([v, 0.0]), s.torso_background)
+            with torch.no_grad():
+                r = av.render(c, 32, image_size=32, emotion_flow=True)
+            a = r["face_alpha"][..., 0]
+            out.append(float((r["emotion_flow"][..., 0] * a).sum() / a.sum()))  # mean x motion over the face
+        return out
+
+    right, left = flow_after(2.0)
+    assert any("flow_px" in p for p in seen)
+    assert right > 0.4 and left < -0.4, (right, left)  # target +-1.2 px
+    right0, left0 = flow_after(0.0)  # without the flow loss nothing asks for this motion
+    assert abs(right0) < 0.25 and abs(left0) < 0.25, (right0, left0)
