@@ -47,7 +47,7 @@ DEMO_OUT ?= out/demo
 demo: install
 	$(PY) tools/fit_person.py assets/demo/demo.mp4 --out $(DEMO_OUT) --preset quick
 	$(PY) tools/render.py $(DEMO_OUT)/avatar --audio assets/demo/heldout.wav --out $(DEMO_OUT)/avatar/heldout_neutral.mp4
-	$(PY) tools/render.py $(DEMO_OUT)/avatar --audio assets/demo/heldout.wav --out $(DEMO_OUT)/avatar/heldout_happy.mp4 --emotion happy:strong
+	$(PY) tools/render.py $(DEMO_OUT)/avatar --audio assets/demo/heldout.wav --out $(DEMO_OUT)/avatar/heldout_surprise.mp4 --emotion surprise:strong
 	$(PY) tools/evaluate.py $(DEMO_OUT)/avatar --audio assets/demo/heldout.wav --truth assets/demo/heldout_truth.npz --truth-video assets/demo/heldout.mp4
 	@echo "demo done: see $(DEMO_OUT)/avatar/ (videos, eval.json, heldout_*.mp4)"
 
