@@ -1,6 +1,7 @@
 """Judge the synthetic emotional frames directly: the upper bound of what an avatar can learn.
 
     python tools/bench_emotion_frames.py out/demo/dataset [--frames 6] [--sheet out.png] [--json out.json]
+    python tools/bench_emotion_frames.py portrait.jpg      # one photo (or a video's first frame)
 
 For the paper's protocol (12 V/A targets evenly on the circle, radius 0.8) the generator
 (`preprocess.emotional_frames.EmotionalFrameGenerator`) makes emotional versions of `--frames`
@@ -30,9 +31,32 @@ def _opening(p: np.ndarray) -> np.ndarray:
     return np.stack([np.linalg.norm(p[..., a, :2] - p[..., b, :2], axis=-1) for a, b in OPENING_PAIRS], -1)
 
 
+def _face_frame(path: Path, det, size: int = 512, margin: float = 0.6) -> np.ndarray:
+    """RGB [size, size, 3] uint8: the face of an image or a video's first frame, in a square crop
+    (its landmarks' box grown by `margin` on each side)."""
+    import cv2
+
+    bgr = cv2.imread(str(path))
+    if bgr is None:
+        ok, bgr = cv2.VideoCapture(str(path)).read()
+        if not ok:
+            raise SystemExit(f"{path}: neither a dataset folder nor a readable image / video")
+    rgb = np.ascontiguousarray(bgr[..., ::-1])
+    faces = det(rgb)
+    if not faces:
+        raise SystemExit(f"{path}: no face found")
+    p = faces[0].points[:, :2]
+    (x0, y0), (x1, y1) = p.min(0), p.max(0)
+    side = max(x1 - x0, y1 - y0) * (1 + 2 * margin)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    k = size / side
+    m = np.array([[k, 0, size / 2 - cx * k], [0, k, size / 2 - cy * k]])
+    return cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("dataset")
+    ap.add_argument("dataset", help="a person dataset folder, or one image / video (its first frame)")
     ap.add_argument("--frames", type=int, default=6, help="training frames per target (evenly spaced)")
     ap.add_argument("--crop", choices=("haar", "landmarks"), default="haar",
                     help="judge face crop: haar (as tools/evaluate.py) or the detected landmarks")
@@ -50,27 +74,34 @@ def main(argv: list[str] | None = None) -> int:
     from preprocess.emotional_frames import EmotionalFrameConfig, EmotionalFrameGenerator, rest_va_of_dataset
     from preprocess.landmarks import FaceMeshDetector
 
-    root = Path(args.dataset)
-    frames = np.load(root / "frames.npy", mmap_mode="r")
-    lms = np.load(root / "landmarks.npy", mmap_mode="r")
-    man = json.loads((root / "manifest.json").read_text()) if (root / "manifest.json").is_file() else {}
-    lo, hi = man.get("split", {}).get("train", (0, len(frames)))
-    src = np.linspace(lo, hi - 1, args.frames + 2).round().astype(int)[1:-1]
     cfg = EmotionalFrameConfig()
     for kv in args.set:
         k, v = kv.split("=", 1)
         cur = getattr(cfg, k)
         setattr(cfg, k, type(cur)(v) if not isinstance(cur, tuple | type(None)) else json.loads(v))
-    if cfg.rest_va is None and cfg.relative_to_rest:
-        cfg.rest_va = rest_va_of_dataset(root)
-    gen = EmotionalFrameGenerator(cfg)
     judge = EmotionJudge()
     det = FaceMeshDetector(video_mode=False, max_faces=1)
-
-    real = [np.asarray(frames[i]) for i in src]
-    real_pts = [np.asarray(lms[i], np.float64) for i in src]
     crop_pts = (lambda k, p: p) if args.crop == "landmarks" else (lambda k, p: None)
+
+    root = Path(args.dataset)
+    if root.is_dir():
+        frames = np.load(root / "frames.npy", mmap_mode="r")
+        lms = np.load(root / "landmarks.npy", mmap_mode="r")
+        man = json.loads((root / "manifest.json").read_text()) if (root / "manifest.json").is_file() else {}
+        lo, hi = man.get("split", {}).get("train", (0, len(frames)))
+        src = np.linspace(lo, hi - 1, args.frames + 2).round().astype(int)[1:-1]
+        real = [np.asarray(frames[i]) for i in src]
+        real_pts = [np.asarray(lms[i], np.float64) for i in src]
+        if cfg.rest_va is None and cfg.relative_to_rest:
+            cfg.rest_va = rest_va_of_dataset(root)
+    else:  # one photo (or a video's first frame), cropped around its face like the decode stage
+        real, real_pts = [_face_frame(root, det)], []
+        real_pts.append(det(real[0])[0].points.astype(np.float64))
+        src = np.zeros(1, int)
     rest = judge(np.stack(real), points478=[crop_pts(k, p) for k, p in enumerate(real_pts)])
+    if cfg.rest_va is None and cfg.relative_to_rest:  # a photo: its judged V/A is the rest expression
+        cfg.rest_va = tuple(float(x) for x in np.asarray(rest.va).reshape(-1, 2).mean(0))
+    gen = EmotionalFrameGenerator(cfg)
     det_real = [det(f)[0].points for f in real]
 
     made: dict[tuple, list] = {}

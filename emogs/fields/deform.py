@@ -56,7 +56,8 @@ def au_indices(
 class DeformOutput:
     """Per-Gaussian offsets. d_xyz [N, 3]; d_rot [N, 4] quaternion residual; d_scale [N, 3] log-scale
     residual (None when a net does not predict them); aux: diagnostics such as the per-point attention
-    norms [N, 1] that TalkingGaussian regularises ("audio_attention", "eye_attention", "va_attention")."""
+    norms [N, 1] that TalkingGaussian regularises ("audio_attention", "eye_attention") or the emotion
+    branch's code [K] ("code")."""
 
     d_xyz: torch.Tensor
     d_rot: torch.Tensor | None = None

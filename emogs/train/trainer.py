@@ -87,25 +87,42 @@ def avatar_config_for(cfg: TrainConfig, dataset, with_emotion: bool) -> AvatarCo
 
 
 class NanGuard:
-    """Flags a loss that is not finite or exceeds `factor` x the median of recent good losses."""
+    """Flags a loss that is not finite or exceeds `factor` x the median of recent good losses.
+
+    The median is kept per `kind` of step (the trainer passes "stage/real" or "stage/synthetic"): a
+    new stage or a new kind of sample has losses of another scale (e.g. the emotion stage's flow
+    term on synthetic frames is ~10x the real frames' RGB loss), which is not an explosion. Each
+    kind has its own `warmup` before it is checked.
+    """
 
     def __init__(self, factor: float = 10.0, warmup: int = 20, window: int = 100):
-        self.factor, self.warmup = factor, warmup
-        self.history: deque[float] = deque(maxlen=window)
+        self.factor, self.warmup, self.window = factor, warmup, window
+        self.history: dict[str, deque[float]] = {}
 
-    def check(self, loss: float, grads_finite: bool = True) -> str | None:
+    def check(self, loss: float, grads_finite: bool = True, kind: str = "") -> str | None:
         if not math.isfinite(loss):
             return f"loss is {loss}"
         if not grads_finite:
             return "a gradient is NaN/inf"
-        if len(self.history) >= self.warmup:
-            med = float(np.median(self.history))
+        hist = self.history.get(kind, ())
+        if len(hist) >= self.warmup:
+            med = float(np.median(hist))
             if loss > self.factor * med:
-                return f"loss {loss:.4g} exploded (> {self.factor:g} x running median {med:.4g})"
+                return (f"loss {loss:.4g} exploded (> {self.factor:g} x running median {med:.4g} of "
+                        f"{kind or 'steps'})")
         return None
 
-    def accept(self, loss: float) -> None:
-        self.history.append(loss)
+    def accept(self, loss: float, kind: str = "") -> None:
+        self.history.setdefault(kind, deque(maxlen=self.window)).append(loss)
+
+    def state(self) -> dict[str, list[float]]:
+        return {k: list(v) for k, v in self.history.items()}
+
+    def load_state(self, state) -> None:
+        """From `state()`; a plain list (checkpoints before per-kind histories) is dropped (re-warms)."""
+        if isinstance(state, dict):
+            for k, v in state.items():
+                self.history[k] = deque(v, maxlen=self.window)
 
 
 def _split_net_params(*nets) -> tuple[list, list]:
@@ -238,7 +255,7 @@ class Trainer:
         av, extra = self.state_tensors()
         state = {"step": self.step, "total_steps": self.total_steps, "plan": self.plan,
                  "config": self.cfg.to_dict(), "avatar": self.avatar_cfg.to_dict(),
-                 "guard_history": list(self.guard.history), "events": self.events[-200:]}
+                 "guard_history": self.guard.state(), "events": self.events[-200:]}
         return write_checkpoint(self.ckpt_dir, self.step, self.avatar, extra, state)
 
     def resume(self) -> bool:
@@ -252,7 +269,7 @@ class Trainer:
                              f"delete {self.ckpt_dir} to start over, or resume with the same preset.")
         self.load_state_tensors(av, extra)
         self.step = int(state["step"])
-        self.guard.history.extend(state.get("guard_history", []))
+        self.guard.load_state(state.get("guard_history", {}))
         self._log(f"resumed from {folder} at step {self.step}/{self.total_steps}")
         return True
 
@@ -350,16 +367,17 @@ class Trainer:
             for k in ("face", "mouth"):
                 self.strategies[k].step_pre_backward(out[f"{k}_info"])
         lv = float(loss.detach())
-        reason = self.guard.check(lv)
+        kind = f"{stage}/{'synthetic' if synthetic else 'real'}"
+        reason = self.guard.check(lv, kind=kind)
         if reason is None:
             loss.backward()
             finite = all(torch.isfinite(p.grad).all() for opt in opts for g in opt.param_groups
                          for p in g["params"] if p.grad is not None)
-            reason = self.guard.check(lv, finite)
+            reason = self.guard.check(lv, finite, kind)
         if reason is not None:
             return self._bad_step(reason)
         self._consecutive_bad = 0
-        self.guard.accept(lv)
+        self.guard.accept(lv, kind)
         for opt in opts:
             opt.step()
         if densify:

@@ -186,3 +186,24 @@ def test_flow_loss_teaches_the_emotion_branch_a_va_dependent_motion(tmp_path):
     assert right > 0.4 and left < -0.4, (right, left)  # target +-1.2 px
     right0, left0 = flow_after(0.0)  # without the flow loss nothing asks for this motion
     assert abs(right0) < 0.25 and abs(left0) < 0.25, (right0, left0)
+
+
+def test_guard_keeps_a_median_per_kind_of_step():
+    """A new kind of step (the emotion stage's synthetic frames, whose flow term makes the loss ~10x
+    the real frames') is not an explosion; a 10x jump within one kind is."""
+    from emogs.train import NanGuard
+
+    g = NanGuard(factor=10.0, warmup=5)
+    for _ in range(30):
+        g.accept(0.02, "fuse/real")
+    assert g.check(0.3, kind="emotion/synthetic") is None  # its own warm-up
+    for _ in range(5):
+        g.accept(0.3, "emotion/synthetic")
+    assert g.check(0.5, kind="emotion/synthetic") is None
+    assert "exploded" in g.check(0.3, kind="fuse/real")
+    assert "exploded" in g.check(3.5, kind="emotion/synthetic")
+    assert g.check(float("nan"), kind="x") == "loss is nan"
+    g2 = NanGuard(factor=10.0, warmup=5)
+    g2.load_state(g.state())
+    assert "exploded" in g2.check(0.3, kind="fuse/real")
+    g2.load_state([0.1, 0.2])  # an old checkpoint's flat list: ignored (re-warms)
