@@ -132,18 +132,16 @@ def build_inference_cache(avatar) -> InferenceCache:
 def _deform(c: SetCache, net, args: tuple, emotion_net, va: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
     """Deformed (means, unit quats, linear scales) of one set; same composition as `Avatar._deformed`."""
     means, q, log_s = c.means, c.quats, c.log_scales
-    if net is not None:
-        d = net.infer(c.spatial, *args)
+    def apply(d):  # not in place: `means` etc. may still be the cached canonical tensors
+        nonlocal means, q, log_s
         means = means + d.d_xyz
-        if d.d_rot is not None:
-            q = q + d.d_rot
-        if d.d_scale is not None:
-            log_s = log_s + d.d_scale
+        q = q + d.d_rot if d.d_rot is not None else q
+        log_s = log_s + d.d_scale if d.d_scale is not None else log_s
+
+    if net is not None:
+        apply(net.infer(c.spatial, *args))
     if va is not None and emotion_net is not None:
-        e = _emotion_offsets(c, emotion_net, va)
-        means = means + e.d_xyz  # not in place: `means` may still be the cached canonical tensor
-        q = q + e.d_rot
-        log_s = log_s + e.d_scale
+        apply(_emotion_offsets(c, emotion_net, va))
     q = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     return means, q, log_s.exp()
 

@@ -5,7 +5,7 @@ Each net owns a tri-plane hash encoder of the canonical positions and predicts o
 
 * `MouthDeformNet`  f_M(x, audio)          -> d_xyz                    (inside-mouth Gaussians)
 * `FaceDeformNet`   f_F(x, audio, AUs)     -> d_xyz, d_rot, d_scale    (face Gaussians)
-* `EmotionDeformNet` f_E(x', valence/arousal) -> d_xyz, d_rot, d_scale (on top of the face deformation)
+* `EmotionDeformNet` f_E(x', valence/arousal) -> d_xyz                 (on top of the face deformation)
 
 Conventions of the outputs (applied by the avatar, not here): `xyz + d_xyz`; `normalize(rot + d_rot)`
 (a residual on the unnormalised quaternion); `log_scale + d_scale`. All output layers are zero-initialised,
@@ -415,18 +415,20 @@ class FaceDeformNet(nn.Module):
 class EmotionDeformNet(nn.Module):
     """f_E: the emotion branch, a further V/A-driven deformation with its own hash encoder H_E.
 
-    forward(xyz [N, 3] (the face positions), va [2] in [-1, 1]^2) -> DeformOutput(d_xyz, d_rot,
-    d_scale); aux["code"] [K]. A fresh branch is the identity (zero-initialised head).
+    forward(xyz [N, 3] (the face positions), va [2] in [-1, 1]^2) -> DeformOutput(d_xyz) (position
+    offsets only, like the synthetic frames' edit, a pure warp: free rotation / scale residuals grew
+    Gaussians up to 9x on the demo and speckled the nose and cheeks); aux["code"] [K]. A fresh
+    branch is the identity (zero-initialised head).
 
     The offsets are *linear in an emotion code* with position-dependent coefficients:
         code(va) = [e(va), g(e(va)) - g(0)]                                  [K]
-        out(x, va) = sum_k code_k * B_k(H_E(x)),  B = head MLP -> [N, K, 10]
+        out(x, va) = sum_k code_k * B_k(H_E(x)),  B = head MLP -> [N, K, 3]
     e(va) is the embedding (below) relative to the person's rest expression, so the rest V/A gives
     code 0 and exactly no motion (the neutral behaviour by construction, not by training); g is a
     small MLP for what is not linear in e. Each B_k is the motion field of one code component (for
     "facs": one action unit's), the form of the synthetic frames' edit (a linear AU -> mesh model),
     and learnt in a few hundred steps where a code concatenated to the input was not (docs/emotion.md).
-    Inference caches B for fixed positions (`spatial`), so a frame costs one [N*10, K] x [K] product.
+    Inference caches B for fixed positions (`spatial`), so a frame costs one [N*3, K] x [K] product.
 
     embedding: "facs": the V/A model's AU intensities (emogs.emotion.va_model, `va_to_aus(va) -
     va_to_aus(rest_va)`, / 5): the expression the synthetic frames were made with; "va": va - rest_va.
@@ -452,7 +454,7 @@ class EmotionDeformNet(nn.Module):
         self.embed_dim = len(VA_AU_NAMES) if embedding == "facs" else 2
         self.code_net = MLP(self.embed_dim, code_dim, hidden=16, layers=2)
         self.num_codes = self.embed_dim + code_dim
-        self.head = MLP(self.encoder.out_dim, self.num_codes * 10, hidden=hidden, layers=layers,
+        self.head = MLP(self.encoder.out_dim, self.num_codes * 3, hidden=hidden, layers=layers,
                         zero_init=True)
         self.xyz_scale = xyz_scale
 
@@ -473,14 +475,14 @@ class EmotionDeformNet(nn.Module):
         return torch.cat([e, g[0] - g[1]])
 
     def _bases(self, enc_x: torch.Tensor) -> torch.Tensor:
-        """Tri-plane features [N, E] -> the motion bases B [N, 10, K] (a view of the head output)."""
-        return self.head(enc_x).view(len(enc_x), self.num_codes, 10).transpose(1, 2)
+        """Tri-plane features [N, E] -> the motion bases B [N, 3, K] (a view of the head output)."""
+        return self.head(enc_x).view(len(enc_x), self.num_codes, 3).transpose(1, 2)
 
     def _offsets(self, h: torch.Tensor) -> DeformOutput:
-        return DeformOutput(d_xyz=h[:, 0:3] * self.xyz_scale, d_rot=h[:, 3:7], d_scale=h[:, 7:10])
+        return DeformOutput(d_xyz=h * self.xyz_scale)
 
     def spatial(self, xyz: torch.Tensor) -> SpatialFeatures:
-        """The V/A-independent part for fixed positions xyz [N, 3]: head_x = the bases [N, 10, K]
+        """The V/A-independent part for fixed positions xyz [N, 3]: head_x = the bases [N, 3, K]
         (contiguous)."""
         _check_xyz(xyz)
         enc_x = self.encoder(xyz)  # [N, E]
@@ -502,8 +504,8 @@ class EmotionDeformNet(nn.Module):
 
     @torch.no_grad()
     def infer(self, spatial: SpatialFeatures, va: torch.Tensor, chunk: int = INFER_CHUNK) -> DeformOutput:
-        """Inference fast path: `forward(xyz, va)` from cached `spatial(xyz)`: one [N*10, K] x [K]
+        """Inference fast path: `forward(xyz, va)` from cached `spatial(xyz)`: one [N*3, K] x [K]
         product (`chunk` is accepted for the other nets' signature)."""
         b = spatial.head_x
-        h = (b.view(-1, self.num_codes) @ self.code(va).to(b.dtype)).view(len(b), 10)
+        h = (b.view(-1, self.num_codes) @ self.code(va).to(b.dtype)).view(len(b), 3)
         return self._offsets(h)

@@ -145,9 +145,8 @@ def test_emotion_net_identity_then_va_dependent():
     net = EmotionDeformNet(ENC)
     xyz = _xyz(100)
     out = net(xyz, torch.tensor([0.5, -0.3]))
-    for t in (out.d_xyz, out.d_rot, out.d_scale):
-        assert t.shape[0] == 100 and torch.equal(t, torch.zeros_like(t))
-    assert out.d_rot.shape == (100, 4)
+    assert out.d_xyz.shape == (100, 3) and torch.equal(out.d_xyz, torch.zeros_like(out.d_xyz))
+    assert out.d_rot is None and out.d_scale is None  # position offsets only
     _perturb_head(net, 0.5)
     a = net(xyz, torch.tensor([0.5, -0.3]))
     b = net(xyz, torch.tensor([[-0.8, 0.9]]))  # [1, 2] accepted
@@ -229,14 +228,14 @@ def test_inference_fast_path_matches_forward():
                                        atol=1e-9)
             ref_e = emo(xyz, va)
             assert ref_e.d_xyz.abs().max() > 0
-            torch.testing.assert_close(emo(xyz, va, spatial=sp_e).d_rot, ref_e.d_rot)
+            torch.testing.assert_close(emo(xyz, va, spatial=sp_e).d_xyz, ref_e.d_xyz)
             fast_e = emo.infer(sp_e, va)
-            for k in ("d_xyz", "d_rot", "d_scale"):
+            for k in ("d_xyz",):
                 torch.testing.assert_close(getattr(fast_e, k), getattr(ref_e, k), rtol=1e-5, atol=1e-7)
             # row blocks (cache-sized intermediates) give the same rows, also for a ragged last block
             for blocked, full in ((face.infer(sp_f, audio, aus, chunk=64).d_rot, ref.d_rot),
                                   (mouth.infer(sp_m, audio, chunk=70).d_xyz, mouth(xyz, audio).d_xyz),
-                                  (emo.infer(sp_e, va, chunk=128).d_scale, ref_e.d_scale)):
+                                  (emo.infer(sp_e, va, chunk=128).d_xyz, ref_e.d_xyz)):
                 torch.testing.assert_close(blocked, full, rtol=1e-6, atol=1e-7)
     # the cached spatial part must match the points it is used with
     with pytest.raises(ValueError, match="recompute"):
@@ -265,7 +264,7 @@ def test_emotion_net_code_is_zero_at_rest_and_offsets_linear_in_it():
     xyz = _xyz(200)
     with torch.no_grad():
         still = emo(xyz, torch.tensor(rest, dtype=torch.float32))
-        assert float(still.d_xyz.abs().max()) < 1e-6 and float(still.d_rot.abs().max()) < 1e-4
+        assert float(still.d_xyz.abs().max()) < 1e-6
         sp = emo.spatial(xyz)
         a, b = emo(xyz, va), emo(xyz, torch.tensor([0.8, -0.2]))
         assert (a.d_xyz - b.d_xyz).abs().max() > 0
