@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 from scipy.interpolate import RBFInterpolator
 
+from emogs.data.person import FLOW_STRIDE
 from emogs.emotion.au_mesh import (
     FACE_OVAL,
     IRISES,
@@ -38,8 +39,6 @@ from emogs.emotion.au_mesh import (
     AUMeshModel,
 )
 from emogs.emotion.va_model import VA_AU_NAMES, circle_targets, va_to_aus
-
-FLOW_STRIDE = 4  # the stored motion field (emotion/flow.npy) is 1/4 of the frame size
 
 
 @dataclass

@@ -111,6 +111,8 @@ def read_manifest(root: str | Path) -> dict:
     return manifest
 
 
+FLOW_STRIDE = 4  # emotion/flow.npy (the synthetic edit's motion field) is 1/4 of the frame size
+
 @dataclass
 class FrameSample:
     """One training frame (all tensors on CPU).
@@ -259,7 +261,7 @@ class PersonDataset:
                                    ("valence_arousal.npy", np.float32, (M, 2))):
             out[name[:-4]] = self._array(name, dtype, shape, root=root)
         if (root / "flow.npy").exists():  # optional: datasets made before it lack it (no flow loss then)
-            F = S // 4
+            F = S // FLOW_STRIDE
             out["flow"] = self._array("flow.npy", np.float16, (M, F, F, 2), root=root)
         if M and (index.min() < 0 or index.max() >= self.num_frames):
             raise DatasetError(f"{src}: source indices outside [0,{self.num_frames})")

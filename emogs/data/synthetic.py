@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .person import FORMAT_VERSION, encode_normals
+from .person import FLOW_STRIDE, FORMAT_VERSION, encode_normals
 
 AU_NAMES = ["AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU12", "AU15", "AU25", "AU26", "AU45"]
 RADII = np.array([0.10, 0.13, 0.11])  # head ellipsoid half-axes (x, y, z), world units
@@ -160,7 +160,7 @@ def write_toy_dataset(root: str | Path, num_frames: int = 22, size: int = 64, au
         em_va = rng.uniform(-1, 1, (M, 2)).astype(np.float32)
         np.save(em / "valence_arousal.npy", em_va)
         # motion field of the (toy) edit: the face shifts right by 1.5 px x valence (px of S)
-        flow = np.zeros((M, S // 4, S // 4, 2), np.float16)
+        flow = np.zeros((M, S // FLOW_STRIDE, S // FLOW_STRIDE, 2), np.float16)
         flow[..., 0] = 1.5 * em_va[:, 0, None, None]
         np.save(em / "flow.npy", flow)
     with open(root / "manifest.json", "w") as fh:

@@ -101,7 +101,7 @@ def test_flow_is_the_motion_of_the_edit(face, gen):
     outside the rectangles by nothing; a neutral edit has zero flow."""
     from scipy.ndimage import map_coordinates
 
-    from preprocess.emotional_frames import FLOW_STRIDE
+    from emogs.data.person import FLOW_STRIDE
 
     crop, pts, _ = face
     va = emotion_to_va("surprise:strong")
