@@ -201,7 +201,11 @@ def flow_l1(pred: Tensor, target: Tensor, alpha: Tensor, region: Tensor) -> Tens
     """Mean |pred - alpha * target| over `region` of the motion images pred, target [H,W,2] (px).
 
     pred is alpha-blended (a premultiplied feature), so the target is scaled by the rendered alpha
-    [H,W,1] (detached) to match it; region [H,W] in [0,1] weights the pixels (e.g. the face mask)."""
+    [H,W,1] (detached) to match it; region [H,W] in [0,1] weights the pixels (e.g. the face mask).
+    Non-finite target pixels (unknown motion, e.g. an eyeball the lids uncovered) are left out."""
+    known = torch.isfinite(target).all(-1)
+    region = region * known
+    target = torch.where(known[..., None], target, torch.zeros_like(target))
     err = (pred - alpha.detach() * target).abs().sum(-1)
     return (err * region).sum() / region.sum().clamp_min(1.0)
 

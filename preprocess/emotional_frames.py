@@ -10,7 +10,8 @@ For a frame I with MediaPipe landmarks and a target valence/arousal e:
    towards the rectangles' borders.
 5. A smooth backward warp (thin-plate-spline interpolation of the displacements, zero on the
    rectangle borders and the lips) gives I_E; OpenCV `seamlessClone` (Poisson) puts the two
-   rectangles of I_E into I, as the paper does with its StyleGAN output.
+   rectangles of I_E into I, as the paper does with its StyleGAN output. Before that, the eyes
+   get still eyeballs under the warped lids (`preprocess.eye_layer`).
 
 `run_emotional_frames_stage` writes the `emotion/` sub-dataset of docs/dataset.md.
 """
@@ -39,12 +40,17 @@ from emogs.emotion.au_mesh import (
     AUMeshModel,
 )
 from emogs.emotion.va_model import VA_AU_NAMES, circle_targets, va_to_aus
+from preprocess.eye_layer import composite_eyes
 
 
 @dataclass
 class EmotionalFrameConfig:
     au_gain: float = 2.5  # py-feat's PLS deltas are population averages: subtle; scale them up
-    eye_gain: float = 0.35  # eyelid points move less (a warp cannot reveal sclera it does not have)
+    eye_gain: float = 0.35  # eyelid points' share of the AU motion
+    # still eyeballs under the moving lids (preprocess.eye_layer): a raised lid uncovers painted
+    # iris / sclera instead of stretching the lid and its lashes over the eye
+    eye_layer: bool = True
+    open_eye: float = 0.2  # lid gap / eye width of an open eye; narrower eyes move their lids less
     lip_clearance: float = 0.3  # displacements fade to 0 within this fraction of the mouth width of the lips
     # 0 = lips held fixed (lip-aligned, the default). > 0: the mouth corners follow the AUs (AU12 up,
     # AU15 down) times this gain, bending the lips with a weight u^2 across the mouth (0 at the centre)
@@ -54,6 +60,7 @@ class EmotionalFrameConfig:
     grid_step: int = 4  # px between samples of the dense warp field
     smooth: float = 0.06  # Gaussian smoothing of the per-point displacements, x the inter-ocular distance
     fade: float = 0.25  # fraction of a rectangle's half-size over which displacements fade to 0
+    outline_fade: float = 0.08  # the warp fades to 0 towards the face outline, over this x the IOD
     clone: bool = True  # seamlessClone the rectangles (False: paste the warped rectangles)
     max_disp_frac: float = 0.12  # clip displacements to this fraction of the inter-ocular distance
     # the person's rest expression on the V/A circle (e.g. the judge on the real frames): the AUs
@@ -88,6 +95,18 @@ def face_rectangles(pts: np.ndarray, size: int) -> list[tuple[int, int, int, int
         x1, y1 = int(np.clip(np.ceil(x1), x0 + 2, size - 2)), int(np.clip(np.ceil(y1), y0 + 2, size - 2))
         out.append((x0, y0, x1, y1))
     return out
+
+
+def face_interior(pts: np.ndarray, size: int, fade: float) -> np.ndarray:
+    """[S, S] float32 weight: 1 inside the face outline (convex hull of the MediaPipe face oval)
+    farther than `fade` x the inter-ocular distance from it, 0 on and outside it (smoothstep)."""
+    p = np.asarray(pts, np.float64)[:, :2]
+    hull = cv2.convexHull(p[list(FACE_OVAL)].astype(np.float32))[:, 0]
+    inside = np.zeros((size, size), np.uint8)
+    cv2.fillPoly(inside, [np.round(hull).astype(np.int32)], 1)
+    depth = cv2.distanceTransform(inside, cv2.DIST_L2, 3)
+    t = np.clip(depth / max(fade * float(np.linalg.norm(p[33] - p[263])), 1e-6), 0, 1)
+    return (t * t * (3 - 2 * t)).astype(np.float32)
 
 
 def _window(xy: np.ndarray, rect, fade: float) -> np.ndarray:
@@ -184,6 +203,14 @@ class EmotionalFrameGenerator:
             q = pts[mov, :2]
             k = np.exp(-((q[:, None] - q[None]) ** 2).sum(-1) / (2 * (self.cfg.smooth * iod) ** 2))
             d[mov] = (k @ d[mov]) / k.sum(1, keepdims=True)
+        for eye, (top, bottom, c0, c1) in (
+            (RIGHT_EYE, (159, 145, 33, 133)),
+            (LEFT_EYE, (386, 374, 263, 362)),
+        ):
+            # a closing eye carries proportionally less lid motion: a blink stays a blink
+            width = max(float(np.linalg.norm(pts[c0, :2] - pts[c1, :2])), 1e-6)
+            opening = float(np.linalg.norm(pts[top, :2] - pts[bottom, :2])) / width
+            d[list(eye)] *= min(opening / self.cfg.open_eye, 1.0)
         rects = face_rectangles(pts, size)
         w = np.zeros(478)
         for r in rects:
@@ -197,6 +224,10 @@ class EmotionalFrameGenerator:
         near[list(FACE_OVAL + IRISES)] = 0.0
         d = t[:, None] * d + (1 - t[:, None]) * near
         d *= w[:, None]
+        # nothing crosses the face outline (the warp field is faded the same way: `warp_field`)
+        inner = face_interior(pts, size, fade=self.cfg.outline_fade)
+        ij = np.clip(np.round(pts[:, :2]).astype(int), 0, size - 1)
+        d *= inner[ij[:, 1], ij[:, 0]][:, None]
         lim = self.cfg.max_disp_frac * iod
         n = np.linalg.norm(d, axis=1, keepdims=True)
         d *= np.minimum(1.0, lim / np.maximum(n, 1e-9))
@@ -238,6 +269,7 @@ class EmotionalFrameGenerator:
         mask = np.zeros((size, size), np.float32)
         for x0, y0, x1, y1 in rects:
             mask[y0:y1, x0:x1] = 1.0
+        mask *= face_interior(pts, size, fade=self.cfg.outline_fade)
         yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
         return xx + fx * mask, yy + fy * mask
 
@@ -246,7 +278,9 @@ class EmotionalFrameGenerator:
 
         flow [S/FLOW_STRIDE, S/FLOW_STRIDE, 2] float32: the motion field of the edit in pixels of
         the frame - at each (area-averaged) pixel of I_E, how far the content shown there moved
-        from I (output pixel p shows source pixel p - flow(p)); 0 outside the two rectangles.
+        from I (output pixel p shows source pixel p - flow(p)); 0 outside the two rectangles and
+        on the still eyeballs, NaN (unknown) where the eye layer paints eyeball the lids uncovered
+        (a flow cell with any such pixel is NaN).
         It is the exact geometry of the warp (seamless cloning changes colours, not positions):
         the emotion branch is supervised with it (docs/emotion.md)."""
         rgb = np.asarray(rgb)
@@ -267,6 +301,9 @@ class EmotionalFrameGenerator:
             return (*still, np.zeros((fs, fs, 2), np.float32)) if return_flow else still
         mx, my = self.warp_field(pts, d, rects, size, self.lip_field(pts, va))
         warped = cv2.remap(rgb, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        still = invented = None
+        if self.cfg.eye_layer:
+            warped, still, invented = composite_eyes(rgb, warped, pts, out_pts)
         out = rgb.copy()
         for x0, y0, x1, y1 in rects:
             if self.cfg.clone:
@@ -283,6 +320,9 @@ class EmotionalFrameGenerator:
             return out, out_pts.astype(np.float32)
         yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
         flow = np.stack([xx - mx, yy - my], -1)  # forward motion = minus the backward map's offset
+        if still is not None:
+            flow *= 1.0 - still[..., None]  # the eyeballs do not move
+            flow[invented > 0.5] = np.nan  # painted eyeball: its motion is unknown
         return out, out_pts.astype(np.float32), cv2.resize(flow, (fs, fs), interpolation=cv2.INTER_AREA)
 
 

@@ -359,6 +359,6 @@ for _stage in (
           ("contact_frames",)),
     Stage("emotion", run_emotion, ("emotion/source_index.npy", "emotion/flow.npy"),
           ("decode", "landmarks", "camera", "parsing", "valence_arousal"),
-          optional=True, version=2),
+          optional=True, version=3),
 ):
     register_stage(_stage)

@@ -20,6 +20,25 @@ def test_l1_mask_and_dssim():
         losses.dssim(a[0], b[0])
 
 
+def test_flow_l1_scales_by_alpha_and_skips_unknown_motion():
+    g = torch.Generator().manual_seed(0)
+    pred = torch.randn(8, 8, 2, generator=g, requires_grad=True)
+    target = torch.randn(8, 8, 2, generator=g)
+    alpha = torch.rand(8, 8, 1, generator=g)
+    region = torch.rand(8, 8, generator=g)
+    want = ((pred - alpha * target).abs().sum(-1) * region).sum() / region.sum()
+    assert float(losses.flow_l1(pred, target, alpha, region)) == pytest.approx(float(want), rel=1e-6)
+    unknown = target.clone()
+    unknown[2:5, 3:6] = float("nan")
+    known = torch.ones(8, 8)
+    known[2:5, 3:6] = 0
+    got = losses.flow_l1(pred, unknown, alpha, region)
+    want = ((pred - alpha * target).abs().sum(-1) * region * known).sum() / (region * known).sum()
+    assert float(got) == pytest.approx(float(want), rel=1e-6)
+    got.backward()
+    assert torch.isfinite(pred.grad).all() and not pred.grad[2:5, 3:6].any()
+
+
 def test_normal_loss_terms():
     n = torch.nn.functional.normalize(torch.randn(16, 16, 3), dim=-1)
     valid = torch.ones(16, 16, dtype=torch.bool)

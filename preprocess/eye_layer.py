@@ -1,0 +1,128 @@
+"""A still eyeball under moving lids: the eye part of the offline emotional-frame generator.
+
+A warp can move eyelids but cannot show what they covered: raising the upper lid (AU5,
+surprise / fear) stretched the lid and its lashes over the band it uncovered, and the
+synthetic frames had smudged, dark upper lids. Here each eye is two layers:
+
+* the lids: the warped frame, everywhere outside the new eye opening;
+* the eyeball: still (the eyes keep looking where they looked), i.e. the *unwarped* frame
+  inside the old opening, and where the lids uncover more of it, a painted eyeball - the
+  iris disc (MediaPipe iris landmarks; its colour from the visible iris, darker towards the
+  limbus) and sclera (colour from the visible sclera), shaded under the lid edge.
+
+    out, still, invented = composite_eyes(rgb, warped, points478, moved_points478)
+
+`still` [S, S] in [0, 1] is where the output shows the still eyeball: the edit's motion
+field is 0 there; `invented` (within `still`) where that eyeball is painted, not seen in the
+frame: what the edit's motion is there is unknown. Landmark orders are MediaPipe's eye
+contours (16 points each, lower lid then upper lid).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+# closed eye contours, MediaPipe face-mesh indices: corner, lower lid, other corner, upper lid
+RIGHT_EYE_CONTOUR = (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246)
+LEFT_EYE_CONTOUR = (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466)
+IRIS_GROUPS = (tuple(range(468, 473)), tuple(range(473, 478)))  # centre + 4 ring points each
+_SUB = 4  # sub-pixel bits of cv2.fillPoly (anti-aliased masks)
+
+
+def opening_mask(contour: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """Anti-aliased inside-mask [h, w] float32 in [0, 1] of a closed polygon [K, 2] (pixel
+    coordinates, pixel centres at integers) within box (x0, y0, x1, y1)."""
+    x0, y0, x1, y1 = box
+    k = 4  # supersampling
+    m = np.zeros(((y1 - y0) * k, (x1 - x0) * k), np.uint8)
+    p = ((contour - (x0, y0)) * k + (k - 1) / 2) * (1 << _SUB)
+    cv2.fillPoly(m, [np.round(p).astype(np.int32)], 255, cv2.LINE_AA, _SUB)
+    return cv2.resize(m, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+
+
+def _smoothstep(a: float, b: float, x: np.ndarray) -> np.ndarray:
+    t = np.clip((x - a) / max(b - a, 1e-6), 0, 1)
+    return t * t * (3 - 2 * t)
+
+
+def paint_eyeball(
+    rgb: np.ndarray, visible: np.ndarray, box, iris_centre: np.ndarray, iris_radius: float
+) -> np.ndarray:
+    """A painted eyeball [h, w, 3] float32 over `box` of `rgb` [S, S, 3]: iris disc + sclera in
+    the colours of the pixels `visible` [h, w] (> 0.5) shows of each, the iris darker near its
+    rim and a pupil at its centre."""
+    x0, y0, x1, y1 = box
+    crop = rgb[y0:y1, x0:x1].astype(np.float32)
+    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    rho = np.hypot(xx - iris_centre[0], yy - iris_centre[1]) / max(iris_radius, 1e-3)
+    seen = visible > 0.5
+    px = crop[seen]
+    lum = px.mean(-1) if len(px) else np.zeros(0, np.float32)
+
+    def colour(sel: np.ndarray, dark: bool) -> np.ndarray:
+        if sel.sum() >= 6:
+            return np.median(crop[sel], axis=0)
+        if len(px):  # none of it visible: the darkest / brightest third of the opening
+            q = np.quantile(lum, 1 / 3 if dark else 2 / 3)
+            return np.median(px[lum <= q] if dark else px[lum >= q], axis=0)
+        return np.array([90.0, 60, 40]) if dark else np.array([220.0, 215, 210])
+
+    iris = colour(seen & (rho > 0.45) & (rho < 0.85), dark=True)
+    sclera = colour(seen & (rho > 1.2), dark=False)
+    rim = 1.0 - 0.35 * _smoothstep(0.7, 1.0, rho)
+    pupil = 1.0 - 0.65 * (1.0 - _smoothstep(0.3, 0.4, rho))
+    inside = 1.0 - _smoothstep(0.97, 1.03, rho)
+    return inside[..., None] * iris * (rim * pupil)[..., None] + (1 - inside[..., None]) * sclera
+
+
+def composite_eyes(
+    rgb: np.ndarray, warped: np.ndarray, points: np.ndarray, moved: np.ndarray, shadow: float = 0.3
+) -> tuple[np.ndarray, np.ndarray]:
+    """Put still eyeballs under the warped lids.
+
+    rgb, warped: [S, S, 3] uint8 (the frame and its warp); points, moved: [478, >=2] landmarks
+    before / after the edit (pixels). Returns (out [S, S, 3] uint8, still [S, S] float32,
+    invented [S, S] float32)."""
+    size = rgb.shape[0]
+    out = warped.astype(np.float32)
+    still = np.zeros(rgb.shape[:2], np.float32)
+    invented = np.zeros(rgb.shape[:2], np.float32)
+    p0, p1 = np.asarray(points, np.float64)[:, :2], np.asarray(moved, np.float64)[:, :2]
+    for contour in (RIGHT_EYE_CONTOUR, LEFT_EYE_CONTOUR):
+        c0, c1 = p0[list(contour)], p1[list(contour)]
+        if np.allclose(c0, c1):
+            continue
+        eye_w = float(np.ptp(c0[:, 0]))
+        g = int(np.ceil(0.15 * eye_w)) + 2
+        lo = np.floor(np.minimum(c0.min(0), c1.min(0))).astype(int) - g
+        hi = np.ceil(np.maximum(c0.max(0), c1.max(0))).astype(int) + g
+        box = (*np.clip(lo, 0, size - 1), *np.clip(hi, 1, size))
+        x0, y0, x1, y1 = (int(v) for v in box)
+        if x1 - x0 < 3 or y1 - y0 < 3:
+            continue
+        box = (x0, y0, x1, y1)
+        old, new = opening_mask(c0, box), opening_mask(c1, box)
+        # the iris of this eye: the landmark group whose centre lies nearest the opening's centre
+        centre = c0.mean(0)
+        grp = min(IRIS_GROUPS, key=lambda gr: float(np.linalg.norm(p0[gr[0]] - centre)))
+        ic = p0[grp[0]]
+        ir = float(np.mean(np.linalg.norm(p0[list(grp[1:])] - ic, axis=1)))
+        if not np.isfinite(ir) or ir < 0.5:
+            ir = 0.2 * eye_w
+        # keep the real eyeball where it was visible, away from the old lid edge (lashes, shadow)
+        depth = cv2.distanceTransform((old > 0.5).astype(np.uint8), cv2.DIST_L2, 3)
+        keep = _smoothstep(0.5, 0.5 + max(0.06 * eye_w, 1.5), depth)
+        painted = paint_eyeball(rgb, keep, box, ic, ir)
+        # the uncovered eyeball lies in the lid's shadow near the new lid edge
+        edge = cv2.distanceTransform((new > 0.5).astype(np.uint8), cv2.DIST_L2, 3)
+        painted *= (1.0 - shadow * np.exp(-edge / max(0.08 * eye_w, 1.0)))[..., None]
+        crop = rgb[y0:y1, x0:x1].astype(np.float32)
+        eyeball = keep[..., None] * crop + (1 - keep[..., None]) * painted
+        out[y0:y1, x0:x1] = new[..., None] * eyeball + (1 - new[..., None]) * out[y0:y1, x0:x1]
+        still[y0:y1, x0:x1] = np.maximum(still[y0:y1, x0:x1], new)
+        invented[y0:y1, x0:x1] = np.maximum(invented[y0:y1, x0:x1], new * (1 - keep))
+    return np.clip(np.round(out), 0, 255).astype(np.uint8), still, invented
+
+
+__all__ = ["composite_eyes", "opening_mask", "paint_eyeball", "RIGHT_EYE_CONTOUR", "LEFT_EYE_CONTOUR"]
