@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -387,30 +387,29 @@ def _open_memmap_tmp(path: Path, dtype, shape):
 
 
 def contact_sheet(
-    real: list[np.ndarray], fake: list[np.ndarray], labels: list[str], tile: int = 256, boxes=None
+    cells: Sequence[Sequence[np.ndarray]], labels: list[str], tile: int = 256, boxes=None, cols: int = 3
 ) -> np.ndarray:
-    """Rows of (real | emotional) pairs with their V/A labels -> RGB uint8 image.
+    """Cells of side-by-side images (e.g. real | emotional) with a label each -> RGB uint8 sheet.
 
-    boxes: optional [(x0, y0, x1, y1)] per pair to zoom on the face.
-    """
-    cells = []
-    for k, (r, f, lab) in enumerate(zip(real, fake, labels)):
+    cells: per cell, images [H, W, 3] uint8 of one size; boxes: optional (x0, y0, x1, y1) per cell
+    to zoom on the face; each image is shown at tile x tile, `cols` cells per row."""
+    out = []
+    for k, (images, lab) in enumerate(zip(cells, labels)):
         if boxes is not None:
             x0, y0, x1, y1 = boxes[k]
-            r, f = r[y0:y1, x0:x1], f[y0:y1, x0:x1]
-        a = cv2.resize(r, (tile, tile), interpolation=cv2.INTER_AREA)
-        b = cv2.resize(f, (tile, tile), interpolation=cv2.INTER_AREA)
-        pair = np.concatenate([a, b], 1).copy()
-        cv2.putText(pair, lab, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 0), 1, cv2.LINE_AA)
-        cells.append(pair)
-    cols = 3
-    while len(cells) % cols:
-        cells.append(np.zeros_like(cells[0]))
-    rows = [np.concatenate(cells[i : i + cols], 1) for i in range(0, len(cells), cols)]
-    return np.concatenate(rows, 0)
+            images = [im[y0:y1, x0:x1] for im in images]
+        row = [cv2.resize(np.ascontiguousarray(im), (tile, tile), interpolation=cv2.INTER_AREA)
+               for im in images]
+        cell = np.concatenate(row, 1).copy()
+        cv2.putText(cell, lab, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 0), 1, cv2.LINE_AA)
+        out.append(cell)
+    while len(out) % cols:
+        out.append(np.zeros_like(out[0]))
+    return np.concatenate([np.concatenate(out[i : i + cols], 1) for i in range(0, len(out), cols)], 0)
 
 
-def _face_box(pts: np.ndarray, size: int, scale: float = 1.15) -> tuple[int, int, int, int]:
+def face_box(pts: np.ndarray, size: int, scale: float = 1.15) -> tuple[int, int, int, int]:
+    """A square (x0, y0, x1, y1) around landmarks [K, >=2], `scale` x their extent, inside the frame."""
     p = pts[:, :2]
     cx, cy = (p.min(0) + p.max(0)) / 2
     half = max(np.ptp(p[:, 0]), np.ptp(p[:, 1])) * scale / 2
@@ -497,7 +496,7 @@ def run_emotional_frames_stage(
             sheet_real.append(rgb)
             sheet_fake.append(img)
             sheet_lab.append(f"#{src[i]} V={va[i, 0]:+.2f} A={va[i, 1]:+.2f}")
-            sheet_box.append(_face_box(np.asarray(lms[src[i]]), s))
+            sheet_box.append(face_box(np.asarray(lms[src[i]]), s))
         if progress is not None:
             progress(i + 1, m)
     for a in (fr, pa, nm, fl):
@@ -508,7 +507,7 @@ def run_emotional_frames_stage(
     _save_npy_atomic(out_dir / "aus.npy", aus)
     _save_npy_atomic(out_dir / "source_index.npy", src)
     _save_npy_atomic(out_dir / "valence_arousal.npy", va)
-    sheet = contact_sheet(sheet_real, sheet_fake, sheet_lab, boxes=sheet_box)
+    sheet = contact_sheet(list(zip(sheet_real, sheet_fake)), sheet_lab, boxes=sheet_box)
     ok, png = cv2.imencode(".png", sheet[..., ::-1])
     (out_dir / "contact_sheet.png.tmp").write_bytes(png.tobytes())
     (out_dir / "contact_sheet.png.tmp").replace(out_dir / "contact_sheet.png")
@@ -562,5 +561,6 @@ __all__ = [
     "rest_va_of_dataset",
     "face_rectangles",
     "contact_sheet",
+    "face_box",
     "VA_AU_NAMES",
 ]

@@ -147,12 +147,12 @@ def main(argv: list[str] | None = None) -> int:
         out = {"summary": summary, "per_target": res["per_target"]}
         Path(args.json).write_text(json.dumps(out, indent=1))
     if args.sheet:
-        from preprocess.emotional_frames import _face_box
+        from preprocess.emotional_frames import face_box
 
         tile = 160
         rows = []
         for k in range(len(src)):
-            x0, y0, x1, y1 = _face_box(real_pts[k], real[k].shape[0], 0.9)
+            x0, y0, x1, y1 = face_box(real_pts[k], real[k].shape[0], 0.9)
             cells = [real[k]] + [made[key][k] for key in made]
             row = []
             for j, c in enumerate(cells):

@@ -175,7 +175,8 @@ def emotion_metrics(avatar, ds, folder: Path | None = None, lip_frames: int = 8)
     preservation (MediaPipe lip points of emotional vs neutral renders of the same `lip_frames`
     validation frames, every target), motion fidelity (the renders' brow / eye motion vs the
     synthetic generator's for the same frames and targets: did the branch learn what it was taught)
-    and a plot of targets vs judged V/A (`folder`/emotion_va.png).
+    a plot of targets vs judged V/A (`folder`/emotion_va.png) and a contact sheet of the renders
+    at the targets beside what the generator taught (`folder`/emotion_targets.png).
     Reported as not computed on failure."""
     try:
         import torch
@@ -202,14 +203,22 @@ def emotion_metrics(avatar, ds, folder: Path | None = None, lip_frames: int = 8)
                 rgb = avatar.render_frame(cond, ds.size, image_size=ds.size)["rgb"]
             return (rgb.numpy() * 255 + 0.5).astype(np.uint8)
 
-        res = emotion_conditioned_eval(lambda va: render(base, va), judge)
+        renders = []
+
+        def render_target(va):
+            renders.append(render(base, va))
+            return renders[-1]
+
+        res = emotion_conditioned_eval(render_target, judge)
         targets = circle_targets(12)
+        rest = avatar.config.emotion_rest_va
+        gen = EmotionalFrameGenerator(EmotionalFrameConfig(rest_va=tuple(rest) if rest else None))
         if folder is not None:
             judged = [p["judged"] for p in res["per_target"]]
             res["plot"] = str(plot_va_circle(targets, judged, folder / "emotion_va.png",
                                              title=f"targets (green) vs judged ({judge.backend})"))
-        rest = avatar.config.emotion_rest_va
-        gen = EmotionalFrameGenerator(EmotionalFrameConfig(rest_va=tuple(rest) if rest else None))
+            res["sheet"] = str(targets_sheet(ds[0], render(base, None), renders, res, gen,
+                                             folder / "emotion_targets.png"))
         neutral, emotional, intended = [], [], []
         with FaceMeshDetector(video_mode=False, max_faces=1) as det:
             for i in np.linspace(0, len(ds) - 1, min(lip_frames, len(ds))).round().astype(int):
@@ -236,6 +245,25 @@ def emotion_metrics(avatar, ds, folder: Path | None = None, lip_frames: int = 8)
         return res
     except Exception as err:  # report, never fake
         return {"computed": False, "reason": f"emotion metrics not computed: {type(err).__name__}: {err}"}
+
+
+def targets_sheet(sample, rest_render, renders, res: dict, gen, path: Path) -> Path:
+    """Write `path`: per protocol target, the avatar without emotion | the avatar at the target |
+    what it was taught (the generator's edit of the real frame), face crops, labelled with the
+    target, its class and the judge's top class."""
+    import cv2
+
+    from preprocess.emotional_frames import contact_sheet, face_box
+
+    real = (sample.image.numpy() * 255 + 0.5).astype(np.uint8)
+    pts = sample.landmarks.numpy().astype(np.float64)
+    cells, labels = [], []
+    for img, per in zip(renders, res["per_target"]):
+        cells.append((rest_render, img, gen(real, pts, per["target"])[0]))
+        labels.append("{:+.2f},{:+.2f} {} -> {}".format(*per["target"], per["class"], per["top3"][0]))
+    sheet = contact_sheet(cells, labels, tile=192, boxes=[face_box(pts, real.shape[0])] * len(cells), cols=2)
+    cv2.imwrite(str(path), sheet[..., ::-1])
+    return path
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -102,6 +103,9 @@ def test_evaluate_tool_emotion_metrics(fitted, tmp_path):
     em = json.loads((tmp_path / "e.json").read_text())["emotion"]
     # either real scores from emogs.emotion, or an explicit reason - never a made-up number
     assert ("V_RMSE" in em and len(em["per_target"]) == 12) or (em["computed"] is False and em["reason"])
+    if "V_RMSE" in em:  # the sheet to look at: 12 targets x (no emotion | target | taught), 2 per row
+        sheet = cv2.imread(em["sheet"])
+        assert sheet is not None and sheet.shape == (6 * 192, 2 * 3 * 192, 3)
     if em.get("lip_preservation", {}).get("pairs"):  # faces found in the renders: the motion check too
         assert set(em["motion_fidelity"]) == {"brows", "eyes"}
 
