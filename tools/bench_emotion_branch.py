@@ -11,7 +11,9 @@ of the avatar's training preset unchanged), then reports:
   protocol targets vs no edit, against the generator's own brow displacement for that frame
   (`emogs.emotion.metrics.motion_fidelity`: error, gain, correlation), one row per target;
 * dense motion error: mean |rendered - synthetic| motion (px at train_size, over the face mask) of
-  one emotional frame per target, next to the error of not moving at all.
+  one emotional frame per target, next to the error of not moving at all;
+* eye colour error: mean |rendered - synthetic| RGB (0-255) over boxes around the synthetic frames'
+  eye openings (where raised lids uncover eyeball), next to the render without emotion's.
 
 The weights are not saved unless `--save FILE` (the emotion branch's state dict).
 """
@@ -36,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--flow", type=float, default=0.5, help="loss.emotion_flow")
     ap.add_argument("--embedding", choices=("facs", "va"), default="facs")
+    ap.add_argument("--finest", type=int, help="the branch encoder's finest resolution (default: avatar's)")
+    ap.add_argument("--eye-region", type=float, help="loss.eye_region (default: the preset's)")
+    ap.add_argument("--sheet", help="write a PNG: per target, synthetic frame | render (face crops)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--save", help="write the trained branch's state dict here")
     ap.add_argument("--json", help="write the results here")
@@ -56,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     from emogs.train.targets import make_target
     from emogs.train.trainer import Trainer
     from preprocess.emotional_frames import EmotionalFrameConfig, EmotionalFrameGenerator
+    from preprocess.eye_layer import LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR
     from preprocess.landmarks import FaceMeshDetector
 
     torch.set_num_threads(args.threads)
@@ -69,12 +75,16 @@ def main(argv: list[str] | None = None) -> int:
     rest = ds.manifest.get("stages", {}).get("emotion", {}).get("rest_va")
     avatar.config.with_emotion, avatar.config.emotion_embedding = True, args.embedding
     avatar.config.emotion_rest_va = rest
+    if args.finest is not None:
+        avatar.config.emotion_encoder.finest_resolution = args.finest
     avatar.emotion_net = build_networks(avatar.config)[2]
 
     train = dict((meta.get("train") or {}).get("config") or {"preset": "quick"})
     train.update(stages={"canonical": 0, "networks": 0, "fuse": 0, "emotion": args.steps},
                  checkpoint_every=10**9, seed=1)
     train.setdefault("loss", {})["emotion_flow"] = args.flow
+    if args.eye_region is not None:
+        train["loss"]["eye_region"] = args.eye_region
     cfg = config_from_dict(train) if "train_size" in train else load_config("quick", train)
     out_dir = Path(args.save).parent if args.save else Path("/tmp") / "emogs_bench_emotion_branch"
     tr = Trainer(cfg, ds, out_dir, emotion_frames=em, progress=True)
@@ -117,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     # dense motion error, one emotional frame per target (the first of each)
     va = np.asarray(ds.emotion["valence_arousal"])[em.indices]
     _, first = np.unique(np.round(va, 3), axis=0, return_index=True)
-    dense, still = [], []
+    dense, still, eye_err, eye_still, cells, labels = [], [], [], [], [], []
     s = cfg.train_size
     for j in sorted(first):
         smp = em[int(j)]
@@ -126,10 +136,21 @@ def main(argv: list[str] | None = None) -> int:
         tgt = make_target(smp, s)
         with torch.no_grad():
             out = avatar.render(tgt.cond, s, s, image_size=tgt.image_size, emotion_flow=True)
+            plain = avatar.render(tgt.cond, s, s, image_size=tgt.image_size, emotion=False)["rgb"]
         a = out["face_alpha"]
         dense.append(float(flow_l1(out["emotion_flow"], tgt.emotion_flow, a, tgt.face_mask)))
         none = torch.zeros_like(out["emotion_flow"])
         still.append(float(flow_l1(none, tgt.emotion_flow, a, tgt.face_mask)))
+        lm = smp.landmarks.numpy()[:, :2] * (s / smp.image.shape[0])
+        box = np.zeros((s, s), bool)
+        for contour in (RIGHT_EYE_CONTOUR, LEFT_EYE_CONTOUR):
+            (x0, y0), (x1, y1) = np.floor(lm[list(contour)].min(0) - 2), np.ceil(lm[list(contour)].max(0) + 2)
+            box[max(int(y0), 0):int(y1), max(int(x0), 0):int(x1)] = True
+        m = torch.from_numpy(box)
+        eye_err.append(float((out["rgb"] - tgt.image).abs()[m].mean()) * 255)
+        eye_still.append(float((plain - tgt.image).abs()[m].mean()) * 255)
+        cells.append([(x.numpy() * 255 + 0.5).clip(0, 255).astype(np.uint8) for x in (tgt.image, out["rgb"])])
+        labels.append("{:+.2f},{:+.2f}".format(*va[j]))
 
     print(f"{args.steps} emotion steps ({args.embedding}, flow {args.flow}) in {train_s:.0f} s")
     print("target        render brow dy   synthetic brow dy")
@@ -139,7 +160,17 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"steps": args.steps, "embedding": args.embedding, "flow": args.flow,
                "train_seconds": round(train_s, 1),
                "brows": fid, "dense_motion_error_px": float(np.mean(dense)) if dense else None,
-               "dense_motion_error_still_px": float(np.mean(still)) if still else None}
+               "dense_motion_error_still_px": float(np.mean(still)) if still else None,
+               "eye_color_error": float(np.mean(eye_err)) if eye_err else None,
+               "eye_color_error_still": float(np.mean(eye_still)) if eye_still else None}
+    if args.sheet and cells:
+        import cv2
+
+        from preprocess.emotional_frames import contact_sheet, face_box
+
+        lm = em[int(sorted(first)[0])].landmarks.numpy() * (s / ds.size)
+        sheet = contact_sheet(cells, labels, tile=192, boxes=[face_box(lm, s)] * len(cells), cols=3)
+        cv2.imwrite(args.sheet, sheet[..., ::-1])
     print(json.dumps(summary))
     if args.json:
         Path(args.json).write_text(json.dumps({"summary": summary, "per_target": rows}, indent=1))

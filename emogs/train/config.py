@@ -32,6 +32,9 @@ class ModelConfig:
     hash_levels: int = 12
     face_finest_resolution: int = 38  # TalkingGaussian: 256 * bound
     mouth_finest_resolution: int = 57  # 384 * bound
+    # the emotion branch's grid: lids and the eyeball they uncover are ~1 mm features (256: 1.2 mm cells);
+    # at the face's 38 (8 mm cells) the eye region's error was 12.6 grey levels vs 12.2 (docs/emotion.md)
+    emotion_finest_resolution: int = 256
     with_emotion: str = "auto"  # "auto" (when the dataset has emotion/ frames) | "on" | "off"
     backend: str = "auto"  # rasterizer backend
 
@@ -67,6 +70,9 @@ class LossWeights:
     # emotion stage: L1 (per px at train_size, over the face mask) between the motion the emotion branch
     # renders and the synthetic frame's exact edit motion (emotion/flow.npy; 0 on real frames)
     emotion_flow: float = 0.0
+    # emotion stage: extra L1 averaged over each eye's box (lids and the eyeball they uncover are a
+    # few pixels of the frame; like mouth_region for articulation)
+    eye_region: float = 0.0
 
 
 @dataclass

@@ -21,7 +21,8 @@ LIPS_AND_MOUTH = (4, 5, 6)  # lips, cavity, teeth: the region speech moves
 class Target:
     """image [s,s,3]; face_mask, mouth_mask [s,s] in [0,1]; normals [s,s,3]; normal_valid [s,s] bool;
     cond: FrameConditions (K for the dataset's S, background already at s);
-    mouth_box: (y0, y1, x0, x1) around the lips and mouth at s (grown by 25 %), None without lips."""
+    mouth_box: (y0, y1, x0, x1) around the lips and mouth at s (grown by 25 %), None without lips;
+    eye_boxes: (y0, y1, x0, x1) per eye at s, around its landmark contour grown by 30 % of its width."""
 
     image: Tensor
     face_mask: Tensor
@@ -33,6 +34,7 @@ class Target:
     index: int
     mouth_box: tuple[int, int, int, int] | None = None
     emotion_flow: Tensor | None = None  # [s,s,2] px at s: an emotional frame's edit motion (None: none given)
+    eye_boxes: tuple[tuple[int, int, int, int], ...] = ()
 
 
 def _resize(x: Tensor, size: int) -> Tensor:
@@ -80,7 +82,27 @@ def make_target(sample, size: int, use_va: bool = True, face_classes=FACE_CLASSE
         index=int(sample.index),
         mouth_box=mask_box(_resize(_mask(sample.parsing, LIPS_AND_MOUTH), size)),
         emotion_flow=_flow_at(getattr(sample, "emotion_flow", None), size, s_full),
+        eye_boxes=eye_boxes(sample.landmarks, size / float(s_full), size),
     )
+
+
+def eye_boxes(landmarks: Tensor, scale: float, size: int, grow: float = 0.3) -> tuple:
+    """Boxes (y0, y1, x0, x1), end-exclusive, around each eye's MediaPipe contour (landmarks
+    [478, >=2] in px, x `scale` -> px at `size`), grown by `grow` x the eye's width on each side."""
+    from ..emotion.au_mesh import LEFT_EYE, RIGHT_EYE
+
+    boxes = []
+    for eye in (RIGHT_EYE, LEFT_EYE):
+        p = landmarks[list(eye), :2].float() * scale
+        if not torch.isfinite(p).all():
+            continue
+        (x0, y0), (x1, y1) = p.min(0).values.tolist(), p.max(0).values.tolist()
+        g = grow * (x1 - x0)
+        y0, y1 = max(int(y0 - g), 0), min(int(y1 + g) + 1, size)
+        x0, x1 = max(int(x0 - g), 0), min(int(x1 + g) + 1, size)
+        if y1 > y0 and x1 > x0:
+            boxes.append((y0, y1, x0, x1))
+    return tuple(boxes)
 
 
 def _flow_at(flow: Tensor | None, size: int, s_full: int) -> Tensor | None:

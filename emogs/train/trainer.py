@@ -74,7 +74,7 @@ def avatar_config_for(cfg: TrainConfig, dataset, with_emotion: bool) -> AvatarCo
                                     finest_resolution=m.mouth_finest_resolution),
         emotion_encoder=TriplaneConfig(num_levels=m.hash_levels,
                                       log2_table_size=min(15, m.hash_log2_table_size),
-                                      base_resolution=16, finest_resolution=m.face_finest_resolution),
+                                      base_resolution=16, finest_resolution=m.emotion_finest_resolution),
         with_emotion=with_emotion,
         emotion_embedding=m.emotion_embedding,
         # the expression the synthetic frames' targets are relative to (the emotion stage's record)
@@ -325,6 +325,9 @@ class Trainer:
         l_rgb = losses.rgb_loss(rgb, tgt.image, w.dssim, lp, w.lpips)
         if w.mouth_region > 0 and stage != "canonical":
             l_rgb = l_rgb + w.mouth_region * losses.region_l1(rgb, tgt.image, tgt.mouth_box)
+        if w.eye_region > 0 and stage == "emotion" and tgt.eye_boxes:
+            l_rgb = l_rgb + w.eye_region * sum(
+                losses.region_l1(rgb, tgt.image, b) for b in tgt.eye_boxes) / len(tgt.eye_boxes)
         l_norm = losses.normal_loss(out["normal"], tgt.normals, tgt.normal_valid,
                                     self.avatar.face.params["delta_n"], w.normal_l1, w.normal_tv, w.delta_n)
         loss = l_rgb + l_norm
