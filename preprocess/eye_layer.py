@@ -78,7 +78,7 @@ def paint_eyeball(
 
 def composite_eyes(
     rgb: np.ndarray, warped: np.ndarray, points: np.ndarray, moved: np.ndarray, shadow: float = 0.3
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Put still eyeballs under the warped lids.
 
     rgb, warped: [S, S, 3] uint8 (the frame and its warp); points, moved: [478, >=2] landmarks
