@@ -40,7 +40,7 @@ from emogs.emotion.au_mesh import (
     AUMeshModel,
 )
 from emogs.emotion.va_model import VA_AU_NAMES, circle_targets, va_to_aus
-from preprocess.eye_layer import composite_eyes
+from preprocess.eye_layer import composite_eyes, smoothstep
 
 
 @dataclass
@@ -105,18 +105,16 @@ def face_interior(pts: np.ndarray, size: int, fade: float) -> np.ndarray:
     inside = np.zeros((size, size), np.uint8)
     cv2.fillPoly(inside, [np.round(hull).astype(np.int32)], 1)
     depth = cv2.distanceTransform(inside, cv2.DIST_L2, 3)
-    t = np.clip(depth / max(fade * float(np.linalg.norm(p[33] - p[263])), 1e-6), 0, 1)
-    return (t * t * (3 - 2 * t)).astype(np.float32)
+    return smoothstep(0.0, fade * float(np.linalg.norm(p[33] - p[263])), depth).astype(np.float32)
 
 
 def _window(xy: np.ndarray, rect, fade: float) -> np.ndarray:
     """Smooth weight in [0, 1]: 1 well inside `rect`, 0 on and outside its border."""
     x0, y0, x1, y1 = rect
     hx, hy = (x1 - x0) / 2, (y1 - y0) / 2
-    u = np.clip(np.minimum(xy[:, 0] - x0, x1 - xy[:, 0]) / max(fade * hx, 1e-6), 0, 1)
-    v = np.clip(np.minimum(xy[:, 1] - y0, y1 - xy[:, 1]) / max(fade * hy, 1e-6), 0, 1)
-    s = lambda t: t * t * (3 - 2 * t)  # noqa: E731
-    return s(u) * s(v)
+    u = smoothstep(0.0, fade * hx, np.minimum(xy[:, 0] - x0, x1 - xy[:, 0]))
+    v = smoothstep(0.0, fade * hy, np.minimum(xy[:, 1] - y0, y1 - xy[:, 1]))
+    return u * v
 
 
 def _distance_to_hull(xy: np.ndarray, poly: np.ndarray) -> np.ndarray:
@@ -218,8 +216,7 @@ class EmotionalFrameGenerator:
         # fade to 0 near the lips: the mouth keeps its shape and its surroundings do not fold onto it
         lip_d = _distance_to_hull(pts[:, :2], pts[list(LIPS), :2])
         lw = float(np.ptp(pts[list(LIPS), 0]))
-        t = np.clip(lip_d / max(self.cfg.lip_clearance * lw, 1e-6), 0, 1)
-        t = t * t * (3 - 2 * t)
+        t = smoothstep(0.0, self.cfg.lip_clearance * lw, lip_d)
         near = self.lip_field(pts, va)(pts[:, :2])  # the lips' own motion (0 when they are fixed)
         near[list(FACE_OVAL + IRISES)] = 0.0
         d = t[:, None] * d + (1 - t[:, None]) * near

@@ -41,7 +41,8 @@ def opening_mask(contour: np.ndarray, box: tuple[int, int, int, int]) -> np.ndar
     return cv2.resize(m, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
 
 
-def _smoothstep(a: float, b: float, x: np.ndarray) -> np.ndarray:
+def smoothstep(a: float, b: float, x: np.ndarray) -> np.ndarray:
+    """0 for x <= a, 1 for x >= b, the cubic 3t^2 - 2t^3 between."""
     t = np.clip((x - a) / max(b - a, 1e-6), 0, 1)
     return t * t * (3 - 2 * t)
 
@@ -70,9 +71,9 @@ def paint_eyeball(
 
     iris = colour(seen & (rho > 0.45) & (rho < 0.85), dark=True)
     sclera = colour(seen & (rho > 1.2), dark=False)
-    rim = 1.0 - 0.35 * _smoothstep(0.7, 1.0, rho)
-    pupil = 1.0 - 0.65 * (1.0 - _smoothstep(0.3, 0.4, rho))
-    inside = 1.0 - _smoothstep(0.97, 1.03, rho)
+    rim = 1.0 - 0.35 * smoothstep(0.7, 1.0, rho)
+    pupil = 1.0 - 0.65 * (1.0 - smoothstep(0.3, 0.4, rho))
+    inside = 1.0 - smoothstep(0.97, 1.03, rho)
     return inside[..., None] * iris * (rim * pupil)[..., None] + (1 - inside[..., None]) * sclera
 
 
@@ -112,7 +113,7 @@ def composite_eyes(
             ir = 0.2 * eye_w
         # keep the real eyeball where it was visible, away from the old lid edge (lashes, shadow)
         depth = cv2.distanceTransform((old > 0.5).astype(np.uint8), cv2.DIST_L2, 3)
-        keep = _smoothstep(0.5, 0.5 + max(0.06 * eye_w, 1.5), depth)
+        keep = smoothstep(0.5, 0.5 + max(0.06 * eye_w, 1.5), depth)
         painted = paint_eyeball(rgb, keep, box, ic, ir)
         # the uncovered eyeball lies in the lid's shadow near the new lid edge
         edge = cv2.distanceTransform((new > 0.5).astype(np.uint8), cv2.DIST_L2, 3)
@@ -125,4 +126,11 @@ def composite_eyes(
     return np.clip(np.round(out), 0, 255).astype(np.uint8), still, invented
 
 
-__all__ = ["composite_eyes", "opening_mask", "paint_eyeball", "RIGHT_EYE_CONTOUR", "LEFT_EYE_CONTOUR"]
+__all__ = [
+    "composite_eyes",
+    "opening_mask",
+    "paint_eyeball",
+    "smoothstep",
+    "RIGHT_EYE_CONTOUR",
+    "LEFT_EYE_CONTOUR",
+]
