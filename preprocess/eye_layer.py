@@ -77,6 +77,62 @@ def paint_eyeball(
     return inside[..., None] * iris * (rim * pupil)[..., None] + (1 - inside[..., None]) * sclera
 
 
+def eye_box(contour: np.ndarray, size: int, margin_x: int, margin_up: int,
+            margin_down: int) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1) around an eye `contour` [K, 2] (pixels) grown by those margins (pixels; image
+    y points down), clipped to a size x size image; None when under 3 px wide or high."""
+    lo, hi = np.floor(contour.min(0)).astype(int), np.ceil(contour.max(0)).astype(int)
+    x0, x1 = lo[0] - margin_x, hi[0] + margin_x
+    y0, y1 = lo[1] - margin_up, hi[1] + margin_down
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, size), min(y1, size)
+    return (x0, y0, x1, y1) if x1 - x0 >= 3 and y1 - y0 >= 3 else None
+
+
+def still_eyeball(rgb: np.ndarray, points: np.ndarray, contour: tuple[int, ...],
+                  box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One eye's eyeball over `box` of `rgb` [S, S, 3] as it is under the lids of `points` [478, >=2]
+    (pixels): (frame crop [h, w, 3], painted eyeball [h, w, 3], keep [h, w]) as float32, where keep
+    is 1 where the frame shows the eyeball away from the lid edge (its lashes and shadow) and the
+    eyeball is crop there, painted elsewhere (mix them as keep * crop + (1 - keep) * painted)."""
+    p0 = np.asarray(points, np.float64)[:, :2]
+    c0 = p0[list(contour)]
+    eye_w = float(np.ptp(c0[:, 0]))
+    x0, y0, x1, y1 = box
+    old = opening_mask(c0, box)
+    # the iris of this eye: the landmark group whose centre lies nearest the opening's centre
+    centre = c0.mean(0)
+    grp = min(IRIS_GROUPS, key=lambda gr: float(np.linalg.norm(p0[gr[0]] - centre)))
+    ic = p0[grp[0]]
+    ir = float(np.mean(np.linalg.norm(p0[list(grp[1:])] - ic, axis=1)))
+    if not np.isfinite(ir) or ir < 0.5:
+        ir = 0.2 * eye_w
+    # keep the real eyeball where it was visible, away from the old lid edge (lashes, shadow)
+    depth = cv2.distanceTransform((old > 0.5).astype(np.uint8), cv2.DIST_L2, 3)
+    keep = smoothstep(0.5, 0.5 + max(0.06 * eye_w, 1.5), depth).astype(np.float32)
+    painted = paint_eyeball(rgb, keep, box, ic, ir)
+    return rgb[y0:y1, x0:x1].astype(np.float32), painted, keep
+
+
+def still_eyeballs(rgb: np.ndarray, points: np.ndarray, grow_x: float = 0.15, grow_up: float = 0.5,
+                   grow_down: float = 0.35) -> np.ndarray:
+    """`rgb` [S, S, 3] uint8 with each eye's box (the contour grown by those fractions of the eye
+    width) replaced by its still eyeball (`still_eyeball`): what the frame would show with the lids
+    of `points` [478, >=2] (pixels) taken away. Colours for Gaussians that lie under the lids."""
+    out = rgb.copy()
+    p0 = np.asarray(points, np.float64)[:, :2]
+    for contour in (RIGHT_EYE_CONTOUR, LEFT_EYE_CONTOUR):
+        c0 = p0[list(contour)]
+        eye_w = float(np.ptp(c0[:, 0]))
+        box = eye_box(c0, rgb.shape[0], *(int(np.ceil(g * eye_w)) for g in (grow_x, grow_up, grow_down)))
+        if box is None:
+            continue
+        crop, painted, keep = still_eyeball(rgb, p0, contour, box)
+        x0, y0, x1, y1 = box
+        eyeball = keep[..., None] * crop + (1 - keep[..., None]) * painted
+        out[y0:y1, x0:x1] = np.clip(np.round(eyeball), 0, 255).astype(np.uint8)
+    return out
+
+
 def composite_eyes(
     rgb: np.ndarray, warped: np.ndarray, points: np.ndarray, moved: np.ndarray, shadow: float = 0.3
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -96,29 +152,15 @@ def composite_eyes(
             continue
         eye_w = float(np.ptp(c0[:, 0]))
         g = int(np.ceil(0.15 * eye_w)) + 2
-        lo = np.floor(np.minimum(c0.min(0), c1.min(0))).astype(int) - g
-        hi = np.ceil(np.maximum(c0.max(0), c1.max(0))).astype(int) + g
-        box = (*np.clip(lo, 0, size - 1), *np.clip(hi, 1, size))
-        x0, y0, x1, y1 = (int(v) for v in box)
-        if x1 - x0 < 3 or y1 - y0 < 3:
+        box = eye_box(np.concatenate([c0, c1]), size, g, g, g)
+        if box is None:
             continue
-        box = (x0, y0, x1, y1)
-        old, new = opening_mask(c0, box), opening_mask(c1, box)
-        # the iris of this eye: the landmark group whose centre lies nearest the opening's centre
-        centre = c0.mean(0)
-        grp = min(IRIS_GROUPS, key=lambda gr: float(np.linalg.norm(p0[gr[0]] - centre)))
-        ic = p0[grp[0]]
-        ir = float(np.mean(np.linalg.norm(p0[list(grp[1:])] - ic, axis=1)))
-        if not np.isfinite(ir) or ir < 0.5:
-            ir = 0.2 * eye_w
-        # keep the real eyeball where it was visible, away from the old lid edge (lashes, shadow)
-        depth = cv2.distanceTransform((old > 0.5).astype(np.uint8), cv2.DIST_L2, 3)
-        keep = smoothstep(0.5, 0.5 + max(0.06 * eye_w, 1.5), depth)
-        painted = paint_eyeball(rgb, keep, box, ic, ir)
+        x0, y0, x1, y1 = box
+        crop, painted, keep = still_eyeball(rgb, p0, contour, box)
+        new = opening_mask(c1, box)
         # the uncovered eyeball lies in the lid's shadow near the new lid edge
         edge = cv2.distanceTransform((new > 0.5).astype(np.uint8), cv2.DIST_L2, 3)
         painted *= (1.0 - shadow * np.exp(-edge / max(0.08 * eye_w, 1.0)))[..., None]
-        crop = rgb[y0:y1, x0:x1].astype(np.float32)
         eyeball = keep[..., None] * crop + (1 - keep[..., None]) * painted
         out[y0:y1, x0:x1] = new[..., None] * eyeball + (1 - new[..., None]) * out[y0:y1, x0:x1]
         still[y0:y1, x0:x1] = np.maximum(still[y0:y1, x0:x1], new)
@@ -128,6 +170,9 @@ def composite_eyes(
 
 __all__ = [
     "composite_eyes",
+    "eye_box",
+    "still_eyeball",
+    "still_eyeballs",
     "opening_mask",
     "paint_eyeball",
     "smoothstep",

@@ -6,6 +6,8 @@ Prints per-stage median times (deformation, rasterize face, rasterize mouth, com
 inference path (`Avatar.render_frame`, cached canonical part) next to the plain differentiable path
 (`Avatar.render` under no_grad) run alternately in the same process, the end-to-end FPS (audio
 features + fast frame) and, as a second reference, one frame with the pure-torch rasterizer backend.
+An avatar with eyeballs is also timed without them (the same sets and nets, its own inference cache),
+alternately, for what they cost (they are rasterized with the face).
 """
 
 from __future__ import annotations
@@ -101,21 +103,30 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         fm, fq, fs, _ = avatar._deformed(avatar.face, avatar.face_net, (c.audio, c.aus), c.va)
         mm, mq, ms, _ = avatar._deformed(avatar.mouth, avatar.mouth_net, (c.audio,), None)
+        face_parts = [(avatar.face, fm, fq, fs)]
+        if avatar.eyes is not None:  # rasterized with the face
+            face_parts.append((avatar.eyes, *avatar._deformed(avatar.eyes, None, (), None)[:3]))
         t1 = time.perf_counter()
         K = scale_intrinsics(c.K, args.size / float(ds.size))
         R, tt = c.w2c[:3, :3].float(), c.w2c[:3, 3].float()
-        f = avatar._render_set(avatar.face, fm, fq, fs, R, tt, K, args.size, args.size, False)
+        f = avatar._render_set(face_parts, R, tt, K, args.size, args.size, False)
         t2 = time.perf_counter()
-        m = avatar._render_set(avatar.mouth, mm, mq, ms, R, tt, K, args.size, args.size, False)
+        m = avatar._render_set([(avatar.mouth, mm, mq, ms)], R, tt, K, args.size, args.size, False)
         t3 = time.perf_counter()
         composite(f[0], f[2], m[0], m[2], c.background).clamp(0, 1)
         t4 = time.perf_counter()
         for k, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
             t.setdefault(k, []).append(dt)
 
-    def fast_frame(c, t: dict) -> None:
+    # the same avatar without its eyeballs (its own inference cache), for their cost side by side
+    from emogs.avatar import Avatar
+
+    no_eyes = (Avatar(avatar.config, avatar.face, avatar.mouth, avatar.face_net, avatar.mouth_net,
+                      avatar.emotion_net) if avatar.eyes is not None else None)
+
+    def fast_frame(c, t: dict, av=avatar) -> None:
         d: dict = {}
-        avatar.render_frame(c, args.size, image_size=ds.size, normals=False, timings=d)
+        av.render_frame(c, args.size, image_size=ds.size, normals=False, timings=d)
         for k in stages:
             t.setdefault(k, []).append(d[k])
 
@@ -136,12 +147,19 @@ def main(argv: list[str] | None = None) -> int:
         plain_frame(conds[0], {})
         t_fast: dict = {}
         t_plain: dict = {}
+        t_no_eyes: dict = {}
+        if no_eyes is not None:
+            fast_frame(conds[0], {}, no_eyes)
         for c in conds:  # alternate, so both paths see the same machine load
             fast_frame(c, t_fast)
             if not args.no_plain:
                 plain_frame(c, t_plain)
+            if no_eyes is not None:
+                fast_frame(c, t_no_eyes, no_eyes)
     fast = summary(t_fast)
-    print(f"avatar: {len(avatar.face)} face + {len(avatar.mouth)} mouth Gaussians, {args.size}x{args.size}, "
+    eyes = f" + {len(avatar.eyes)} eyeball" if avatar.eyes is not None else ""
+    print(f"avatar: {len(avatar.face)} face{eyes} + {len(avatar.mouth)} mouth Gaussians, "
+          f"{args.size}x{args.size}, "
           f"{args.threads} threads, {args.frames} frames (median ms per frame), malloc tuned: {tuned}")
     print(f"  prepare_inference (once)   {t_prep * 1e3:8.2f} ms")
     print(f"  {'stage':<26} {'fast':>9} {'plain':>9}")
@@ -156,6 +174,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  fast vs plain render_frame: {plain['total'] / fast['total']:.2f}x")
     res = {"fast": fast, "plain": plain, "features_ms": t_feat * 1e3, "fps": 1 / end, "va": args.va,
            "threads": args.threads, "size": args.size, "malloc_tuned": tuned}
+    if t_no_eyes:
+        bare = summary(t_no_eyes)
+        print(f"  without the eyeballs: raster_face {bare['raster_face']:.2f} ms, total "
+              f"{bare['total']:.2f} ms (with them: x{fast['total'] / bare['total']:.3f})")
+        res["fast_without_eyes"] = bare
     if not args.no_reference:
         avatar.config.backend = "torch"
         t0 = time.perf_counter()

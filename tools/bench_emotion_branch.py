@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--embedding", choices=("facs", "va"), default="facs")
     ap.add_argument("--finest", type=int, help="the branch encoder's finest resolution (default: avatar's)")
     ap.add_argument("--eye-region", type=float, help="loss.eye_region (default: the preset's)")
+    ap.add_argument("--eyes", type=int, help="eyeball Gaussians: 0 drops the avatar's, N > 0 gives an avatar "
+                    "without any N fresh ones (trained here, in the emotion stage only); default: as fitted")
     ap.add_argument("--sheet", help="write a PNG: per target, synthetic frame | render (face crops)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--save", help="write the trained branch's state dict here")
@@ -88,6 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     cfg = config_from_dict(train) if "train_size" in train else load_config("quick", train)
     out_dir = Path(args.save).parent if args.save else Path("/tmp") / "emogs_bench_emotion_branch"
     tr = Trainer(cfg, ds, out_dir, emotion_frames=em, progress=True)
+    if args.eyes == 0:
+        avatar.eyes = None
+    elif args.eyes and avatar.eyes is None:
+        tr.cfg.model.num_eyes = tr.avatar_cfg.num_eyes = args.eyes
+        avatar.eyes = tr._fresh_avatar().eyes
     tr._setup(avatar.train())
     tr._snapshot()
     t0 = time.time()

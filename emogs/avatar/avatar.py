@@ -1,5 +1,5 @@
-"""The talking avatar: face + inside-mouth Gaussians, their manipulation networks, an optional
-emotion branch, and the compositor.
+"""The talking avatar: face, inside-mouth and eyeball Gaussians, the face's and mouth's
+manipulation networks, an optional emotion branch, and the compositor.
 
     avatar = build_avatar(AvatarConfig(...), template=..., audio_dim=D, aus_names=[...])
     out = avatar.render_frame(FrameConditions(w2c, K, audio, aus, va, background), 512, 512)
@@ -7,6 +7,9 @@ emotion branch, and the compositor.
 
 Deformations follow TalkingGaussian: means += d_xyz; quats = normalise(q + d_rot);
 scales = exp(log_s + d_scale). The emotion branch deforms the audio/AU-deformed face again.
+The eyeballs do not deform (the eyes keep looking where they looked in the video); they are
+rasterized with the face, a little behind the lids, and seen where the lids open wider than in the
+video (the emotion branch raising them).
 """
 
 from __future__ import annotations
@@ -18,7 +21,13 @@ import torch
 from torch import Tensor, nn
 
 from ..fields.encoding import TriplaneConfig
-from ..gaussians import GaussianSet, gaussian_normals, init_face_gaussians, init_mouth_gaussians
+from ..gaussians import (
+    GaussianSet,
+    gaussian_normals,
+    init_eye_gaussians,
+    init_face_gaussians,
+    init_mouth_gaussians,
+)
 from .compositor import background_at, composite, composite_alpha
 
 
@@ -31,6 +40,7 @@ class AvatarConfig:
     sh_degree: int = 2
     num_face: int = 10_000
     num_mouth: int = 2_000
+    num_eyes: int = 1_000  # eyeball Gaussians at initialisation (0: none)
     face_shell_fraction: float = 0.3
     face_hidden: int = 64
     mouth_hidden: int = 32
@@ -128,11 +138,13 @@ class _EncodingCache:
 
 
 class Avatar(nn.Module):
-    """Face and inside-mouth Gaussian sets with their deformation networks.
+    """Face, inside-mouth and (optional) eyeball Gaussian sets with their deformation networks.
 
     face_net(xyz, audio [2W+1,D], aus [A]) -> .d_xyz [N,3], .d_rot [N,4], .d_scale [N,3]
     mouth_net(xyz, audio) -> .d_xyz [M,3]
     emotion_net(xyz, va [2]) -> .d_xyz, .d_rot, .d_scale   (optional)
+    The eyes do not deform and are rasterized with the face. Layers: face (+ eyes) over mouth
+    over background.
     """
 
     def __init__(
@@ -143,11 +155,13 @@ class Avatar(nn.Module):
         face_net: nn.Module | None = None,
         mouth_net: nn.Module | None = None,
         emotion_net: nn.Module | None = None,
+        eyes: GaussianSet | None = None,
     ):
         super().__init__()
         self.config = config
         self.face = face
         self.mouth = mouth
+        self.eyes = eyes
         self.face_net = face_net
         self.mouth_net = mouth_net
         self.emotion_net = emotion_net
@@ -182,24 +196,33 @@ class Avatar(nn.Module):
         q = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
         return means, q, log_s.exp(), offsets
 
-    def _render_set(self, g, means, quats, scales, R, t, K, width, height, normals=True, extra=None):
-        """-> rgb, normal (or None), alpha, depth, info, and the alpha-blended `extra` [N, E] features
-        ([H,W,E], or None)."""
+    def _render_set(self, parts, R, t, K, width, height, normals=True, extra=None):
+        """Rasterize Gaussian sets together (depth-sorted as one set): parts = [(GaussianSet, means,
+        unit quats, scales), ...]; `extra` [N, E] features of
+        the first part (zeros for the others) are alpha-blended too. -> rgb, normal (or None), alpha,
+        depth, info (meta; its "rows" is the first part's slice of the per-Gaussian entries), and the
+        blended `extra` ([H,W,E], or None)."""
         from ..render import rasterize
 
         campos = -(R.T @ t)
-        feats = g.colors(campos, means)
+        means = torch.cat([p[1] for p in parts]) if len(parts) > 1 else parts[0][1]
+        quats = torch.cat([p[2] for p in parts]) if len(parts) > 1 else parts[0][2]
+        scales = torch.cat([p[3] for p in parts]) if len(parts) > 1 else parts[0][3]
+        opac = torch.cat([p[0].opacities for p in parts]) if len(parts) > 1 else parts[0][0].opacities
+        feats = [p[0].colors(campos, p[1]) for p in parts]
         if normals:
-            n_world = gaussian_normals(quats, scales, g.params["delta_n"], means, campos)
-            feats = torch.cat([feats, n_world @ R.T], dim=-1)  # camera-frame normals
+            feats = [torch.cat([f, gaussian_normals(p[2], p[3], p[0].params["delta_n"], p[1], campos) @ R.T],
+                               dim=-1) for f, p in zip(feats, parts)]
         if extra is not None:
-            feats = torch.cat([feats, extra.to(feats.dtype)], dim=-1)
+            feats = [torch.cat([f, extra.to(f.dtype) if i == 0 else f.new_zeros(len(f), extra.shape[-1])],
+                               dim=-1) for i, f in enumerate(feats)]
+        feats = torch.cat(feats) if len(parts) > 1 else feats[0]
         viewmat = torch.eye(4, dtype=means.dtype)
         viewmat[:3, :3], viewmat[:3, 3] = R, t
-        out = rasterize(means, quats, scales, g.opacities, feats, viewmat, K, width, height,
+        out = rasterize(means, quats, scales, opac, feats, viewmat, K, width, height,
                         background=None, backend=self.config.backend)
         info = dict(out.meta)
-        info.update(width=width, height=height)
+        info.update(width=width, height=height, rows=slice(0, len(parts[0][1])))
         n_img = out.image[..., 3:6] if normals else None
         e_img = out.image[..., feats.shape[-1] - extra.shape[-1]:] if extra is not None else None
         return out.image[..., :3], n_img, out.alpha, out.depth, info, e_img
@@ -220,12 +243,13 @@ class Avatar(nn.Module):
         `image_size` is the size the conditions' K refers to (default: width); the image is
         rendered at `width` x `height` with K rescaled. Returns a dict of [H,W,*] tensors:
         rgb (composited), alpha, normal (camera frame, unit where covered), depth, face_rgb,
-        face_alpha, mouth_rgb, mouth_alpha (normal is None with normals=False, which skips the
-        normal channels for speed), plus "face_info"/"mouth_info" (rasterizer meta for
-        densification) and "offsets" (deformation tensors for regularisers). With `emotion_flow`,
-        also "emotion_flow" [H,W,2]: the image motion (px at `width`) the emotion branch gives the
-        face, alpha-blended like a colour (each face Gaussian carries projection(with the branch's
-        offset) - projection(without)); zeros when the branch is off.
+        face_alpha, mouth_rgb, mouth_alpha (face_* include the eyeballs; normal is None with
+        normals=False, which skips the normal channels for speed), plus "face_info"/"mouth_info"
+        (rasterizer meta for densification) and "offsets" (deformation tensors for regularisers).
+        With `emotion_flow`, also "emotion_flow" [H,W,2]: the image motion (px at `width`) the
+        emotion branch gives the face, alpha-blended like a colour (each face Gaussian carries
+        projection(with the branch's offset) - projection(without); the still eyeballs carry 0);
+        zeros when the branch is off.
         """
         height = height or width
         K = scale_intrinsics(cond.K, width / float(image_size or width))
@@ -241,8 +265,14 @@ class Avatar(nn.Module):
             flow_g = torch.zeros_like(fm[:, :2])
             if "e_xyz" in f_off:
                 flow_g = project_points(fm, R, t, K) - project_points(fm - f_off["e_xyz"], R, t, K)
-        f_rgb, f_n, f_a, f_d, f_info, f_flow = self._render_set(self.face, fm, fq, fs, *cam, extra=flow_g)
-        m_rgb, m_n, m_a, m_d, m_info, _ = self._render_set(self.mouth, mm, mq, ms, *cam)
+        # the eyeballs are rasterized with the face (depth-sorted together): lids in front of them
+        # hide them, and what lies behind them in the face set is hidden by them
+        face_parts = [(self.face, fm, fq, fs)]
+        if self.eyes is not None:
+            em, eq, es, _ = self._deformed(self.eyes, None, (), None)
+            face_parts.append((self.eyes, em, eq, es))
+        f_rgb, f_n, f_a, f_d, f_info, f_flow = self._render_set(face_parts, *cam, extra=flow_g)
+        m_rgb, m_n, m_a, m_d, m_info, _ = self._render_set([(self.mouth, mm, mq, ms)], *cam)
         bg = background_at(cond.background, height, width)
         rgb = composite(f_rgb, f_a, m_rgb, m_a, bg)
         normal = None
@@ -342,12 +372,18 @@ def build_avatar(
     w2c: np.ndarray | None = None,
     K: np.ndarray | None = None,
     seed: int = 0,
+    eye_image: np.ndarray | None = None,
 ) -> Avatar:
     """A fresh avatar: Gaussians initialised from the face mesh `template` [478,3] (colours from
-    `image` seen through `w2c`/`K` when given) and freshly initialised networks."""
+    `image` seen through `w2c`/`K` when given; the eyeballs' from `eye_image`, that frame with the
+    eyeball under the lids painted in, else from `image`) and freshly initialised networks."""
     torch.manual_seed(seed)
     face = init_face_gaussians(template, cfg.num_face, cfg.sh_degree, image, w2c, K,
                                shell_fraction=cfg.face_shell_fraction, seed=seed)
     mouth = init_mouth_gaussians(template, cfg.num_mouth, cfg.sh_degree, seed=seed + 1)
+    eyes = None
+    if cfg.num_eyes > 0:
+        eyes = init_eye_gaussians(template, cfg.num_eyes, cfg.sh_degree,
+                                  image if eye_image is None else eye_image, w2c, K, seed=seed + 2)
     face_net, mouth_net, emotion_net = build_networks(cfg)
-    return Avatar(cfg, face, mouth, face_net, mouth_net, emotion_net)
+    return Avatar(cfg, face, mouth, face_net, mouth_net, emotion_net, eyes=eyes)

@@ -5,8 +5,8 @@ Everything that depends only on the canonical Gaussians and the weights is compu
 layer on the spatial columns - `net.spatial(xyz)`), the emotion branch's spatial part at the canonical
 positions, the opacities (sigmoid) and the SH coefficients. Per frame only the audio / AU / V/A codes,
 the head MLPs (the emotion branch's only when V/A changed: its offsets depend on V/A alone), the SH
-colours (they depend on the deformed positions, so they stay exact), the two rasterizer passes and
-an in-place composite remain.
+colours (they depend on the deformed positions, so they stay exact), the two rasterizer passes (the
+face with the still eyeballs appended, the mouth) and an in-place composite remain.
 
 The cache remembers every parameter's and buffer's storage and version counter and the identity of
 the avatar's Gaussian sets, nets and Gaussian parameters, so optimiser steps, `load_state_dict`,
@@ -35,9 +35,10 @@ from .compositor import background_at
 
 def _structure(avatar) -> tuple:
     """Which Gaussian sets / nets / Gaussian parameter tensors the avatar holds (cheap: ids only)."""
-    return (id(avatar.face), id(avatar.mouth), id(avatar.face_net), id(avatar.mouth_net),
+    eyes = avatar.eyes
+    return (id(avatar.face), id(avatar.mouth), id(eyes), id(avatar.face_net), id(avatar.mouth_net),
             id(avatar.emotion_net), *map(id, avatar.face.params.values()),
-            *map(id, avatar.mouth.params.values()))
+            *map(id, avatar.mouth.params.values()), *(map(id, eyes.params.values()) if eyes else ()))
 
 
 def _versions(tensors: list[Tensor]) -> tuple:
@@ -88,6 +89,7 @@ class InferenceCache:
     versions: tuple
     face: SetCache
     mouth: SetCache
+    eyes: SetCache | None = None  # rasterized with the face, undeformed
 
     def is_valid(self, avatar) -> bool:
         return self.structure == _structure(avatar) and self.versions == _versions(self.tensors)
@@ -126,6 +128,7 @@ def build_inference_cache(avatar) -> InferenceCache:
         versions=_versions(tensors),
         face=_set_cache(avatar.face, avatar.face_net, avatar.emotion_net),
         mouth=_set_cache(avatar.mouth, avatar.mouth_net, None),
+        eyes=_set_cache(avatar.eyes, None, None) if avatar.eyes is not None else None,
     )
 
 
@@ -146,7 +149,10 @@ def _deform(c: SetCache, net, args: tuple, emotion_net, va: Tensor | None) -> tu
     return means, q, log_s.exp()
 
 
-def _rasterize(c: SetCache, means, quats, scales, R, t, K, width, height, normals, backend):
+def _rasterize(c: SetCache, means, quats, scales, R, t, K, width, height, normals, backend,
+               eyes: SetCache | None = None):
+    """One rasterizer pass of set `c` deformed to (means, quats, scales), with the (undeformed)
+    `eyes` appended when given."""
     from ..render import rasterize
 
     campos = -(R.T @ t)
@@ -154,9 +160,19 @@ def _rasterize(c: SetCache, means, quats, scales, R, t, K, width, height, normal
     if normals:
         n_world = gaussian_normals(quats, scales, c.delta_n, means, campos)
         feats = torch.cat([feats, n_world @ R.T], dim=-1)
+    opacities = c.opacities
+    if eyes is not None:
+        e_quats, e_scales = _deform(eyes, None, (), None, None)[1:]
+        e_feats = eval_sh_colors(eyes.sh_degree, eyes.sh, eyes.means - campos.reshape(1, 3))
+        if normals:
+            n_world = gaussian_normals(e_quats, e_scales, eyes.delta_n, eyes.means, campos)
+            e_feats = torch.cat([e_feats, n_world @ R.T], dim=-1)
+        means, quats, scales = (torch.cat(x) for x in ((means, eyes.means), (quats, e_quats),
+                                                         (scales, e_scales)))
+        feats, opacities = torch.cat([feats, e_feats]), torch.cat([opacities, eyes.opacities])
     viewmat = torch.eye(4, dtype=means.dtype)
     viewmat[:3, :3], viewmat[:3, 3] = R, t
-    return rasterize(means, quats, scales, c.opacities, feats, viewmat, K, width, height,
+    return rasterize(means, quats, scales, opacities, feats, viewmat, K, width, height,
                      background=None, backend=backend)
 
 
@@ -244,7 +260,7 @@ def render_frame_fast(
     mm, mq, ms = _deform(cache.mouth, avatar.mouth_net, (cond.audio,), None, None)
     clock.lap("deform")
     backend = avatar.config.backend
-    face = _rasterize(cache.face, fm, fq, fs, R, t, K, width, height, normals, backend)
+    face = _rasterize(cache.face, fm, fq, fs, R, t, K, width, height, normals, backend, cache.eyes)
     clock.lap("raster_face")
     mouth = _rasterize(cache.mouth, mm, mq, ms, R, t, K, width, height, normals, backend)
     clock.lap("raster_mouth")

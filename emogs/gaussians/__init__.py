@@ -1,7 +1,14 @@
 """Gaussian parameter sets, their initialisation from the face mesh, normals, densification."""
 
 from .gaussian_set import PARAM_KEYS, GaussianSet, eval_sh_colors, quat_to_rotmat, rgb_to_sh0
-from .init import init_face_gaussians, init_mouth_gaussians, sample_mesh_surface, sample_mouth_interior
+from .init import (
+    init_eye_gaussians,
+    init_face_gaussians,
+    init_mouth_gaussians,
+    sample_eyeballs,
+    sample_mesh_surface,
+    sample_mouth_interior,
+)
 from .normals import gaussian_normals, shortest_axis
 from .strategy import DensifyStrategy, duplicate, make_optimizer, remove, reset_opacity, split
 
@@ -12,6 +19,7 @@ __all__ = [
     "duplicate",
     "eval_sh_colors",
     "gaussian_normals",
+    "init_eye_gaussians",
     "init_face_gaussians",
     "init_mouth_gaussians",
     "make_optimizer",
@@ -19,6 +27,7 @@ __all__ = [
     "remove",
     "reset_opacity",
     "rgb_to_sh0",
+    "sample_eyeballs",
     "sample_mesh_surface",
     "sample_mouth_interior",
     "shortest_axis",

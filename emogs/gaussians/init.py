@@ -3,7 +3,9 @@
 The template is the 478-point MediaPipe mesh in the canonical head frame (docs/dataset.md).
 Face Gaussians are sampled on a triangulation of it (plus a sparser shell around it for hair,
 ears and forehead that the mesh does not cover); inside-mouth Gaussians fill a shallow slab
-behind the inner-lip ring. Colours come from projecting the points into a training frame.
+behind the inner-lip ring; eyeball Gaussians fill each eye opening grown over the area the lids
+hide, a little behind the lids. Colours come from projecting the points into a training frame
+(for the eyeballs, a frame whose hidden eyeball is painted in: `preprocess.eye_layer`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import math
 
 import numpy as np
 import torch
+
+from preprocess.eye_layer import LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR
 
 from .gaussian_set import GaussianSet
 
@@ -100,6 +104,42 @@ def sample_mouth_interior(
     return np.concatenate(out)[:num]
 
 
+def sample_eyeballs(
+    template: np.ndarray, num: int, rng: np.random.Generator, up: float = 0.45, down: float = 0.3,
+    across: float = 0.6, recess: float = 0.08,
+) -> np.ndarray:
+    """`num` points (half per eye) on each eyeball: in the eye opening of `template` grown to a half
+    ellipse `up` x the eye width above the eye's centre and `down` below (`across` x the width to
+    either side), on the plane of the eye contour pushed `recess` x the width behind it. The lids
+    hide most of it; it is what they uncover when they open wider than in the video."""
+    t = _check_template(template)
+    out = []
+    for k, contour in enumerate((RIGHT_EYE_CONTOUR, LEFT_EYE_CONTOUR)):
+        c = t[list(contour)]
+        n = num // 2 + (num % 2 if k == 0 else 0)
+        ax = c[8, :2] - c[0, :2]  # corner to corner
+        width = float(np.linalg.norm(ax))
+        ax = ax / max(width, 1e-12)
+        up_dir = np.array([-ax[1], ax[0]])
+        if np.dot(c[9:16, :2].mean(0) - c[1:8, :2].mean(0), up_dir) < 0:  # upper lid is "up"
+            up_dir = -up_dir
+        centre = c[:, :2].mean(0)
+        # the contour's plane z = a x + b y + d (least squares), then `recess` behind (camera looks +z)
+        A = np.c_[c[:, :2], np.ones(len(c))]
+        plane = np.linalg.lstsq(A, c[:, 2], rcond=None)[0]
+        pts = []
+        while sum(len(p) for p in pts) < n:
+            s_, r_ = rng.uniform(-1, 1, (2, 2 * n))
+            inside = s_**2 + r_**2 <= 1
+            s_, r_ = s_[inside] * across * width, r_[inside]
+            r_ = np.where(r_ > 0, r_ * up, r_ * down) * width
+            xy = centre + s_[:, None] * ax + r_[:, None] * up_dir
+            z = np.c_[xy, np.ones(len(xy))] @ plane + recess * width
+            pts.append(np.c_[xy, z])
+        out.append(np.concatenate(pts)[:n])
+    return np.concatenate(out)
+
+
 def project_colors(points: np.ndarray, image: np.ndarray, w2c: np.ndarray, K: np.ndarray) -> np.ndarray:
     """RGB [N,3] in [0,1] sampled (nearest) where `points` [N,3] project into `image` [H,W,3]."""
     img = np.asarray(image, dtype=np.float32)
@@ -151,3 +191,28 @@ def init_mouth_gaussians(template: np.ndarray, num: int, sh_degree: int = 2, see
     colors = torch.tensor([[0.35, 0.12, 0.12]]).expand(num, 3)
     return GaussianSet.from_points(torch.from_numpy(pts).float(), colors, sh_degree=sh_degree)
 
+
+
+def init_eye_gaussians(
+    template: np.ndarray,
+    num: int,
+    sh_degree: int = 2,
+    image: np.ndarray | None = None,
+    w2c: np.ndarray | None = None,
+    K: np.ndarray | None = None,
+    seed: int = 2,
+    opacity: float = 0.9,
+) -> GaussianSet:
+    """Eyeball Gaussians (`sample_eyeballs`), flat discs facing the camera. Colours from `image` seen
+    through `w2c`/`K` - pass a frame with the hidden eyeball painted in
+    (`preprocess.eye_layer.still_eyeballs`), since most of these points lie under the lids - else
+    a light grey sclera."""
+    rng = np.random.default_rng(seed)
+    pts = sample_eyeballs(template, num, rng)
+    if image is not None and w2c is not None and K is not None:
+        colors = torch.from_numpy(project_colors(pts, image, np.asarray(w2c), np.asarray(K))).float()
+    else:
+        colors = torch.tensor([[0.85, 0.83, 0.8]]).expand(len(pts), 3)
+    normals = torch.tensor([[0.0, 0.0, -1.0]]).expand(len(pts), 3)
+    return GaussianSet.from_points(torch.from_numpy(pts).float(), colors, sh_degree=sh_degree,
+                                   opacity=opacity, normals=normals)

@@ -157,10 +157,11 @@ class DensifyStrategy:
             return out
         m2d = info["means2d"]
         if m2d.grad is not None:
-            g = m2d.grad.detach().clone()
+            rows = info.get("rows", slice(None))  # this set's rows when rasterized with others
+            g = m2d.grad.detach()[rows].clone()
             g[:, 0] *= info["width"] / 2.0
             g[:, 1] *= info["height"] / 2.0
-            vis = info["radii"] > 0
+            vis = info["radii"][rows] > 0
             state["grad2d"][vis] += g[vis].norm(dim=-1)
             state["count"][vis] += 1
         if step > self.refine_start and step % self.refine_every == 0:

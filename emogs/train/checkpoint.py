@@ -3,7 +3,8 @@
 Avatar folder (what fit_person writes, what render / evaluate read)::
 
     avatar.json           {"format": "emogs-avatar", "version": 1, "avatar": AvatarConfig, ...}
-    avatar.safetensors    face.<param>, mouth.<param>, face_net.*, mouth_net.*, emotion_net.*
+    avatar.safetensors    face.<param>, mouth.<param>, eyes.<param> (optional), face_net.*,
+                          mouth_net.*, emotion_net.*
 
 Training checkpoint ``checkpoints/step_XXXXXXX/``: the avatar files plus ``optim.safetensors``
 (Adam moments, densification accumulators, RNG) and ``state.json`` (step, stage, train config).
@@ -43,8 +44,10 @@ def _atomic_safetensors(path: Path, tensors: dict[str, Tensor]) -> None:
 
 def avatar_tensors(avatar: Avatar) -> dict[str, Tensor]:
     out = {}
-    for region in ("face", "mouth"):
-        g: GaussianSet = getattr(avatar, region)
+    for region in ("face", "mouth", "eyes"):
+        g: GaussianSet | None = getattr(avatar, region)
+        if g is None:
+            continue
         for k in PARAM_KEYS:
             out[f"{region}.{k}"] = g.params[k].detach()
     for net in ("face_net", "mouth_net", "emotion_net"):
@@ -56,10 +59,14 @@ def avatar_tensors(avatar: Avatar) -> dict[str, Tensor]:
 
 
 def avatar_from_tensors(cfg: AvatarConfig, tensors: dict[str, Tensor]) -> Avatar:
-    """Rebuild an Avatar (Gaussian counts from the tensors, networks from `cfg`)."""
+    """Rebuild an Avatar (Gaussian counts from the tensors, networks from `cfg`; eyeballs when the
+    tensors have them: avatars fitted before emogs had eyeballs have none)."""
     sets = {}
-    for region in ("face", "mouth"):
+    for region in ("face", "mouth", "eyes"):
         missing = [k for k in PARAM_KEYS if f"{region}.{k}" not in tensors]
+        if region == "eyes" and len(missing) == len(PARAM_KEYS):
+            sets[region] = None
+            continue
         if missing:
             raise ValueError(f"avatar weights lack {region} parameters {missing}; the file is incomplete.")
         sets[region] = GaussianSet({k: tensors[f"{region}.{k}"] for k in PARAM_KEYS}, cfg.sh_degree)
@@ -72,7 +79,7 @@ def avatar_from_tensors(cfg: AvatarConfig, tensors: dict[str, Tensor]) -> Avatar
             m.load_state_dict(sd)
         except RuntimeError as err:
             raise ValueError(f"avatar weights for {name} do not match its config ({err}).") from err
-    return Avatar(cfg, sets["face"], sets["mouth"], face_net, mouth_net, emotion_net)
+    return Avatar(cfg, sets["face"], sets["mouth"], face_net, mouth_net, emotion_net, eyes=sets["eyes"])
 
 
 def save_avatar(avatar: Avatar, folder: str | Path, extra: dict | None = None) -> Path:

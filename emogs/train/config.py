@@ -23,6 +23,8 @@ class ModelConfig:
     sh_degree: int = 2
     num_face: int = 10_000
     num_mouth: int = 2_000
+    # eyeballs behind the lids (what raised lids uncover in the emotion stage); 0: none
+    num_eyes: int = 1_000
     face_shell_fraction: float = 0.3
     face_hidden: int = 64
     mouth_hidden: int = 32

@@ -8,11 +8,13 @@ length); the frame of step s depends only on (seed, s), so a resumed run sees th
 an uninterrupted one.
 
 Stages (global step counter; `cfg.stages` gives the steps of each):
-- canonical: Gaussians only (no deformation), L_rgb + L_normal + alpha-mask terms; densification.
+- canonical: Gaussians only (no deformation), L_rgb + L_normal + alpha-mask terms; densification
+  (face and mouth; the eyeballs keep their number).
 - networks: the audio/AU manipulation networks join (face + mouth), same losses + offset penalty.
 - fuse: everything fine-tuned at `lr.fuse_scale` x the learning rates; LPIPS when weights exist.
-- emotion: only the emotion branch, on the synthetic emotional frames with their target V/A, mixed
-  with real frames at their estimated V/A (`emotion_real_fraction`) to keep neutral behaviour.
+- emotion: the emotion branch and the eyeballs (what raised lids uncover is only seen here), on the
+  synthetic emotional frames with their target V/A, mixed with real frames at their estimated V/A
+  (`emotion_real_fraction`) to keep neutral behaviour.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ def avatar_config_for(cfg: TrainConfig, dataset, with_emotion: bool) -> AvatarCo
         sh_degree=m.sh_degree,
         num_face=m.num_face,
         num_mouth=m.num_mouth,
+        num_eyes=m.num_eyes,
         face_shell_fraction=m.face_shell_fraction,
         face_hidden=m.face_hidden,
         mouth_hidden=m.mouth_hidden,
@@ -193,16 +196,20 @@ class Trainer:
             return cam["template"].astype(np.float32)
 
     def _fresh_avatar(self) -> Avatar:
+        from preprocess.eye_layer import still_eyeballs
+
         t0 = int(self.dataset.frame_indices[0])
         img = (self.dataset.image(t0).numpy() * 255).astype(np.uint8)
+        eye_img = still_eyeballs(img, np.asarray(self.dataset.landmarks[t0]))
         return build_avatar(self.avatar_cfg, self._template(), img, self.dataset.w2c[t0].numpy(),
-                            self.dataset.K.numpy(), seed=self.cfg.seed)
+                            self.dataset.K.numpy(), seed=self.cfg.seed, eye_image=eye_img)
 
     def _setup(self, avatar: Avatar) -> None:
         self.avatar = avatar
         lrs = {k: getattr(self.cfg.lr, k) for k in PARAM_KEYS}
         self.opt_face = make_optimizer(avatar.face, lrs)
         self.opt_mouth = make_optimizer(avatar.mouth, lrs)
+        self.opt_eyes = make_optimizer(avatar.eyes, lrs) if avatar.eyes is not None else None
         grid, mlp = _split_net_params(avatar.face_net, avatar.mouth_net)
         self.opt_nets = torch.optim.AdamW([{"params": grid, "lr": self.cfg.lr.grid, "name": "grid"},
                                            {"params": mlp, "lr": self.cfg.lr.mlp, "name": "mlp"}],
@@ -218,6 +225,8 @@ class Trainer:
 
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
         d = {"face": self.opt_face, "mouth": self.opt_mouth, "nets": self.opt_nets}
+        if self.opt_eyes is not None:
+            d["eyes"] = self.opt_eyes
         if self.opt_emotion is not None:
             d["emotion"] = self.opt_emotion
         return d
@@ -289,7 +298,9 @@ class Trainer:
         frac = min(step / gauss_steps, 1.0)
         means_lr = lr.means * (lr.means_final / lr.means) ** frac
         scale = lr.fuse_scale if stage == "fuse" else 1.0
-        for opt in (self.opt_face, self.opt_mouth):
+        for opt in (self.opt_face, self.opt_mouth, self.opt_eyes):
+            if opt is None:
+                continue
             for g in opt.param_groups:
                 base = means_lr if g["name"] == "means" else getattr(lr, g["name"])
                 g["lr"] = base * scale
@@ -357,10 +368,11 @@ class Trainer:
         stage, _, _ = self.stage_at(self.step)
         self._set_lrs(stage, self.step)
         sample, use_va, synthetic = self._sample(stage, self.step)
-        opts = {"canonical": [self.opt_face, self.opt_mouth],
-                "networks": [self.opt_face, self.opt_mouth, self.opt_nets],
-                "fuse": [self.opt_face, self.opt_mouth, self.opt_nets],
-                "emotion": [self.opt_emotion]}[stage]
+        opts = {"canonical": [self.opt_face, self.opt_mouth, self.opt_eyes],
+                "networks": [self.opt_face, self.opt_mouth, self.opt_eyes, self.opt_nets],
+                "fuse": [self.opt_face, self.opt_mouth, self.opt_eyes, self.opt_nets],
+                "emotion": [self.opt_emotion, self.opt_eyes]}[stage]
+        opts = [o for o in opts if o is not None]
         self._freeze_for(stage)
         for opt in self._optimizers().values():
             opt.zero_grad(set_to_none=True)
@@ -400,8 +412,8 @@ class Trainer:
         av = self.avatar
         gauss = stage in ("canonical", "networks", "fuse")
         nets = stage in ("networks", "fuse")
-        for m, on in ((av.face, gauss), (av.mouth, gauss), (av.face_net, nets), (av.mouth_net, nets),
-                      (av.emotion_net, stage == "emotion")):
+        for m, on in ((av.face, gauss), (av.mouth, gauss), (av.eyes, True), (av.face_net, nets),
+                      (av.mouth_net, nets), (av.emotion_net, stage == "emotion")):
             if m is not None:
                 for p in m.parameters():
                     p.requires_grad_(on)

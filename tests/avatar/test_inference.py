@@ -21,7 +21,7 @@ def toy(tmp_path_factory):
 def _trained_looking_avatar(ds, seed=0):
     """An avatar whose nets are not the identity (random heads and tables), so every path matters."""
     cfg = AvatarConfig(audio_dim=ds.audio_dim, aus_names=ds.aus_names, sh_degree=1, num_face=300,
-                       num_mouth=60, face_hidden=16, mouth_hidden=16, emotion_hidden=16,
+                       num_mouth=60, num_eyes=80, face_hidden=16, mouth_hidden=16, emotion_hidden=16,
                        face_encoder=SMALL_ENC, mouth_encoder=SMALL_ENC, emotion_encoder=SMALL_ENC,
                        with_emotion=True)
     t = np.load(ds.root / "camera.npz")["template"]
@@ -34,7 +34,7 @@ def _trained_looking_avatar(ds, seed=0):
                 p.copy_(torch.randn(p.shape, generator=g) * 0.3)
             for p in net.encoder.parameters():
                 p.copy_(torch.randn(p.shape, generator=g) * 0.5)
-        for gs in (av.face, av.mouth):
+        for gs in (av.face, av.mouth, av.eyes):
             gs.params["shN"].copy_(torch.randn(gs.params["shN"].shape, generator=g) * 0.2)
             gs.params["delta_n"].copy_(torch.randn(gs.params["delta_n"].shape, generator=g) * 0.1)
     return av
@@ -127,6 +127,29 @@ def test_timings_and_no_autograd(toy):
     av.train()
     av.render_frame(_cond(toy, 2), 32, image_size=toy.size)
     assert all(p.grad is None for p in av.parameters())
+
+
+def test_fast_path_with_eyeballs_in_view(toy):
+    """A see-through face shows the eyeballs (rasterized with it), as in a frame whose lids the
+    emotion branch raised; the fast path still equals the plain render, and an avatar without
+    eyeballs renders too."""
+    av = _trained_looking_avatar(toy, seed=4)
+    with torch.no_grad():
+        av.face.params["opacity_logit"].sub_(4.0)
+        av.eyes.params["sh0"].fill_(2.0)  # bright: their effect is unmistakable
+    c = _cond(toy, 1, torch.tensor([0.5, 0.5]))
+    for normals in (False, True):
+        fast = av.render_frame(c, 48, image_size=toy.size, normals=normals)
+        plain = av.render_frame(c, 48, image_size=toy.size, normals=normals, fast=False)
+        for k in ("rgb", "alpha", "depth") + (("normal",) if normals else ()):
+            _assert_same_image(fast[k], plain[k], k)
+    eyes = av.eyes
+    av.eyes = None
+    without = av.render_frame(c, 48, image_size=toy.size)
+    torch.testing.assert_close(without["rgb"], av.render_frame(c, 48, image_size=toy.size, fast=False)["rgb"],
+                               rtol=0, atol=1e-5)
+    av.eyes = eyes
+    assert float((av.render_frame(c, 48, image_size=toy.size)["rgb"] - without["rgb"]).abs().max()) > 0.2
 
 
 def test_tune_allocator_runs():

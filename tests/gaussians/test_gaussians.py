@@ -10,11 +10,13 @@ from emogs.gaussians import (
     GaussianSet,
     eval_sh_colors,
     gaussian_normals,
+    init_eye_gaussians,
     init_face_gaussians,
     init_mouth_gaussians,
     make_optimizer,
     quat_to_rotmat,
     remove,
+    sample_eyeballs,
     shortest_axis,
     split,
 )
@@ -118,6 +120,54 @@ def test_colors_from_projection():
     left = g.means[:, 0] < -0.01
     right = g.means[:, 0] > 0.01
     assert (rgb[left, 0] > 0.9).all() and (rgb[right, 2] > 0.9).all()
+
+
+def _template_with_eyes():
+    """`_template` with two almond eye contours (y grows downwards, as in MediaPipe: the upper lid
+    has the smaller y), 28 mm wide, on the plane z = -0.04, and their irises."""
+    from preprocess.eye_layer import IRIS_GROUPS, LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR
+
+    t = _template().astype(np.float64)
+    eyes = ((RIGHT_EYE_CONTOUR, -0.04, IRIS_GROUPS[0]), (LEFT_EYE_CONTOUR, 0.04, IRIS_GROUPS[1]))
+    for contour, cx, grp in eyes:
+        a = np.linspace(0, np.pi, 9)
+        low = np.stack([cx - 0.014 * np.cos(a), -0.03 + 0.005 * np.sin(a)], 1)  # corner .. corner
+        up = np.stack([cx + 0.014 * np.cos(a[1:-1]), -0.03 - 0.005 * np.sin(a[1:-1])], 1)
+        t[list(contour), :2] = np.concatenate([low, up])
+        t[list(contour), 2] = -0.04
+        t[list(grp), :2] = [[cx, -0.03], [cx + 0.005, -0.03], [cx, -0.035], [cx - 0.005, -0.03], [cx, -0.025]]
+        t[list(grp), 2] = -0.041
+    return t.astype(np.float32)
+
+
+def test_eyeballs_fill_each_eye_opening_grown_upwards_behind_the_lids():
+    t = _template_with_eyes()
+    pts = sample_eyeballs(t, 401, np.random.default_rng(0))
+    assert pts.shape == (401, 3)
+    for half, cx in ((pts[:201], -0.04), (pts[201:], 0.04)):  # half per eye (the odd one: the first)
+        assert np.all(np.abs(half[:, 0] - cx) <= 0.6 * 0.028 + 1e-6)
+        dy = half[:, 1] + 0.03  # > 0: below the eye's centre line
+        assert dy.min() < -0.9 * 0.45 * 0.028 and dy.max() > 0.9 * 0.3 * 0.028  # up 0.45 w, down 0.3 w
+        assert dy.min() >= -0.45 * 0.028 - 1e-6 and dy.max() <= 0.3 * 0.028 + 1e-6
+        # under the upper lid (above the opening) there is eyeball to uncover
+        assert (dy < -0.006).mean() > 0.12  # (a unit disc stretched: 0.17 of the points)
+        np.testing.assert_allclose(half[:, 2], -0.04 + 0.08 * 0.028, atol=1e-6)  # behind the lids
+
+
+def test_eyeball_colours_come_from_the_painted_frame():
+    t = _template_with_eyes()
+    img = np.zeros((64, 64, 3), np.uint8)
+    img[:, :32] = [250, 250, 250]  # the right eye's side white, the left eye's dark blue
+    img[:, 32:] = [0, 0, 120]
+    w2c = np.eye(4, dtype=np.float32)
+    w2c[2, 3] = 1.0
+    K = np.array([[300, 0, 32], [0, 300, 32], [0, 0, 1]], np.float32)
+    g = init_eye_gaussians(t, 200, sh_degree=1, image=img, w2c=w2c, K=K)
+    rgb = g.colors(torch.tensor([0.0, 0, -1]))
+    assert len(g) == 200 and float(g.opacities.min()) > 0.85
+    assert (rgb[:100] > 0.95).all() and (rgb[100:, 2] > 0.4).all() and (rgb[100:, 0] < 0.05).all()
+    plain = init_eye_gaussians(t, 20)  # no frame: light grey
+    assert (plain.colors(torch.tensor([0.0, 0, -1])) > 0.75).all()
 
 
 def _set_with_grads(n=40):

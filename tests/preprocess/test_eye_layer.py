@@ -100,3 +100,30 @@ def test_lid_shadow_darkens_only_near_the_new_lid(eye):
     assert near.any() and deep.any()
     ratio = shaded.sum(-1) / np.maximum(plain.sum(-1), 1)
     assert ratio[near].mean() < 0.85 and ratio[deep].mean() > ratio[near].mean()
+
+
+def test_still_eyeballs_paint_the_eyeball_the_lids_hide(eye):
+    """The frame with the lids taken away: above the opening, sclera beside the iris and iris above
+    it (not skin or lashes); the seen eyeball and everything outside the eye boxes unchanged."""
+    from preprocess.eye_layer import still_eyeballs
+
+    img, pts = eye
+    out = still_eyeballs(img, pts)
+    old = opening_mask(_contour(), (0, 0, 512, 512)) > 0.99
+    hidden = (opening_mask(_contour(lift=9.0), (0, 0, 512, 512)) > 0.99) & \
+        ~cv2.dilate(old.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    yy, xx = np.mgrid[0:512, 0:512]
+    rho = np.hypot(xx - CENTRE[0], yy - CENTRE[1]) / IRIS_R
+    side, above = hidden & (rho > 1.3), hidden & (rho < 0.95)
+    assert side.sum() > 30 and above.sum() > 5
+    assert np.abs(out[side].astype(float) - SCLERA).max() <= 3
+    shade = out[above].astype(float) / IRIS
+    assert shade.min() > 0.62 and shade.max() < 1.03
+    core = cv2.erode(old.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    np.testing.assert_array_equal(out[core], img[core])
+    # the right eye's box: the contour grown by 0.15 / 0.5 / 0.35 of the eye width (80 px)
+    box = np.zeros((512, 512), bool)
+    box[int(CENTRE[1] - HALF_H) - 40:int(CENTRE[1] + HALF_H) + 28, int(CENTRE[0] - HALF_W) - 12:
+        int(CENTRE[0] + HALF_W) + 12] = True
+    box |= np.roll(box, 150, axis=1)  # the other eye, 150 px to the right
+    np.testing.assert_array_equal(out[~box], img[~box])

@@ -98,7 +98,7 @@ def test_nan_guard_skips_restores_and_logs(toy, tmp_path, monkeypatch):
         Trainer(cfg, ds, tmp_path / "b", progress=False).run()
 
 
-def test_emotion_stage_trains_only_the_emotion_branch(toy, tmp_path):
+def test_emotion_stage_trains_only_the_emotion_branch_and_the_eyeballs(toy, tmp_path):
     ds = PersonDataset(toy, load_emotion=True)
     em = EmotionFrames(ds)
     assert len(em) > 0 and em[0].va.shape == (2,)
@@ -115,7 +115,8 @@ def test_emotion_stage_trains_only_the_emotion_branch(toy, tmp_path):
     assert av.emotion_net is not None
     after = avatar_tensors(av)
     changed = [k for k in snap if not torch.equal(snap[k], after[k])]
-    assert changed and all(k.startswith("emotion_net.") for k in changed)
+    assert any(k.startswith("emotion_net.") for k in changed)
+    assert all(k.startswith(("emotion_net.", "eyes.")) for k in changed), changed
     # without emotion frames the stage is dropped
     tr2 = Trainer(_cfg(stages), PersonDataset(toy), tmp_path / "n", progress=False)
     assert [s for s, _ in tr2.plan] == ["canonical"] and not tr2.with_emotion
