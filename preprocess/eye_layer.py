@@ -114,10 +114,14 @@ def still_eyeball(rgb: np.ndarray, points: np.ndarray, contour: tuple[int, ...],
 
 
 def still_eyeballs(rgb: np.ndarray, points: np.ndarray, grow_x: float = 0.15, grow_up: float = 0.5,
-                   grow_down: float = 0.35) -> np.ndarray:
+                   grow_down: float = 0.35, shadow: float = 0.5) -> np.ndarray:
     """`rgb` [S, S, 3] uint8 with each eye's box (the contour grown by those fractions of the eye
     width) replaced by its still eyeball (`still_eyeball`): what the frame would show with the lids
-    of `points` [478, >=2] (pixels) taken away. Colours for Gaussians that lie under the lids."""
+    of `points` [478, >=2] (pixels) taken away, the painted part in the lids' shadow - darker the
+    further it lies from the opening, down to 1 - `shadow` (0.1 eye widths from it: 1 - 0.63 shadow).
+    Colours for Gaussians that lie under the lids: where raised lids uncover them they are shaded
+    like the synthetic frames' (`composite_eyes`), and deeper ones seen through gaps between the
+    lid's Gaussians do not show as white specks."""
     out = rgb.copy()
     p0 = np.asarray(points, np.float64)[:, :2]
     for contour in (RIGHT_EYE_CONTOUR, LEFT_EYE_CONTOUR):
@@ -128,6 +132,8 @@ def still_eyeballs(rgb: np.ndarray, points: np.ndarray, grow_x: float = 0.15, gr
             continue
         crop, painted, keep = still_eyeball(rgb, p0, contour, box)
         x0, y0, x1, y1 = box
+        outside = cv2.distanceTransform((opening_mask(c0, box) < 0.5).astype(np.uint8), cv2.DIST_L2, 3)
+        painted *= (1.0 - shadow * (1.0 - np.exp(-outside / max(0.1 * eye_w, 1.0))))[..., None]
         eyeball = keep[..., None] * crop + (1 - keep[..., None]) * painted
         out[y0:y1, x0:x1] = np.clip(np.round(eyeball), 0, 255).astype(np.uint8)
     return out

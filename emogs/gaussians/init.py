@@ -105,7 +105,7 @@ def sample_mouth_interior(
 
 
 def sample_eyeballs(
-    template: np.ndarray, num: int, rng: np.random.Generator, up: float = 0.45, down: float = 0.3,
+    template: np.ndarray, num: int, rng: np.random.Generator, up: float = 0.35, down: float = 0.3,
     across: float = 0.6, recess: float = 0.08,
 ) -> np.ndarray:
     """`num` points (half per eye) on each eyeball: in the eye opening of `template` grown to a half

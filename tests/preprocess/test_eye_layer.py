@@ -108,7 +108,7 @@ def test_still_eyeballs_paint_the_eyeball_the_lids_hide(eye):
     from preprocess.eye_layer import still_eyeballs
 
     img, pts = eye
-    out = still_eyeballs(img, pts)
+    out = still_eyeballs(img, pts, shadow=0.0)
     old = opening_mask(_contour(), (0, 0, 512, 512)) > 0.99
     hidden = (opening_mask(_contour(lift=9.0), (0, 0, 512, 512)) > 0.99) & \
         ~cv2.dilate(old.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
@@ -127,3 +127,25 @@ def test_still_eyeballs_paint_the_eyeball_the_lids_hide(eye):
         int(CENTRE[0] + HALF_W) + 12] = True
     box |= np.roll(box, 150, axis=1)  # the other eye, 150 px to the right
     np.testing.assert_array_equal(out[~box], img[~box])
+
+
+def test_still_eyeballs_shade_the_eyeball_deeper_under_the_lids(eye):
+    """With the lids' shadow: the painted sclera keeps its hue and darkens with the distance from the
+    opening (1 - 0.5 (1 - exp(-d / 0.1 eye width))); the seen eyeball is not shaded."""
+    from preprocess.eye_layer import still_eyeballs
+
+    img, pts = eye
+    plain, shaded = still_eyeballs(img, pts, shadow=0.0), still_eyeballs(img, pts, shadow=0.5)
+    outside = cv2.distanceTransform((opening_mask(_contour(), (0, 0, 512, 512)) < 0.5).astype(np.uint8),
+                                    cv2.DIST_L2, 3)
+    yy, xx = np.mgrid[0:512, 0:512]
+    sclera = (np.hypot(xx - CENTRE[0], yy - CENTRE[1]) > 1.3 * IRIS_R) & (np.abs(xx - CENTRE[0]) < 30)
+    for d in (3, 6, 12, 20):
+        sel = sclera & (np.abs(outside - d) < 0.5) & (yy < CENTRE[1])
+        assert sel.sum() > 3
+        ratio = shaded[sel].astype(float) / np.maximum(plain[sel].astype(float), 1)
+        want = 1 - 0.5 * (1 - np.exp(-d / 8.0))  # eye width 80 px
+        assert np.abs(ratio - want).max() < 0.04, (d, ratio.mean(), want)
+    core = cv2.erode((opening_mask(_contour(), (0, 0, 512, 512)) > 0.99).astype(np.uint8),
+                     np.ones((9, 9), np.uint8)).astype(bool)
+    np.testing.assert_array_equal(shaded[core], img[core])

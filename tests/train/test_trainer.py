@@ -132,8 +132,18 @@ def test_avatar_folder_roundtrip(toy, tmp_path):
     c = _cond(ds[0])
     assert torch.allclose(av.render_frame(c, 16, image_size=16)["rgb"],
                           loaded.render_frame(c, 16, image_size=16)["rgb"], atol=1e-6)
+    assert loaded.eyes is not None and torch.equal(loaded.eyes.means, av.eyes.means)
     with pytest.raises(FileNotFoundError, match="not an emogs avatar"):
         load_avatar(tmp_path)
+    # an avatar without eyeballs (fitted before emogs had them, or model.num_eyes 0) loads without
+    from emogs.train.checkpoint import save_avatar
+
+    av.eyes = None
+    save_avatar(av, tmp_path / "no_eyes")
+    bare, _ = load_avatar(tmp_path / "no_eyes")
+    assert bare.eyes is None
+    assert torch.allclose(av.render_frame(c, 16, image_size=16)["rgb"],
+                          bare.render_frame(c, 16, image_size=16)["rgb"], atol=1e-6)
 
 
 @pytest.mark.slow
