@@ -198,10 +198,9 @@ class Avatar(nn.Module):
 
     def _render_set(self, parts, R, t, K, width, height, normals=True, extra=None):
         """Rasterize Gaussian sets together (depth-sorted as one set): parts = [(GaussianSet, means,
-        unit quats, scales), ...]; `extra` [N, E] features of
-        the first part (zeros for the others) are alpha-blended too. -> rgb, normal (or None), alpha,
-        depth, info (meta; its "rows" is the first part's slice of the per-Gaussian entries), and the
-        blended `extra` ([H,W,E], or None)."""
+        unit quats, scales), ...]; `extra` [N, E] features of the first part (zeros for the others)
+        are alpha-blended too. -> rgb, normal (or None), alpha, depth, info (meta; its "rows" is the
+        first part's slice of the per-Gaussian entries), and the blended `extra` ([H,W,E], or None)."""
         from ..render import rasterize
 
         campos = -(R.T @ t)
