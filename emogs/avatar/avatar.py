@@ -203,11 +203,12 @@ class Avatar(nn.Module):
         first part's slice of the per-Gaussian entries), and the blended `extra` ([H,W,E], or None)."""
         from ..render import rasterize
 
+        def cat(xs):  # one set: its own tensor, no copy
+            return torch.cat(xs) if len(xs) > 1 else xs[0]
+
         campos = -(R.T @ t)
-        means = torch.cat([p[1] for p in parts]) if len(parts) > 1 else parts[0][1]
-        quats = torch.cat([p[2] for p in parts]) if len(parts) > 1 else parts[0][2]
-        scales = torch.cat([p[3] for p in parts]) if len(parts) > 1 else parts[0][3]
-        opac = torch.cat([p[0].opacities for p in parts]) if len(parts) > 1 else parts[0][0].opacities
+        means, quats, scales = (cat([p[i] for p in parts]) for i in (1, 2, 3))
+        opac = cat([p[0].opacities for p in parts])
         feats = [p[0].colors(campos, p[1]) for p in parts]
         if normals:
             feats = [torch.cat([f, gaussian_normals(p[2], p[3], p[0].params["delta_n"], p[1], campos) @ R.T],
@@ -215,7 +216,7 @@ class Avatar(nn.Module):
         if extra is not None:
             feats = [torch.cat([f, extra.to(f.dtype) if i == 0 else f.new_zeros(len(f), extra.shape[-1])],
                                dim=-1) for i, f in enumerate(feats)]
-        feats = torch.cat(feats) if len(parts) > 1 else feats[0]
+        feats = cat(feats)
         viewmat = torch.eye(4, dtype=means.dtype)
         viewmat[:3, :3], viewmat[:3, 3] = R, t
         out = rasterize(means, quats, scales, opac, feats, viewmat, K, width, height,

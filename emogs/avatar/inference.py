@@ -149,6 +149,16 @@ def _deform(c: SetCache, net, args: tuple, emotion_net, va: Tensor | None) -> tu
     return means, q, log_s.exp()
 
 
+def _features(c: SetCache, means, quats, scales, campos, R, normals) -> Tensor:
+    """Per-Gaussian SH colours [N,3] (+ camera-frame normals [N,3] with `normals`) of set `c` at
+    (means, unit quats, linear scales)."""
+    feats = eval_sh_colors(c.sh_degree, c.sh, means - campos.reshape(1, 3))
+    if normals:
+        n_world = gaussian_normals(quats, scales, c.delta_n, means, campos)
+        feats = torch.cat([feats, n_world @ R.T], dim=-1)
+    return feats
+
+
 def _rasterize(c: SetCache, means, quats, scales, R, t, K, width, height, normals, backend,
                eyes: SetCache | None = None):
     """One rasterizer pass of set `c` deformed to (means, quats, scales), with the (undeformed)
@@ -156,18 +166,12 @@ def _rasterize(c: SetCache, means, quats, scales, R, t, K, width, height, normal
     from ..render import rasterize
 
     campos = -(R.T @ t)
-    feats = eval_sh_colors(c.sh_degree, c.sh, means - campos.reshape(1, 3))
-    if normals:
-        n_world = gaussian_normals(quats, scales, c.delta_n, means, campos)
-        feats = torch.cat([feats, n_world @ R.T], dim=-1)
+    feats = _features(c, means, quats, scales, campos, R, normals)
     opacities = c.opacities
     if eyes is not None:
-        e_quats, e_scales = _deform(eyes, None, (), None, None)[1:]
-        e_feats = eval_sh_colors(eyes.sh_degree, eyes.sh, eyes.means - campos.reshape(1, 3))
-        if normals:
-            n_world = gaussian_normals(e_quats, e_scales, eyes.delta_n, eyes.means, campos)
-            e_feats = torch.cat([e_feats, n_world @ R.T], dim=-1)
-        means, quats, scales = (torch.cat(x) for x in ((means, eyes.means), (quats, e_quats),
+        e_means, e_quats, e_scales = _deform(eyes, None, (), None, None)
+        e_feats = _features(eyes, e_means, e_quats, e_scales, campos, R, normals)
+        means, quats, scales = (torch.cat(x) for x in ((means, e_means), (quats, e_quats),
                                                          (scales, e_scales)))
         feats, opacities = torch.cat([feats, e_feats]), torch.cat([opacities, eyes.opacities])
     viewmat = torch.eye(4, dtype=means.dtype)

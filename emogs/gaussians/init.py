@@ -154,6 +154,13 @@ def project_colors(points: np.ndarray, image: np.ndarray, w2c: np.ndarray, K: np
     return img[y, x]
 
 
+def frame_colors(points: np.ndarray, image, w2c, K) -> torch.Tensor | None:
+    """`project_colors` as a float tensor [N,3] when a frame (image, w2c, K) is given, else None."""
+    if image is None or w2c is None or K is None:
+        return None
+    return torch.from_numpy(project_colors(points, image, np.asarray(w2c), np.asarray(K))).float()
+
+
 def init_face_gaussians(
     template: np.ndarray,
     num: int,
@@ -173,9 +180,7 @@ def init_face_gaussians(
     shell = sample_shell(template, n_shell, rng)
     pts = np.concatenate([surf, shell])
     normals = np.concatenate([nrm, np.tile([[0.0, 0.0, -1.0]], (n_shell, 1))])
-    colors = None
-    if image is not None and w2c is not None and K is not None:
-        colors = torch.from_numpy(project_colors(pts, image, np.asarray(w2c), np.asarray(K))).float()
+    colors = frame_colors(pts, image, w2c, K)
     g = GaussianSet.from_points(
         torch.from_numpy(pts).float(), colors, sh_degree=sh_degree, normals=torch.from_numpy(normals).float()
     )
@@ -190,7 +195,6 @@ def init_mouth_gaussians(template: np.ndarray, num: int, sh_degree: int = 2, see
     pts = sample_mouth_interior(template, num, rng, depth=0.5)
     colors = torch.tensor([[0.35, 0.12, 0.12]]).expand(num, 3)
     return GaussianSet.from_points(torch.from_numpy(pts).float(), colors, sh_degree=sh_degree)
-
 
 
 def init_eye_gaussians(
@@ -209,9 +213,8 @@ def init_eye_gaussians(
     a light grey sclera."""
     rng = np.random.default_rng(seed)
     pts = sample_eyeballs(template, num, rng)
-    if image is not None and w2c is not None and K is not None:
-        colors = torch.from_numpy(project_colors(pts, image, np.asarray(w2c), np.asarray(K))).float()
-    else:
+    colors = frame_colors(pts, image, w2c, K)
+    if colors is None:
         colors = torch.tensor([[0.85, 0.83, 0.8]]).expand(len(pts), 3)
     normals = torch.tensor([[0.0, 0.0, -1.0]]).expand(len(pts), 3)
     return GaussianSet.from_points(torch.from_numpy(pts).float(), colors, sh_degree=sh_degree,

@@ -200,7 +200,8 @@ class Trainer:
 
         t0 = int(self.dataset.frame_indices[0])
         img = (self.dataset.image(t0).numpy() * 255).astype(np.uint8)
-        eye_img = still_eyeballs(img, np.asarray(self.dataset.landmarks[t0]))
+        eye_img = (still_eyeballs(img, np.asarray(self.dataset.landmarks[t0]))
+                   if self.avatar_cfg.num_eyes > 0 else None)
         return build_avatar(self.avatar_cfg, self._template(), img, self.dataset.w2c[t0].numpy(),
                             self.dataset.K.numpy(), seed=self.cfg.seed, eye_image=eye_img)
 

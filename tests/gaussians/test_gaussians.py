@@ -107,14 +107,20 @@ def test_init_from_mesh_lies_on_the_face_and_mouth_inside_lips():
     assert np.all(m[:, 2] >= ring[:, 2].mean() - 1e-6)  # behind the lips
 
 
+def _frontal_camera(size: int, focal: float) -> tuple[np.ndarray, np.ndarray]:
+    """(w2c [4,4], K [3,3]): a camera 1 unit in front of the template, looking down +z."""
+    w2c = np.eye(4, dtype=np.float32)
+    w2c[2, 3] = 1.0
+    K = np.array([[focal, 0, size / 2], [0, focal, size / 2], [0, 0, 1]], np.float32)
+    return w2c, K
+
+
 def test_colors_from_projection():
     t = _template()
     img = np.zeros((32, 32, 3), np.uint8)
     img[:, :16] = [255, 0, 0]
     img[:, 16:] = [0, 0, 255]
-    w2c = np.eye(4, dtype=np.float32)
-    w2c[2, 3] = 1.0
-    K = np.array([[100, 0, 16], [0, 100, 16], [0, 0, 1]], np.float32)
+    w2c, K = _frontal_camera(32, 100)
     g = init_face_gaussians(t, 300, shell_fraction=0.0, image=img, w2c=w2c, K=K)
     rgb = g.colors(torch.tensor([0.0, 0, -1]))
     left = g.means[:, 0] < -0.01
@@ -159,9 +165,7 @@ def test_eyeball_colours_come_from_the_painted_frame():
     img = np.zeros((64, 64, 3), np.uint8)
     img[:, :32] = [250, 250, 250]  # the right eye's side white, the left eye's dark blue
     img[:, 32:] = [0, 0, 120]
-    w2c = np.eye(4, dtype=np.float32)
-    w2c[2, 3] = 1.0
-    K = np.array([[300, 0, 32], [0, 300, 32], [0, 0, 1]], np.float32)
+    w2c, K = _frontal_camera(64, 300)
     g = init_eye_gaussians(t, 200, sh_degree=1, image=img, w2c=w2c, K=K)
     rgb = g.colors(torch.tensor([0.0, 0, -1]))
     assert len(g) == 200 and float(g.opacities.min()) > 0.85
