@@ -138,6 +138,30 @@ def lip_preservation(neutral_landmarks, emotional_landmarks, indices=LIPS) -> di
     return {"mean_px": float(d.mean()), "max_px": float(d.max()), "per_frame_mean_px": d.mean(1).tolist()}
 
 
+def lip_mask(landmarks, shape: tuple[int, int], grow_px: float = 0.0) -> np.ndarray:
+    """[H, W] float32 in [0, 1]: the convex hull of the lip landmarks of `landmarks` [478, >=2] (px),
+    grown by `grow_px` and feathered over as many pixels (1 inside the hull)."""
+    import cv2
+
+    m = np.zeros(shape, np.uint8)
+    hull = cv2.convexHull(np.asarray(landmarks, np.float32)[list(LIPS), :2])
+    cv2.fillConvexPoly(m, np.round(hull).astype(np.int32), 1)
+    if grow_px <= 0:
+        return m.astype(np.float32)
+    inside = cv2.distanceTransform((1 - m).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return np.clip(2.0 - inside / grow_px, 0.0, 1.0).astype(np.float32)
+
+
+def mouth_swapped(emotional, neutral, neutral_landmarks, grow_px: float = 8.0) -> np.ndarray:
+    """The emotional render [H, W, 3] uint8 with the neutral render's mouth (`lip_mask` of the neutral
+    landmarks, grown by `grow_px`) put back: lips pixel for pixel those of the neutral render, the rest
+    of the face emotional. A landmark detector's lip motion on it is its crosstalk from the eyes, brows
+    and cheeks (the detector floor of `lip_preservation`), not lip motion."""
+    e, n = np.asarray(emotional, np.float32), np.asarray(neutral, np.float32)
+    m = lip_mask(neutral_landmarks, e.shape[:2], grow_px)[..., None]
+    return (m * n + (1 - m) * e + 0.5).astype(np.uint8)
+
+
 def motion_fidelity(neutral_landmarks, emotional_landmarks, intended, indices) -> dict:
     """How well an avatar reproduces the motion its emotion branch was taught.
 

@@ -3,8 +3,16 @@ import numpy as np
 import pytest
 from skimage import data
 
+from emogs.emotion.au_mesh import LIPS
 from emogs.emotion.judge import EmotionJudge
-from emogs.emotion.metrics import emotion_conditioned_eval, lip_preservation, plot_va_circle, va_scores
+from emogs.emotion.metrics import (
+    emotion_conditioned_eval,
+    lip_mask,
+    lip_preservation,
+    mouth_swapped,
+    plot_va_circle,
+    va_scores,
+)
 from emogs.emotion.va_model import circle_targets
 
 
@@ -59,6 +67,26 @@ def test_lip_preservation():
     assert r["max_px"] == pytest.approx(3.0) and r["mean_px"] == pytest.approx(3.0 / 40)
     with pytest.raises(ValueError):
         lip_preservation(a, b[:, :468])
+
+
+def test_mouth_swapped_puts_back_exactly_the_neutral_mouth():
+    """The detector-floor image: lips (and `grow_px` around them) are the neutral render's pixels, the
+    face beyond twice that is the emotional render's, a feathered band between."""
+    rng = np.random.default_rng(2)
+    lm = rng.uniform(0, 128, (478, 2))
+    ring = np.linspace(0, 2 * np.pi, len(LIPS), endpoint=False)
+    lm[list(LIPS)] = np.stack([64 + 20 * np.cos(ring), 90 + 8 * np.sin(ring)], 1)  # a mouth-shaped ellipse
+    neutral = rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    emotional = rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    hard = lip_mask(lm, (128, 128))
+    assert hard[90, 64] == 1 and hard[90, 90] == 0 and hard[60, 64] == 0 and set(np.unique(hard)) == {0, 1}
+    out = mouth_swapped(emotional, neutral, lm, grow_px=4)
+    assert np.array_equal(out[90, 40:89], neutral[90, 40:89])  # the hull and 4 px around it
+    assert np.array_equal(out[:70], emotional[:70])  # far above the mouth
+    # 6 px right of the hull: half-way through the feather, an even blend of the two
+    x = int(np.flatnonzero(hard[90]).max()) + 6
+    n, e = neutral[90, x].astype(float), emotional[90, x].astype(float)
+    np.testing.assert_allclose(out[90, x], (n + e) / 2, atol=1.0)
 
 
 def test_motion_fidelity_scores_full_half_and_no_motion():

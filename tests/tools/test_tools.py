@@ -108,6 +108,8 @@ def test_evaluate_tool_emotion_metrics(fitted, tmp_path):
         assert sheet is not None and sheet.shape == (6 * 192, 2 * 3 * 192, 3)
     if em.get("lip_preservation", {}).get("pairs"):  # faces found in the renders: the motion check too
         assert set(em["motion_fidelity"]) == {"brows", "eyes"}
+        lp = em["lip_preservation"]
+        assert lp["detector_floor"]["max_px"] >= 0 and lp["rendered_lip_motion"]["max_px"] >= 0
 
 
 def test_heldout_mouth_scores_ignore_head_pose_and_see_articulation():
