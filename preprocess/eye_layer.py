@@ -114,14 +114,13 @@ def still_eyeball(rgb: np.ndarray, points: np.ndarray, contour: tuple[int, ...],
 
 
 def still_eyeballs(rgb: np.ndarray, points: np.ndarray, grow_x: float = 0.15, grow_up: float = 0.5,
-                   grow_down: float = 0.35, shadow: float = 0.5) -> np.ndarray:
+                   grow_down: float = 0.35, shadow: float = 0.0) -> np.ndarray:
     """`rgb` [S, S, 3] uint8 with each eye's box (the contour grown by those fractions of the eye
     width) replaced by its still eyeball (`still_eyeball`): what the frame would show with the lids
-    of `points` [478, >=2] (pixels) taken away, the painted part in the lids' shadow - darker the
-    further it lies from the opening, down to 1 - `shadow` (0.1 eye widths from it: 1 - 0.63 shadow).
-    Colours for Gaussians that lie under the lids: where raised lids uncover them they are shaded
-    like the synthetic frames' (`composite_eyes`), and deeper ones seen through gaps between the
-    lid's Gaussians do not show as white specks."""
+    of `points` [478, >=2] (pixels) taken away. Colours for the eyeball Gaussians, which lie under the
+    lids. `shadow` > 0 darkens the painted part the further it lies from the opening, down to
+    1 - `shadow` (0.1 eye widths from it: 1 - 0.63 shadow); the default 0 paints it as bright as the
+    synthetic frames' uncovered eyeball (`composite_eyes`), which the eyeballs show when lids rise."""
     out = rgb.copy()
     p0 = np.asarray(points, np.float64)[:, :2]
     for contour in (RIGHT_EYE_CONTOUR, LEFT_EYE_CONTOUR):

@@ -17,7 +17,7 @@ import torch
 
 from preprocess.eye_layer import LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR
 
-from .gaussian_set import GaussianSet
+from .gaussian_set import GaussianSet, mean_nn_distance
 
 # MediaPipe face mesh: the inner lip contour, in order around the mouth opening.
 INNER_LIP_RING = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191)
@@ -205,17 +205,19 @@ def init_eye_gaussians(
     w2c: np.ndarray | None = None,
     K: np.ndarray | None = None,
     seed: int = 2,
-    opacity: float = 0.9,
+    opacity: float = 0.99,
+    overlap: float = 2.5,
 ) -> GaussianSet:
-    """Eyeball Gaussians (`sample_eyeballs`), flat discs facing the camera. Colours from `image` seen
-    through `w2c`/`K` - pass a frame with the hidden eyeball painted in
-    (`preprocess.eye_layer.still_eyeballs`), since most of these points lie under the lids - else
-    a light grey sclera."""
+    """Eyeball Gaussians (`sample_eyeballs`), flat discs facing the camera, `overlap` x the mean
+    nearest-neighbour distance across and nearly opaque, so that together they are a solid layer (a
+    hole would show whatever lies behind). Colours from `image` seen through `w2c`/`K` - pass a frame
+    with the hidden eyeball painted in (`preprocess.eye_layer.still_eyeballs`), since most of these
+    points lie under the lids - else a light grey sclera."""
     rng = np.random.default_rng(seed)
-    pts = sample_eyeballs(template, num, rng)
-    colors = frame_colors(pts, image, w2c, K)
+    pts = torch.from_numpy(sample_eyeballs(template, num, rng)).float()
+    colors = frame_colors(pts.numpy(), image, w2c, K)
     if colors is None:
         colors = torch.tensor([[0.85, 0.83, 0.8]]).expand(len(pts), 3)
     normals = torch.tensor([[0.0, 0.0, -1.0]]).expand(len(pts), 3)
-    return GaussianSet.from_points(torch.from_numpy(pts).float(), colors, sh_degree=sh_degree,
+    return GaussianSet.from_points(pts, colors, sh_degree=sh_degree, scale=overlap * mean_nn_distance(pts),
                                    opacity=opacity, normals=normals)

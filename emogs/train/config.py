@@ -25,6 +25,9 @@ class ModelConfig:
     num_mouth: int = 2_000
     # eyeballs behind the lids (what raised lids uncover in the emotion stage); 0: none
     num_eyes: int = 1_000
+    # what the fit trains of them: "colours" (their colours, in the emotion stage only: where they stay
+    # as placed and painted, opaque) or "all" (every parameter in every stage)
+    eye_training: str = "colours"
     face_shell_fraction: float = 0.3
     face_hidden: int = 64
     mouth_hidden: int = 32

@@ -161,6 +161,8 @@ class Trainer:
         self.progress = progress
         self.sync_loss = sync_loss
         self.step_callback = step_callback
+        if cfg.model.eye_training not in ("colours", "all"):
+            raise ValueError(f"model.eye_training must be 'colours' or 'all', got {cfg.model.eye_training!r}")
         mode = cfg.model.with_emotion
         if mode not in ("auto", "on", "off"):
             raise ValueError(f"model.with_emotion must be auto|on|off, got {mode!r}")
@@ -413,11 +415,15 @@ class Trainer:
         av = self.avatar
         gauss = stage in ("canonical", "networks", "fuse")
         nets = stage in ("networks", "fuse")
-        for m, on in ((av.face, gauss), (av.mouth, gauss), (av.eyes, True), (av.face_net, nets),
+        for m, on in ((av.face, gauss), (av.mouth, gauss), (av.face_net, nets),
                       (av.mouth_net, nets), (av.emotion_net, stage == "emotion")):
             if m is not None:
                 for p in m.parameters():
                     p.requires_grad_(on)
+        if av.eyes is not None:
+            every = self.cfg.model.eye_training == "all"
+            for k, p in av.eyes.params.items():
+                p.requires_grad_(every or (stage == "emotion" and k in ("sh0", "shN")))
 
     def _bad_step(self, reason: str) -> None:
         self._consecutive_bad += 1

@@ -174,6 +174,30 @@ def test_eyeball_colours_come_from_the_painted_frame():
     assert (plain.colors(torch.tensor([0.0, 0, -1])) > 0.75).all()
 
 
+def test_eyeballs_are_a_solid_layer():
+    """Seen from the front, the eyeball discs cover their region without holes (a hole would show
+    whatever the face set keeps behind the lids: the dark specks of the first fits)."""
+    import cv2
+
+    from emogs.render import rasterize
+
+    t = _template_with_eyes()
+    w2c, K = _frontal_camera(256, 2400)  # an eye ~60 px wide
+    g = init_eye_gaussians(t, 1000, sh_degree=1)
+    assert float(g.opacities.min()) > 0.98
+    with torch.no_grad():
+        out = rasterize(g.means, g.quats, g.scales, g.opacities, g.colors(torch.tensor([0.0, 0, -1])),
+                        torch.from_numpy(w2c), torch.from_numpy(K), 256, 256, backend="torch")
+    alpha = out.alpha[..., 0].numpy()
+    pts = g.means.detach().numpy()
+    uv = pts[:, :2] / (pts[:, 2:3] + 1.0) * 2400 + 128
+    for half in (uv[:500], uv[500:]):  # each eye's region, shrunk by 3 px from its hull
+        region = np.zeros((256, 256), np.uint8)
+        cv2.fillConvexPoly(region, cv2.convexHull(half.astype(np.float32)).astype(np.int32), 1)
+        inner = cv2.erode(region, np.ones((7, 7), np.uint8)) > 0
+        assert inner.sum() > 1000 and float(alpha[inner].min()) > 0.9, float(alpha[inner].min())
+
+
 def _set_with_grads(n=40):
     g = GaussianSet.from_points(torch.randn(n, 3) * 0.05, torch.rand(n, 3), sh_degree=1, scale=0.002)
     opt = make_optimizer(g, {k: 1e-3 for k in PARAM_KEYS})

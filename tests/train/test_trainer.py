@@ -98,7 +98,7 @@ def test_nan_guard_skips_restores_and_logs(toy, tmp_path, monkeypatch):
         Trainer(cfg, ds, tmp_path / "b", progress=False).run()
 
 
-def test_emotion_stage_trains_only_the_emotion_branch_and_the_eyeballs(toy, tmp_path):
+def test_emotion_stage_trains_only_the_emotion_branch_and_the_eyeball_colours(toy, tmp_path):
     ds = PersonDataset(toy, load_emotion=True)
     em = EmotionFrames(ds)
     assert len(em) > 0 and em[0].va.shape == (2,)
@@ -111,12 +111,25 @@ def test_emotion_stage_trains_only_the_emotion_branch_and_the_eyeballs(toy, tmp_
             snap.update({k: v.clone() for k, v in avatar_tensors(tr.avatar).items()})
 
     tr.step_callback = grab
+    fresh = {k: v.clone() for k, v in avatar_tensors(tr._fresh_avatar()).items() if k.startswith("eyes.")}
     av = tr.run()
     assert av.emotion_net is not None
     after = avatar_tensors(av)
     changed = [k for k in snap if not torch.equal(snap[k], after[k])]
     assert any(k.startswith("emotion_net.") for k in changed)
-    assert all(k.startswith(("emotion_net.", "eyes.")) for k in changed), changed
+    # the eyeballs: placed and painted, opaque; only their colours learn, and only in this stage
+    assert all(k.startswith("emotion_net.") or k in ("eyes.sh0", "eyes.shN") for k in changed), changed
+    assert "eyes.sh0" in changed
+    assert all(torch.equal(snap[k], fresh[k]) for k in fresh)  # untouched by the canonical stage
+    # model.eye_training "all": every eyeball parameter trains from the first stage on
+    cfg = _cfg({"canonical": 4, "networks": 0, "fuse": 0, "emotion": 0})
+    cfg.model.eye_training = "all"
+    tr_all = Trainer(cfg, ds, tmp_path / "all", progress=False)
+    moved = avatar_tensors(tr_all.run())
+    assert all(not torch.equal(moved[k], fresh[k]) for k in ("eyes.means", "eyes.opacity_logit", "eyes.sh0"))
+    cfg.model.eye_training = "none"
+    with pytest.raises(ValueError, match="eye_training"):
+        Trainer(cfg, ds, tmp_path / "bad", progress=False)
     # without emotion frames the stage is dropped
     tr2 = Trainer(_cfg(stages), PersonDataset(toy), tmp_path / "n", progress=False)
     assert [s for s, _ in tr2.plan] == ["canonical"] and not tr2.with_emotion
