@@ -5,12 +5,11 @@
 - TalkingGaussian's small regularisers on the deformation offsets (`deformation_reg`) and on
   the alpha masks (`alpha_mask_loss`);
 - `LPIPS`: the real AlexNet-LPIPS architecture; weights only from a user file (`load_lpips`);
-- `SyncLoss`: the hook for L_sync (a lip-sync judge); `None` until a judge is configured.
+- L_sync (SyncNet's towers on five rendered frames) is `emogs.train.sync_term.SyncTerm`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -166,12 +165,6 @@ def load_lpips(path: str | Path | None) -> tuple[LPIPS | None, str]:
     model = LPIPS()
     model.load_weights(state)
     return model.eval(), "ok"
-
-
-# ----------------------------------------------------------------------------- L_sync hook
-SyncLoss = Callable[[Tensor, Tensor], Tensor]
-"""L_sync hook: (rendered frame [H,W,3], audio window [2W+1,D]) -> scalar loss. A later issue
-supplies a SyncNet-style judge; the trainer adds `w_sync * sync_loss(...)` when one is set."""
 
 
 def mask_box(mask: Tensor, margin: float = 0.25, min_pixels: int = 4) -> tuple[int, int, int, int] | None:

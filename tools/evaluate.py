@@ -1,9 +1,9 @@
 """Evaluate an avatar: `python tools/evaluate.py AVATAR [--audio heldout.wav --truth heldout_truth.npz]`.
 
 Self-reconstruction on the dataset's validation split: PSNR, SSIM, LMD, AUE-U/L, render FPS
-(LPIPS with --lpips-weights; Sync is reported as not computed without a SyncNet). With --audio
-and --truth-video (its true video) and/or --truth (the demo generator's exact landmarks), LMD of the
-avatar speaking audio it never heard.
+(LPIPS with --lpips-weights; Sync-E/C with --syncnet-weights, else reported as not computed). With
+--audio (speech the avatar never heard): Sync-E/C of the avatar speaking it (with --syncnet-weights);
+with --truth-video (its true video) and/or --truth (the demo generator's exact landmarks) also LMD.
 With an emotion branch, the emotion-conditioned metrics (emogs.emotion.metrics).
 Writes AVATAR/eval.json (or --out) and AVATAR/side_by_side.mp4.
 """
@@ -27,7 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="val")
     p.add_argument("--num-frames", type=int, default=0, help="evaluate N evenly spaced frames (0 = all)")
     p.add_argument("--lpips-weights", help="AlexNet-LPIPS weights file (.safetensors/.pth)")
-    p.add_argument("--audio", help="held-out speech to drive the avatar with (needs --truth)")
+    p.add_argument("--syncnet-weights", help="SyncNet weights (syncnet_v2.model as a state dict, or "
+                   ".safetensors): Sync-E / Sync-C")
+    p.add_argument("--audio", help="held-out speech to drive the avatar with (Sync-E/C; LMD with --truth*)")
     p.add_argument("--truth", help="ground truth .npz of the held-out speech (landmarks [T,478,>=2])")
     p.add_argument("--truth-video", help="the held-out speech's true video (LMD with the same detector)")
     p.add_argument("--no-video", action="store_true", help="do not write the side-by-side video")
@@ -75,8 +77,10 @@ def _mouth_scores(pred: np.ndarray, true: np.ndarray) -> dict:
             "gap_corr": float(np.corrcoef(gap_p, gap_t)[0, 1]) if gap_p.std() > 0 else 0.0}
 
 
-def heldout_lmd(avatar, ds, audio_path: str, truth_path: str | None, truth_video: str | None) -> dict:
-    """LMD of the avatar driven by held-out audio, against the ground truth of that speech.
+def heldout_eval(avatar, ds, audio_path: str, truth_path: str | None, truth_video: str | None,
+                 sync_net=None) -> dict:
+    """The avatar driven by held-out audio: Sync-E / Sync-C (with `sync_net`; of the true video too
+    when given) and LMD against the ground truth of that speech (when given).
 
     truth_video: the held-out video itself. The standard LMD protocol: the same detector on the
     renders and on the true frames. truth_path: exact landmarks [T,478,>=2] (the demo generator's
@@ -102,23 +106,36 @@ def heldout_lmd(avatar, ds, audio_path: str, truth_path: str | None, truth_video
     T = max(1, int(round(len(wav) / 16000 * ds.fps)))
     if lm_rig is not None:
         T = min(T, len(lm_rig))
-    lm_det = _crop_to_dataset(_detect_video(truth_video, T), ds) if truth_video else None
+    lm_video = _detect_video(truth_video, T) if truth_video else None
+    lm_det = _crop_to_dataset(lm_video, ds) if truth_video else None
     feats, _ = extract_audio_features(wav, T, ds.fps, extractor_name(avatar.config.audio_extractor))
     preds = np.full((T, 478, 2), np.nan)
+    options = DriveOptions(pose="fixed")
+    res: dict = {}
+    meter, sync_why = _heldout_sync_meter(ds, options, T, sync_net)
     with FaceMeshDetector(video_mode=True, max_faces=1) as det:
-        for t, cond in enumerate(drive_conditions(ds, feats, avatar.config.audio_window, None,
-                                                  DriveOptions(pose="fixed"))):
+        for t, cond in enumerate(drive_conditions(ds, feats, avatar.config.audio_window, None, options)):
             with torch.no_grad():
                 rgb = avatar.render_frame(cond, ds.size, image_size=ds.size)["rgb"]
-            faces = det((rgb.numpy() * 255 + 0.5).astype(np.uint8))
-            if faces:
-                preds[t] = faces[0].points[:, :2]
+            r8 = (rgb.numpy() * 255 + 0.5).astype(np.uint8)
+            if meter is not None:
+                meter.add(r8)
+            if truth_path or truth_video:
+                faces = det(r8)
+                if faces:
+                    preds[t] = faces[0].points[:, :2]
+    res["heldout_sync"] = (meter.result(wav) if meter is not None
+                           else metrics.to_json(metrics.NotComputed(sync_why)))
+    if meter is not None and truth_video:
+        res["heldout_sync_truth"] = _video_sync(truth_video, lm_video, wav, sync_net)
+    if not (truth_path or truth_video):
+        return res
     ok = ~np.isnan(preds).any((1, 2))
     if lm_det is not None:
         ok &= ~np.isnan(lm_det).any((1, 2))
     if not ok.any():
-        return {"heldout_lmd": metrics.to_json(metrics.NotComputed("no face detected in the renders"))}
-    res: dict = {"heldout_frames": int(ok.sum())}
+        return {**res, "heldout_lmd": metrics.to_json(metrics.NotComputed("no face detected in the renders"))}
+    res["heldout_frames"] = int(ok.sum())
     if lm_det is not None:
         s = _mouth_scores(preds[ok], lm_det[ok])
         res.update({"heldout_lmd": s.pop("lmd"), "heldout_lmd_static_baseline": s.pop("static_baseline"),
@@ -140,9 +157,42 @@ def heldout_lmd(avatar, ds, audio_path: str, truth_path: str | None, truth_video
     return res
 
 
+def _heldout_sync_meter(ds, options, num_frames: int, sync_net):
+    """(SyncMeter for the held-out renders, "") or (None, why not). The renders keep the pose of
+    training frame `options.fixed_frame`, so that frame's face box frames all of them."""
+    if sync_net is None:
+        return None, "Sync-E/C not computed: no SyncNet weights; pass --syncnet-weights FILE."
+    from emogs.lipsync.scores import FPS, SyncMeter, face_boxes
+
+    if abs(ds.fps - FPS) > 1e-3:
+        return None, f"Sync-E/C not computed: the dataset is {ds.fps:g} fps; SyncNet needs 25 fps."
+    frame = int(ds.frame_indices[min(max(options.fixed_frame, 0), len(ds) - 1)])
+    box = face_boxes(np.asarray(ds.landmarks[frame])[None])
+    return SyncMeter(sync_net, np.repeat(box, num_frames, 0)), ""
+
+
+def _video_sync(path: str, landmarks: np.ndarray, wav: np.ndarray, sync_net) -> dict:
+    """Sync-E / Sync-C of a real video (its frames, MediaPipe `landmarks` [T,478,2] in its pixels)
+    against `wav`: what the same judge gives the truth."""
+    from emogs import metrics
+    from emogs.io import iter_video_frames
+    from emogs.lipsync.scores import FPS, sync_scores
+    from preprocess.decode import probe
+
+    fps = probe(path).fps
+    if abs(fps - FPS) > 1e-3:
+        why = f"Sync of {path} not computed: it is {fps:g} fps, SyncNet needs 25."
+        return metrics.to_json(metrics.NotComputed(why))
+    try:
+        return sync_scores(sync_net, iter_video_frames(path), landmarks, wav)
+    except ValueError as err:
+        return metrics.to_json(metrics.NotComputed(f"Sync of {path} not computed: {err}"))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from emogs.data import PersonDataset
+    from emogs.lipsync import load_syncnet
     from emogs.losses import load_lpips
     from emogs.train import evaluate_avatar, load_avatar
     from emogs.train.checkpoint import resolve_avatar_folder
@@ -154,14 +204,15 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"error: the avatar's dataset {ds_root!r} was not found; pass --dataset DIR.")
     ds = PersonDataset(ds_root, split=args.split, audio_window=avatar.config.audio_window)
     lp, reason = load_lpips(args.lpips_weights)
+    sync_net = load_syncnet(args.syncnet_weights) if args.syncnet_weights else None
     video = None if args.no_video else folder / "side_by_side.mp4"
     res = evaluate_avatar(avatar, ds, num_frames=args.num_frames, lpips_model=lp, lpips_reason=reason,
-                          video_path=video)
-    if args.truth or args.truth_video:
-        if not args.audio:
-            raise SystemExit("error: --truth / --truth-video need --audio (the held-out speech)")
-        res.update(heldout_lmd(avatar, PersonDataset(ds_root, split="train"), args.audio, args.truth,
-                               args.truth_video))
+                          video_path=video, sync_net=sync_net)
+    if (args.truth or args.truth_video) and not args.audio:
+        raise SystemExit("error: --truth / --truth-video need --audio (the held-out speech)")
+    if args.audio:
+        res.update(heldout_eval(avatar, PersonDataset(ds_root, split="train"), args.audio, args.truth,
+                                args.truth_video, sync_net))
     if avatar.emotion_net is not None and not args.no_emotion:
         res["emotion"] = emotion_metrics(avatar, ds, folder)
     out = Path(args.out) if args.out else folder / "eval.json"

@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue an interrupted fit from its checkpoint")
     p.add_argument("--steps-scale", type=float, default=1.0, help="multiply every stage's steps (e.g. 0.1)")
     p.add_argument("--lpips-weights", help="AlexNet-LPIPS weights file (enables LPIPS loss and metric)")
+    p.add_argument("--syncnet-weights", help="SyncNet weights (syncnet_v2.model as a state dict): enables "
+                   "L_sync in training and Sync-E/C in the report")
     p.add_argument("--eval-frames", type=int, default=-1, help="validation frames to evaluate (-1: preset)")
     p.add_argument("--no-eval", action="store_true")
     p.add_argument("--no-emotion", action="store_true", help="skip the emotional frames and emotion branch")
@@ -81,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg.checkpoint_every = scale(cfg.checkpoint_every)
     if args.lpips_weights:
         cfg.lpips_weights = args.lpips_weights
+    if args.syncnet_weights:
+        cfg.syncnet_weights = args.syncnet_weights
     has_emotion = (ds_dir / "emotion" / "source_index.npy").exists() and cfg.stages.get("emotion", 0) > 0
     train = PersonDataset(ds_dir, split="train", load_emotion=has_emotion)
     emotion = EmotionFrames(train) if has_emotion else None
@@ -92,13 +96,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[fit_person] training done in {train_s / 60:.1f} min -> {avatar_dir}")
     if args.no_eval:
         return 0
+    from emogs.lipsync import load_syncnet
     from emogs.losses import load_lpips
 
     val = PersonDataset(ds_dir, split="val")
     lp, reason = load_lpips(cfg.lpips_weights)
+    sync_net = trainer.sync_term.net if trainer.sync_term is not None else (
+        load_syncnet(cfg.syncnet_weights) if cfg.syncnet_weights else None)
     n = cfg.num_eval_frames if args.eval_frames < 0 else args.eval_frames
     res = evaluate_avatar(avatar, val, num_frames=n, lpips_model=lp, lpips_reason=reason,
-                          video_path=avatar_dir / "side_by_side.mp4")
+                          video_path=avatar_dir / "side_by_side.mp4", sync_net=sync_net)
     res["train_minutes_this_run"] = round(train_s / 60, 2)
     (avatar_dir / "eval.json").write_text(json.dumps(res, indent=2))
     print(f"[fit_person] validation PSNR {res['psnr']:.2f} dB, SSIM {res['ssim']:.3f}, "

@@ -71,7 +71,7 @@ class LossWeights:
     alpha: float = 0.1  # face / mouth alpha vs their parsing masks
     mouth_region: float = 0.0  # extra L1 averaged over the lips + mouth box (stresses articulation)
     deform: float = 1e-3  # small penalty on the deformation offsets
-    sync: float = 0.0  # L_sync hook (needs a lip-sync judge)
+    sync: float = 1e-3  # L_sync (SyncNet squared embedding distance); only with `syncnet_weights`; untuned
     # emotion stage: L1 (per px at train_size, over the face mask) between the motion the emotion branch
     # renders and the synthetic frame's exact edit motion (emotion/flow.npy; 0 on real frames)
     emotion_flow: float = 0.0
@@ -118,6 +118,8 @@ class TrainConfig:
     densify: DensifyConfig = field(default_factory=DensifyConfig)
     guard: GuardConfig = field(default_factory=GuardConfig)
     lpips_weights: str | None = None
+    syncnet_weights: str | None = None  # SyncNet state dict: enables L_sync and Sync-E/C in the report
+    sync_every: int = 4  # add L_sync (five renders + SyncNet) every N steps of networks / fuse / emotion
     checkpoint_every: int = 500
     log_every: int = 50
     num_eval_frames: int = 0  # 0 = the whole validation split

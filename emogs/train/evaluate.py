@@ -43,10 +43,13 @@ def evaluate_avatar(
     video_path: str | Path | None = None,
     fps_frames: int = 10,
     detect: Callable[[np.ndarray], np.ndarray | None] | None = None,
+    sync_net=None,
 ) -> dict:
     """Render every (or `num_frames` evenly spaced) frame(s) of `dataset` at its full size.
 
     `detect(rgb uint8) -> [478,3] | None` overrides the MediaPipe landmark detector.
+    `sync_net`: a SyncNet (emogs.lipsync) for Sync-E / Sync-C of the renders and of the real frames
+    (`sync_truth`) against the dataset's audio; needs consecutive frames at 25 fps.
     Returns a JSON-able dict of metrics (NotComputed entries carry their reason).
     """
     n = len(dataset)
@@ -69,6 +72,7 @@ def evaluate_avatar(
     psnrs, ssims, lpipss = [], [], []
     lm_pred, lm_true, w2cs = [], [], []
     missed = 0
+    sync_meters, sync_reason = _sync_meters(dataset, idx, sync_net)
 
     def side_by_side():  # one frame at a time: memory does not grow with the split
         nonlocal missed
@@ -81,6 +85,9 @@ def evaluate_avatar(
                 lpipss.append(metrics.lpips(rgb, s.image, lpips_model))
             r8 = (rgb.numpy() * 255 + 0.5).astype(np.uint8)
             t8 = (s.image.numpy() * 255 + 0.5).astype(np.uint8)
+            if sync_meters:
+                sync_meters[0].add(r8)
+                sync_meters[1].add(t8)
             if detect is not None:
                 p, t = detect(r8), detect(t8)
                 if p is None or t is None:
@@ -112,8 +119,11 @@ def evaluate_avatar(
         why = det_reason or f"no face found by the landmark detector in {missed} rendered/real frame pairs"
         res["lmd"] = metrics.NotComputed(f"LMD not computed: {why}")
         res["AUE-U"] = res["AUE-L"] = metrics.NotComputed(f"AUE not computed: {why}")
-    res["sync"] = metrics.NotComputed(
-        "Sync-E/C not computed: no SyncNet weights (lip-sync judge) configured.")
+    if sync_meters:
+        wav = _dataset_audio(dataset, int(dataset.frame_indices[idx[0]]), len(idx))
+        res["sync"], res["sync_truth"] = (m.result(wav) for m in sync_meters)
+    else:
+        res["sync"] = metrics.NotComputed(sync_reason)
     cond = frame_conditions(dataset[int(idx[0])])
     res["fps"] = metrics.measure_fps(lambda _i: avatar.render_frame(cond, size, image_size=size,
                                                                     normals=False),
@@ -123,6 +133,33 @@ def evaluate_avatar(
         res["video"] = str(video_path)
     res["evaluated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return metrics.to_json(res)
+
+
+def _sync_meters(dataset, idx: np.ndarray, sync_net) -> tuple[list, str]:
+    """([SyncMeter for the renders, for the real frames], "") or ([], why Sync cannot be computed)."""
+    if sync_net is None:
+        return [], ("Sync-E/C not computed: no SyncNet weights; pass --syncnet-weights FILE "
+                    "(syncnet_v2.model as a state dict, see docs/models.md).")
+    from ..lipsync.scores import FPS, SyncMeter, face_boxes
+
+    if abs(float(dataset.fps) - FPS) > 1e-3:
+        return [], f"Sync-E/C not computed: the dataset is {dataset.fps:g} fps; SyncNet needs 25 fps."
+    if len(idx) < 6 or np.any(np.diff(idx) != 1):
+        return [], ("Sync-E/C not computed: it needs >= 6 consecutive frames; evaluate the whole split "
+                    "(--num-frames 0).")
+    if not (Path(dataset.root) / "audio.wav").exists():
+        return [], "Sync-E/C not computed: the dataset has no audio.wav."
+    boxes = face_boxes(np.asarray(dataset.landmarks[dataset.frame_indices[idx]]))
+    return [SyncMeter(sync_net, boxes), SyncMeter(sync_net, boxes)], ""
+
+
+def _dataset_audio(dataset, first_frame: int, num_frames: int) -> np.ndarray:
+    """Float 16 kHz audio of frames first_frame .. + num_frames of the dataset's audio.wav."""
+    from ..io import read_audio
+
+    wav = read_audio(Path(dataset.root) / "audio.wav", 16000)
+    start = int(round(first_frame / float(dataset.fps) * 16000))
+    return wav[start: start + int(round(num_frames / float(dataset.fps) * 16000))]
 
 
 def _aue(pred: np.ndarray, true: np.ndarray, w2c: np.ndarray) -> dict:

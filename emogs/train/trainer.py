@@ -148,7 +148,7 @@ class Trainer:
         out_dir: str | Path,
         emotion_frames=None,
         progress: bool = True,
-        sync_loss: losses.SyncLoss | None = None,
+        sync_net=None,
         step_callback: Callable[[int, dict], None] | None = None,
     ):
         if len(dataset) == 0:
@@ -159,7 +159,6 @@ class Trainer:
         self.out_dir = Path(out_dir)
         self.ckpt_dir = self.out_dir / "checkpoints"
         self.progress = progress
-        self.sync_loss = sync_loss
         self.step_callback = step_callback
         if cfg.model.eye_training not in ("colours", "all"):
             raise ValueError(f"model.eye_training must be 'colours' or 'all', got {cfg.model.eye_training!r}")
@@ -177,6 +176,7 @@ class Trainer:
         self.total_steps = sum(n for _, n in self.plan)
         self.avatar_cfg = avatar_config_for(cfg, dataset, self.with_emotion)
         self.lpips_model, self.lpips_status = losses.load_lpips(cfg.lpips_weights)
+        self.sync_term = self._sync_term(sync_net)
         self.guard = NanGuard(cfg.guard.explode_factor, cfg.guard.warmup)
         d = cfg.densify
         common = dict(grow_grad2d=d.grow_grad2d, grow_scale3d=d.grow_scale3d, prune_opa=d.prune_opa,
@@ -359,8 +359,6 @@ class Trainer:
         offs = [v for d in out["offsets"].values() for v in d.values()]
         if offs:
             loss = loss + losses.deformation_reg(*offs, weight=w.deform)
-        if self.sync_loss is not None and w.sync > 0 and stage != "canonical":
-            loss = loss + w.sync * self.sync_loss(rgb, tgt.cond.audio)
         with torch.no_grad():
             mse = float(((rgb.clamp(0, 1) - tgt.image) ** 2).mean())
         parts["psnr"] = -10 * math.log10(max(mse, 1e-10))
@@ -381,11 +379,18 @@ class Trainer:
             opt.zero_grad(set_to_none=True)
         densify = stage in ("canonical", "networks")
         loss, parts, out = self.compute_loss(stage, sample, use_va, synthetic)
+        kind = f"{stage}/{'synthetic' if synthetic else 'real'}"
+        every = max(self.cfg.sync_every, 1)
+        if self.sync_term is not None and stage != "canonical" and self.step % every == 0:
+            gen = torch.Generator().manual_seed(self.cfg.seed * 104_729 + self.step)
+            l_sync = self.sync_term(self.avatar, gen, emotion=stage == "emotion")
+            loss = loss + self.cfg.loss.sync * l_sync
+            parts["sync"] = float(l_sync.detach())
+            kind += "+sync"  # the guard's running median of these steps is their own
         if densify:
             for k in ("face", "mouth"):
                 self.strategies[k].step_pre_backward(out[f"{k}_info"])
         lv = float(loss.detach())
-        kind = f"{stage}/{'synthetic' if synthetic else 'real'}"
         reason = self.guard.check(lv, kind=kind)
         if reason is None:
             loss.backward()
@@ -409,6 +414,16 @@ class Trainer:
                         self._event("densify", f"{k}: {res} -> {len(getattr(self.avatar, k))} Gaussians")
         parts["loss"] = lv
         return parts
+
+    def _sync_term(self, sync_net):
+        """L_sync's SyncTerm when SyncNet weights are configured (or `sync_net` given) and loss.sync > 0."""
+        if self.cfg.loss.sync <= 0 or (sync_net is None and not self.cfg.syncnet_weights):
+            return None
+        from ..lipsync import load_syncnet
+        from .sync_term import SyncTerm
+
+        net = sync_net if sync_net is not None else load_syncnet(self.cfg.syncnet_weights)
+        return SyncTerm(net, self.dataset, self.cfg.train_size)
 
     def _freeze_for(self, stage: str) -> None:
         """requires_grad only on what `stage` trains (saves the backward pass the rest)."""

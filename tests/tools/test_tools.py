@@ -95,6 +95,32 @@ def test_evaluate_tool(fitted, tmp_path):
     assert ev["sync"]["computed"] is False
 
 
+def test_evaluate_tool_syncnet_on_unheard_audio(fitted, tmp_path):
+    """--syncnet-weights + --audio: Sync-E/C of the avatar speaking new audio (the cross-domain protocol);
+    the 1-frame validation split says why it has none."""
+    import torch
+
+    from emogs.lipsync import SyncNet
+
+    _, _, av = fitted
+    torch.manual_seed(0)
+    weights = tmp_path / "syncnet_v2.pt"
+    torch.save(SyncNet().eval().published_state_dict(), weights)
+    sr = 16000
+    t = np.arange(int(0.6 * sr)) / sr
+    wav = 0.3 * np.sin(2 * np.pi * 180 * t) * np.sin(2 * np.pi * 4 * t)
+    write_wav(tmp_path / "s.wav", wav.astype(np.float32), sr)
+    rc = _tool("evaluate").main([str(av), "--num-frames", "1", "--no-video", "--no-emotion",
+                                 "--syncnet-weights", str(weights), "--audio", str(tmp_path / "s.wav"),
+                                 "--out", str(tmp_path / "e.json")])
+    assert rc == 0
+    ev = json.loads((tmp_path / "e.json").read_text())
+    held = ev["heldout_sync"]
+    assert held["windows"] == 10 and np.isfinite(held["sync_e"]) and np.isfinite(held["sync_c"])  # 15 frames
+    assert ev["sync"]["computed"] is False and "consecutive" in ev["sync"]["reason"]
+    assert "heldout_lmd" not in ev  # no truth given: nothing to compare the mouth with
+
+
 def test_evaluate_tool_emotion_metrics(fitted, tmp_path):
     _, _, av = fitted
     rc = _tool("evaluate").main([str(av), "--num-frames", "1", "--no-video",

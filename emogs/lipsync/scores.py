@@ -1,0 +1,189 @@
+"""Sync-E / Sync-C (a.k.a. LSE-D / LSE-C): SyncNet's audio-visual offset search over a clip.
+
+The published protocol (syncnet_python's evaluation, used by Wav2Lip, ER-NeRF, TalkingGaussian and
+the method's paper), for a 25 fps video and its 16 kHz audio:
+1. face crops: the face box (centre, half-size s = max(w, h) / 2), median-smoothed over 13 frames;
+   rows [cy - s, cy + 1.8 s), columns [cx - 1.4 s, cx + 1.4 s) of the frame padded with grey 110,
+   resized to 224 x 224 (BGR);
+2. for every start frame v < T - 5: the lip embedding of frames v..v+4 and the audio embedding of
+   MFCC steps 4v..4v+19 (emogs.lipsync.mfcc);
+3. distances [N, 2 K + 1] of each lip embedding to the audio embeddings K frames before .. K after
+   (K = `vshift` = 15; zero embeddings beyond the ends), averaged over frames -> per-offset mean;
+4. Sync-E = its minimum, Sync-C = its median minus its minimum, AV offset = K - argmin (frames).
+
+Here the face box comes from MediaPipe's 478 landmarks (their bounding box), where the published
+pipeline uses the S3FD detector's box: numbers are comparable between emogs runs, close to but not
+identical with the papers' tables.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+
+import cv2
+import numpy as np
+import torch
+from scipy.ndimage import median_filter
+from torch import Tensor
+
+from .mfcc import INT16_SCALE, mfcc
+from .syncnet import CROP_SIZE, LIP_FRAMES, MFCC_STEPS, SyncNet
+
+FPS = 25.0
+SAMPLE_RATE = 16000
+MFCC_PER_FRAME = 4  # 100 Hz MFCCs / 25 fps
+CROP_SCALE = 0.4
+PAD_GREY = 110
+SMOOTH_FRAMES = 13
+
+
+def face_boxes(landmarks: np.ndarray, smooth: int = SMOOTH_FRAMES) -> np.ndarray:
+    """[T, P, >=2] landmarks (pixels) -> [T, 3] (cx, cy, half-size), each median-filtered over `smooth`
+    frames (edges repeat the end values). Frames with NaN landmarks take their neighbours' boxes."""
+    pts = np.asarray(landmarks, np.float64)[..., :2]
+    lo, hi = pts.min(1), pts.max(1)
+    boxes = np.concatenate([(lo + hi) / 2, (hi - lo).max(1, keepdims=True) / 2], axis=1)
+    ok = ~np.isnan(boxes).any(1)
+    if not ok.any():
+        raise ValueError("face_boxes: no frame has landmarks")
+    t = np.arange(len(boxes))
+    boxes = np.stack([np.interp(t, t[ok], boxes[ok, j]) for j in range(3)], axis=1)
+    return median_filter(boxes, size=(smooth, 1), mode="nearest") if smooth > 1 else boxes
+
+
+def face_crop(rgb: np.ndarray, box: np.ndarray, crop_scale: float = CROP_SCALE) -> np.ndarray:
+    """uint8 RGB [H, W, 3] and a box (cx, cy, half-size) -> uint8 BGR [224, 224, 3] SyncNet crop."""
+    cx, cy, s = (float(v) for v in box)
+    pad = int(s * (1 + 2 * crop_scale))
+    framed = cv2.copyMakeBorder(np.ascontiguousarray(rgb[..., ::-1]), pad, pad, pad, pad,
+                                cv2.BORDER_CONSTANT, value=(PAD_GREY,) * 3)
+    my, mx = cy + pad, cx + pad
+    face = framed[int(my - s):int(my + s * (1 + 2 * crop_scale)),
+                  int(mx - s * (1 + crop_scale)):int(mx + s * (1 + crop_scale))]
+    if face.size == 0:
+        raise ValueError(f"face_crop: box {box} is outside the {rgb.shape[1]}x{rgb.shape[0]} frame")
+    return cv2.resize(face, (CROP_SIZE, CROP_SIZE))
+
+
+def face_crop_tensor(rgb: Tensor, box) -> Tensor:
+    """Differentiable `face_crop`: float RGB [H, W, 3] in [0, 1] -> BGR [224, 224, 3] in 0..255, the
+    same region and bilinear sampling (cv2's pixel-centre convention), grey 110 outside the frame."""
+    cx, cy, s = (float(v) for v in box)
+    H, W = rgb.shape[:2]
+    y0, y1 = float(int(cy - s)), float(int(cy + s * (1 + 2 * CROP_SCALE)))
+    x0, x1 = float(int(cx - s * (1 + CROP_SCALE))), float(int(cx + s * (1 + CROP_SCALE)))
+    centres = (torch.arange(CROP_SIZE, dtype=rgb.dtype) + 0.5) / CROP_SIZE
+    sx = x0 + centres * (x1 - x0) - 0.5  # source pixel coordinates of the output pixel centres
+    sy = y0 + centres * (y1 - y0) - 0.5
+    gx, gy = (2 * sx + 1) / W - 1, (2 * sy + 1) / H - 1
+    grid = torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], dim=-1)[None]
+    grey = PAD_GREY / 255.0
+    img = (rgb.flip(-1) - grey).permute(2, 0, 1)[None]
+    out = torch.nn.functional.grid_sample(img, grid, mode="bilinear", padding_mode="zeros",
+                                          align_corners=False)
+    return (out[0].permute(1, 2, 0) + grey) * 255.0
+
+
+def audio_windows(wav: np.ndarray, num_frames: int, sample_rate: int = SAMPLE_RATE) -> Tensor:
+    """Float audio [N] in [-1, 1] at 16 kHz -> MFCC windows [num_frames - 5, 1, 13, 20] (window v =
+    MFCC steps 4v .. 4v + 19, the 0.2 s from frame v's start)."""
+    if sample_rate != SAMPLE_RATE:
+        raise ValueError(f"SyncNet's MFCCs need 16 kHz audio, got {sample_rate} Hz")
+    ceps = mfcc(np.asarray(wav, np.float64) * INT16_SCALE, SAMPLE_RATE)
+    starts = np.arange(max(0, num_frames - LIP_FRAMES)) * MFCC_PER_FRAME
+    starts = starts[starts + MFCC_STEPS <= len(ceps)]
+    win = ceps[starts[:, None] + np.arange(MFCC_STEPS)[None, :]]  # [N, 20, 13]
+    return torch.from_numpy(win.transpose(0, 2, 1)[:, None].astype(np.float32))
+
+
+class LipEmbedder:
+    """Streams BGR crops in, lip embeddings of every 5-frame window out; holds 4 crops + one batch."""
+
+    def __init__(self, net: SyncNet, batch: int = 16):
+        self.net, self.batch = net, batch
+        self.recent: deque = deque(maxlen=LIP_FRAMES)
+        self.pending: list[np.ndarray] = []
+        self.out: list[Tensor] = []
+
+    def add(self, crop_bgr: np.ndarray) -> None:
+        self.recent.append(crop_bgr)
+        if len(self.recent) == LIP_FRAMES:
+            self.pending.append(np.stack(self.recent))  # [5, 224, 224, 3]
+            if len(self.pending) >= self.batch:
+                self._flush()
+
+    def _flush(self) -> None:
+        if self.pending:
+            clips = torch.from_numpy(np.stack(self.pending).astype(np.float32)).permute(0, 4, 1, 2, 3)
+            with torch.no_grad():
+                self.out.append(self.net.embed_lips(clips))
+            self.pending = []
+
+    def embeddings(self) -> Tensor:
+        """[W, D] for the W = frames - 4 windows added so far."""
+        self._flush()
+        return torch.cat(self.out) if self.out else torch.zeros(0, self.net.lip_head[-1].out_features)
+
+
+def offset_distances(lip: Tensor, audio: Tensor, vshift: int = 15) -> Tensor:
+    """[N, D] lip and audio embeddings -> [N, 2 vshift + 1] distances of lip i to audio i - vshift ..
+    i + vshift (zero vectors beyond the ends; torch's pairwise_distance, eps 1e-6)."""
+    padded = torch.nn.functional.pad(audio, (0, 0, vshift, vshift))
+    idx = torch.arange(len(lip))[:, None] + torch.arange(2 * vshift + 1)[None, :]
+    return torch.nn.functional.pairwise_distance(lip[:, None, :].expand(-1, 2 * vshift + 1, -1), padded[idx])
+
+
+def sync_confidence(lip: Tensor, audio: Tensor, vshift: int = 15) -> dict:
+    """Sync-E, Sync-C and the AV offset of [N, D] embeddings (frames, the published sign: K - argmin, so
+    lips at frame i that match the audio at frame i + d give -d)."""
+    n = min(len(lip), len(audio))
+    if n == 0:
+        raise ValueError("sync_confidence: no window (a clip needs at least 6 frames of video and audio)")
+    dist = offset_distances(lip[:n].double(), audio[:n].double(), vshift)
+    mean = dist.mean(0)
+    best = int(torch.argmin(mean))
+    median = float(torch.median(mean))
+    return {"sync_e": float(mean[best]), "sync_c": median - float(mean[best]), "offset_frames": vshift - best,
+            "windows": n, "framewise_c": (median - dist[:, best]).numpy()}
+
+
+class SyncMeter:
+    """Sync-E / Sync-C of one clip, its frames streamed in one at a time (memory: 4 crops + a batch).
+
+    boxes: [T, 3] face boxes (face_boxes) of the clip's frames, known before the frames arrive (the
+    dataset's landmarks, or the truth video's detections)."""
+
+    def __init__(self, net: SyncNet, boxes: np.ndarray):
+        self.net, self.boxes = net, np.asarray(boxes)
+        self.lips = LipEmbedder(net)
+        self.count = 0
+
+    def add(self, frame_rgb: np.ndarray) -> None:
+        if self.count < len(self.boxes):
+            self.lips.add(face_crop(frame_rgb, self.boxes[self.count]))
+        self.count += 1
+
+    def result(self, wav: np.ndarray, vshift: int = 15) -> dict:
+        """sync_confidence's dict (without the per-frame array) against `wav` (float, 16 kHz, starting
+        with the first frame)."""
+        T = min(self.count, len(self.boxes), int(len(wav) // (SAMPLE_RATE / FPS)))
+        with torch.no_grad():
+            audio = self.net.embed_audio(audio_windows(wav, T))
+        res = sync_confidence(self.lips.embeddings()[: max(0, T - LIP_FRAMES)], audio, vshift)
+        res.pop("framewise_c")
+        return res
+
+
+def sync_scores(net: SyncNet, frames_rgb: Iterable[np.ndarray], landmarks: np.ndarray, wav: np.ndarray,
+                fps: float = FPS, vshift: int = 15) -> dict:
+    """The protocol above for a stream of uint8 RGB frames [H, W, 3] at 25 fps, their landmarks
+    [T, P, >=2] (pixels; NaN where none) and the float 16 kHz audio that starts with frame 0."""
+    if abs(fps - FPS) > 1e-3:
+        raise ValueError(f"SyncNet was trained on 25 fps video; this clip is {fps:g} fps")
+    meter = SyncMeter(net, face_boxes(landmarks))
+    for frame in frames_rgb:
+        if meter.count >= len(meter.boxes):
+            break
+        meter.add(frame)
+    return meter.result(wav, vshift)
