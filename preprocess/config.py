@@ -33,6 +33,7 @@ class PreprocessConfig:
     audio_features_file: str | None = None  # import user HuBERT / DeepSpeech features (.npy) instead
     va_backend: str = "fer"               # V/A of real frames: "fer" (valence_arousal.py) or "none" (zeros)
     va_stride: int = 5                    # judge every k-th frame, interpolate between (~1 ms/frame at 5)
+    lipsync_judge_steps: int = 1200       # training steps of the person's own lip-sync judge (0 = none)
     # speed (not part of any stage's inputs: results do not depend on it)
     workers: int = 0                  # processes for the per-frame stages (parsing, normals); 0 = auto (<= 2)
     # contact sheet

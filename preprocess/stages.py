@@ -327,6 +327,54 @@ def run_contact_sheet(ctx: StageContext) -> dict:
     return {"backend": "opencv"}
 
 
+# ------------------------------------------------------------------------------- lip-sync judge
+def run_lipsync_judge(ctx: StageContext) -> dict:
+    """The person's own lip-sync judge (emogs.lipsync.person_judge), trained on the training split,
+    measured on the validation split -> lipsync_judge.safetensors / .json."""
+    import torch
+
+    from emogs.lipsync.person_judge import (
+        REPORT_FILE,
+        WEIGHTS_FILE,
+        mouth_boxes,
+        mouth_crops,
+        save_person_judge,
+        train_person_judge,
+    )
+    from emogs.lipsync.scores import face_boxes
+
+    extractor = ctx.manifest.get("audio_features", {}).get("extractor", "none")
+    if extractor == "none" or ctx.cfg.lipsync_judge_steps <= 0:
+        for name in (WEIGHTS_FILE, REPORT_FILE):
+            ctx.path(name).unlink(missing_ok=True)
+        why = "no audio" if extractor == "none" else "lipsync_judge_steps is 0"
+        return {"backend": "none", "outputs": [], "note": f"no lip-sync judge: {why}"}
+    frames = ctx.load("frames.npy")
+    regions = mouth_boxes(face_boxes(np.asarray(ctx.load("landmarks.npy"))[..., :2]))
+    T = ctx.num_frames
+    mouths = np.zeros((T, 36, 52), np.uint8)  # 2 px margin around the 32 x 48 crop for shift augmentation
+    for i in _bar(ctx, range(0, T, 64), "lipsync judge: mouth crops"):
+        rgb = torch.from_numpy(np.array(frames[i:i + 64])).float() / 255.0
+        crops = mouth_crops(rgb, regions[i:i + 64], margin=2)
+        mouths[i:i + 64] = (crops * 255 + 0.5).clamp(0, 255).byte().numpy()
+    split = ctx.manifest["split"]
+    try:
+        with _bar(ctx, None, "lipsync judge: training", ctx.cfg.lipsync_judge_steps) as bar:
+            judge, report = train_person_judge(mouths, ctx.load("audio_features.npy"), tuple(split["train"]),
+                                               tuple(split["val"]), steps=ctx.cfg.lipsync_judge_steps,
+                                               progress=bar.update)
+    except ValueError as err:  # a clip too short to learn from: no judge, say why
+        for name in (WEIGHTS_FILE, REPORT_FILE):
+            ctx.path(name).unlink(missing_ok=True)
+        ctx.warn(f"no lip-sync judge: {err}")
+        return {"backend": "none", "outputs": [], "note": f"no lip-sync judge: {err}"}
+    save_person_judge(judge, ctx.out, {"audio_extractor": extractor, **report})
+    if report.get("val_offset_frames", 0) != 0:
+        ctx.warn(f"the lip-sync judge did not find the validation clip in sync (offset "
+                 f"{report['val_offset_frames']} frames): its person_sync scores will be unreliable")
+    return {"backend": "person-judge", "outputs": [WEIGHTS_FILE, REPORT_FILE], **report}
+
+
 # ----------------------------------------------------------------------------- emotional frames
 def run_emotion(ctx: StageContext) -> dict:
     """Synthetic emotional frames (preprocess/emotional_frames.py) -> emotion/ sub-dataset."""
@@ -354,6 +402,8 @@ for _stage in (
     Stage("valence_arousal", run_valence_arousal, ("valence_arousal.npy",), ("decode", "landmarks"),
           ("va_backend", "va_stride")),
     Stage("split", run_split, (), ("decode",)),
+    Stage("lipsync_judge", run_lipsync_judge, ("lipsync_judge.safetensors", "lipsync_judge.json"),
+          ("decode", "landmarks", "audio_features", "split"), ("lipsync_judge_steps",), optional=True),
     Stage("contact_sheet", run_contact_sheet, ("contact_sheet.png",),
           ("decode", "landmarks", "camera", "parsing", "normals", "aus", "audio_features"),
           ("contact_frames",)),

@@ -4,6 +4,8 @@ Self-reconstruction on the dataset's validation split: PSNR, SSIM, LMD, AUE-U/L,
 (LPIPS with --lpips-weights; Sync-E/C with --syncnet-weights, else reported as not computed). With
 --audio (speech the avatar never heard): Sync-E/C of the avatar speaking it (with --syncnet-weights);
 with --truth-video (its true video) and/or --truth (the demo generator's exact landmarks) also LMD.
+Offline, the dataset's own lip-sync judge (preprocessing stage lipsync_judge) gives `person_sync`
+(its offset search: not Sync-E/C) on the validation renders, the real frames and held-out speech.
 With an emotion branch, the emotion-conditioned metrics (emogs.emotion.metrics).
 Writes AVATAR/eval.json (or --out) and AVATAR/side_by_side.mp4.
 """
@@ -78,9 +80,10 @@ def _mouth_scores(pred: np.ndarray, true: np.ndarray) -> dict:
 
 
 def heldout_eval(avatar, ds, audio_path: str, truth_path: str | None, truth_video: str | None,
-                 sync_net=None) -> dict:
-    """The avatar driven by held-out audio: Sync-E / Sync-C (with `sync_net`; of the true video too
-    when given) and LMD against the ground truth of that speech (when given).
+                 sync_net=None, person_judge=None) -> dict:
+    """The avatar driven by held-out audio: Sync-E / Sync-C (with `sync_net`) and the person judge's
+    `heldout_person_sync` (with `person_judge`), of the true video too when given (`*_truth`), and
+    LMD against the ground truth of that speech (when given).
 
     truth_video: the held-out video itself. The standard LMD protocol: the same detector on the
     renders and on the true frames. truth_path: exact landmarks [T,478,>=2] (the demo generator's
@@ -112,22 +115,28 @@ def heldout_eval(avatar, ds, audio_path: str, truth_path: str | None, truth_vide
     preds = np.full((T, 478, 2), np.nan)
     options = DriveOptions(pose="fixed")
     res: dict = {}
-    meter, sync_why = _heldout_sync_meter(ds, options, T, sync_net)
+    renders, truths = _heldout_lipsync_meters(ds, options, T, wav, feats, sync_net, person_judge, truth_video,
+                                              lm_video, res)
     with FaceMeshDetector(video_mode=True, max_faces=1) as det:
         for t, cond in enumerate(drive_conditions(ds, feats, avatar.config.audio_window, None, options)):
             with torch.no_grad():
                 rgb = avatar.render_frame(cond, ds.size, image_size=ds.size)["rgb"]
             r8 = (rgb.numpy() * 255 + 0.5).astype(np.uint8)
-            if meter is not None:
+            for meter in renders.values():
                 meter.add(r8)
             if truth_path or truth_video:
                 faces = det(r8)
                 if faces:
                     preds[t] = faces[0].points[:, :2]
-    res["heldout_sync"] = (meter.result(wav) if meter is not None
-                           else metrics.to_json(metrics.NotComputed(sync_why)))
-    if meter is not None and truth_video:
-        res["heldout_sync_truth"] = _video_sync(truth_video, lm_video, wav, sync_net)
+    if truths:
+        from emogs.io import iter_video_frames
+
+        for t, frame in enumerate(iter_video_frames(truth_video)):
+            if t >= T:
+                break
+            for meter in truths.values():
+                meter.add(frame)
+    res.update(_lipsync_results({**renders, **truths}))
     if not (truth_path or truth_video):
         return res
     ok = ~np.isnan(preds).any((1, 2))
@@ -157,42 +166,64 @@ def heldout_eval(avatar, ds, audio_path: str, truth_path: str | None, truth_vide
     return res
 
 
-def _heldout_sync_meter(ds, options, num_frames: int, sync_net):
-    """(SyncMeter for the held-out renders, "") or (None, why not). The renders keep the pose of
-    training frame `options.fixed_frame`, so that frame's face box frames all of them."""
-    if sync_net is None:
-        return None, "Sync-E/C not computed: no SyncNet weights; pass --syncnet-weights FILE."
-    from emogs.lipsync.scores import FPS, SyncMeter, face_boxes
-
-    if abs(ds.fps - FPS) > 1e-3:
-        return None, f"Sync-E/C not computed: the dataset is {ds.fps:g} fps; SyncNet needs 25 fps."
-    frame = int(ds.frame_indices[min(max(options.fixed_frame, 0), len(ds) - 1)])
-    box = face_boxes(np.asarray(ds.landmarks[frame])[None])
-    return SyncMeter(sync_net, np.repeat(box, num_frames, 0)), ""
-
-
-def _video_sync(path: str, landmarks: np.ndarray, wav: np.ndarray, sync_net) -> dict:
-    """Sync-E / Sync-C of a real video (its frames, MediaPipe `landmarks` [T,478,2] in its pixels)
-    against `wav`: what the same judge gives the truth."""
+def _heldout_lipsync_meters(ds, options, num_frames: int, wav: np.ndarray, feats: np.ndarray, sync_net,
+                            person_judge, truth_video: str | None, lm_video: np.ndarray | None, res: dict):
+    """({result name: ClipMeter of the held-out renders}, {name: ClipMeter of the true video}) for
+    SyncNet (`heldout_sync`) and the person judge (`heldout_person_sync`); a judge that cannot run
+    writes its reason into `res` instead. The renders keep the pose of training frame
+    `options.fixed_frame`, so that frame's face box frames all of them; the true video's boxes come
+    from its own landmarks `lm_video` [T, 478, 2]."""
     from emogs import metrics
-    from emogs.io import iter_video_frames
-    from emogs.lipsync.scores import FPS, sync_scores
+    from emogs.lipsync.person_judge import person_meter
+    from emogs.lipsync.scores import FPS, face_boxes, syncnet_meter
     from preprocess.decode import probe
 
-    fps = probe(path).fps
-    if abs(fps - FPS) > 1e-3:
-        why = f"Sync of {path} not computed: it is {fps:g} fps, SyncNet needs 25."
-        return metrics.to_json(metrics.NotComputed(why))
-    try:
-        return sync_scores(sync_net, iter_video_frames(path), landmarks, wav)
-    except ValueError as err:
-        return metrics.to_json(metrics.NotComputed(f"Sync of {path} not computed: {err}"))
+    frame = int(ds.frame_indices[min(max(options.fixed_frame, 0), len(ds) - 1)])
+    fixed = np.repeat(face_boxes(np.asarray(ds.landmarks[frame])[None]), num_frames, 0)
+    truth_boxes = face_boxes(lm_video) if truth_video and not np.isnan(lm_video).all() else None
+    truth_fps = probe(truth_video).fps if truth_boxes is not None else 0.0
+    renders, truths = {}, {}
+    if sync_net is None:
+        why = "Sync-E/C not computed: no SyncNet weights; pass --syncnet-weights FILE."
+    elif abs(ds.fps - FPS) > 1e-3:
+        why = f"Sync-E/C not computed: the dataset is {ds.fps:g} fps; SyncNet needs 25 fps."
+    else:
+        why = ""
+        renders["heldout_sync"] = syncnet_meter(sync_net, fixed, wav)
+        if truth_boxes is not None and abs(truth_fps - FPS) < 1e-3:
+            truths["heldout_sync_truth"] = syncnet_meter(sync_net, truth_boxes, wav)
+    if why:
+        res["heldout_sync"] = metrics.to_json(metrics.NotComputed(why))
+    if person_judge is None:
+        res["heldout_person_sync"] = metrics.to_json(metrics.NotComputed(
+            "person_sync not computed: the dataset has no lip-sync judge (preprocessing stage "
+            "'lipsync_judge')."))
+    else:
+        renders["heldout_person_sync"] = person_meter(person_judge, fixed, feats)
+        if truth_boxes is not None and abs(truth_fps - ds.fps) < 1e-3:
+            truths["heldout_person_sync_truth"] = person_meter(person_judge, truth_boxes, feats)
+    return renders, truths
+
+
+def _lipsync_results(meters: dict) -> dict:
+    """{name: the meter's result} (person judge results named as such), NotComputed on a too-short clip."""
+    from emogs import metrics
+    from emogs.lipsync.person_judge import person_sync_result
+
+    out = {}
+    for name, meter in meters.items():
+        try:
+            out[name] = person_sync_result(meter) if "person" in name else meter.result()
+        except ValueError as err:
+            out[name] = metrics.to_json(metrics.NotComputed(f"{name} not computed: {err}"))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from emogs.data import PersonDataset
     from emogs.lipsync import load_syncnet
+    from emogs.lipsync.person_judge import load_person_judge
     from emogs.losses import load_lpips
     from emogs.train import evaluate_avatar, load_avatar
     from emogs.train.checkpoint import resolve_avatar_folder
@@ -205,14 +236,18 @@ def main(argv: list[str] | None = None) -> int:
     ds = PersonDataset(ds_root, split=args.split, audio_window=avatar.config.audio_window)
     lp, reason = load_lpips(args.lpips_weights)
     sync_net = load_syncnet(args.syncnet_weights) if args.syncnet_weights else None
+    judge, judge_meta = load_person_judge(ds_root)
     video = None if args.no_video else folder / "side_by_side.mp4"
     res = evaluate_avatar(avatar, ds, num_frames=args.num_frames, lpips_model=lp, lpips_reason=reason,
-                          video_path=video, sync_net=sync_net)
+                          video_path=video, sync_net=sync_net, person_judge=judge)
+    if judge is not None:
+        res["person_sync_judge"] = {k: judge_meta.get(k) for k in (
+            "val_accuracy", "val_offset_frames", "val_confidence", "val_distance", "audio_extractor")}
     if (args.truth or args.truth_video) and not args.audio:
         raise SystemExit("error: --truth / --truth-video need --audio (the held-out speech)")
     if args.audio:
         res.update(heldout_eval(avatar, PersonDataset(ds_root, split="train"), args.audio, args.truth,
-                                args.truth_video, sync_net))
+                                args.truth_video, sync_net, judge))
     if avatar.emotion_net is not None and not args.no_emotion:
         res["emotion"] = emotion_metrics(avatar, ds, folder)
     out = Path(args.out) if args.out else folder / "eval.json"

@@ -37,8 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def preprocess(video: Path, ds_dir: Path, progress: bool, emotion: bool) -> Path:
-    """Run the preprocessing pipeline (finished stages are skipped), plus the optional emotional-frames
-    stage when the emotion branch is wanted. A dataset folder passed as VIDEO is used as is."""
+    """Run the preprocessing pipeline (finished stages are skipped), plus the optional stages: the
+    person's lip-sync judge (for `person_sync` in the report) and, when the emotion branch is wanted,
+    the emotional frames. A dataset folder passed as VIDEO is used as is."""
     if (video / "manifest.json").exists():
         return video
     from preprocess.config import PreprocessConfig
@@ -47,12 +48,14 @@ def preprocess(video: Path, ds_dir: Path, progress: bool, emotion: bool) -> Path
 
     t0 = time.time()
     run_pipeline(str(video), str(ds_dir), PreprocessConfig(), progress=progress)
+    optional = {"lipsync_judge": "no lip-sync judge ({err}); the report will lack person_sync"}
     if emotion:
+        optional["emotion"] = "no emotional frames ({err}); fitting without the emotion branch"
+    for stage, warning in optional.items():
         try:
-            run_pipeline(str(video), str(ds_dir), PreprocessConfig(), stages=["emotion"], progress=progress)
+            run_pipeline(str(video), str(ds_dir), PreprocessConfig(), stages=[stage], progress=progress)
         except PreprocessError as err:
-            print(f"[fit_person] warning: no emotional frames ({err}); fitting without the emotion branch",
-                  file=sys.stderr)
+            print(f"[fit_person] warning: {warning.format(err=err)}", file=sys.stderr)
     print(f"[fit_person] preprocessing done in {time.time() - t0:.0f} s -> {ds_dir}")
     return ds_dir
 
@@ -97,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_eval:
         return 0
     from emogs.lipsync import load_syncnet
+    from emogs.lipsync.person_judge import load_person_judge
     from emogs.losses import load_lpips
 
     val = PersonDataset(ds_dir, split="val")
@@ -105,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         load_syncnet(cfg.syncnet_weights) if cfg.syncnet_weights else None)
     n = cfg.num_eval_frames if args.eval_frames < 0 else args.eval_frames
     res = evaluate_avatar(avatar, val, num_frames=n, lpips_model=lp, lpips_reason=reason,
-                          video_path=avatar_dir / "side_by_side.mp4", sync_net=sync_net)
+                          video_path=avatar_dir / "side_by_side.mp4", sync_net=sync_net,
+                          person_judge=load_person_judge(ds_dir)[0])
     res["train_minutes_this_run"] = round(train_s / 60, 2)
     (avatar_dir / "eval.json").write_text(json.dumps(res, indent=2))
     print(f"[fit_person] validation PSNR {res['psnr']:.2f} dB, SSIM {res['ssim']:.3f}, "

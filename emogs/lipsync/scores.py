@@ -19,7 +19,7 @@ identical with the papers' tables.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import cv2
 import numpy as np
@@ -97,35 +97,6 @@ def audio_windows(wav: np.ndarray, num_frames: int, sample_rate: int = SAMPLE_RA
     return torch.from_numpy(win.transpose(0, 2, 1)[:, None].astype(np.float32))
 
 
-class LipEmbedder:
-    """Streams BGR crops in, lip embeddings of every 5-frame window out; holds 4 crops + one batch."""
-
-    def __init__(self, net: SyncNet, batch: int = 16):
-        self.net, self.batch = net, batch
-        self.recent: deque = deque(maxlen=LIP_FRAMES)
-        self.pending: list[np.ndarray] = []
-        self.out: list[Tensor] = []
-
-    def add(self, crop_bgr: np.ndarray) -> None:
-        self.recent.append(crop_bgr)
-        if len(self.recent) == LIP_FRAMES:
-            self.pending.append(np.stack(self.recent))  # [5, 224, 224, 3]
-            if len(self.pending) >= self.batch:
-                self._flush()
-
-    def _flush(self) -> None:
-        if self.pending:
-            clips = torch.from_numpy(np.stack(self.pending).astype(np.float32)).permute(0, 4, 1, 2, 3)
-            with torch.no_grad():
-                self.out.append(self.net.embed_lips(clips))
-            self.pending = []
-
-    def embeddings(self) -> Tensor:
-        """[W, D] for the W = frames - 4 windows added so far."""
-        self._flush()
-        return torch.cat(self.out) if self.out else torch.zeros(0, self.net.lip_head[-1].out_features)
-
-
 def offset_distances(lip: Tensor, audio: Tensor, vshift: int = 15) -> Tensor:
     """[N, D] lip and audio embeddings -> [N, 2 vshift + 1] distances of lip i to audio i - vshift ..
     i + vshift (zero vectors beyond the ends; torch's pairwise_distance, eps 1e-6)."""
@@ -148,31 +119,61 @@ def sync_confidence(lip: Tensor, audio: Tensor, vshift: int = 15) -> dict:
             "windows": n, "framewise_c": (median - dist[:, best]).numpy()}
 
 
-class SyncMeter:
-    """Sync-E / Sync-C of one clip, its frames streamed in one at a time (memory: 4 crops + a batch).
+class ClipMeter:
+    """A lip-sync judge's offset search over one clip whose frames stream in one at a time (memory: the
+    last 4 crops and one batch of windows).
 
-    boxes: [T, 3] face boxes (face_boxes) of the clip's frames, known before the frames arrive (the
-    dataset's landmarks, or the truth video's detections)."""
+    crop(frame, t) -> the judge's crop of frame t; embed_clips([N, 5, *crop]) -> [N, E] lip embeddings;
+    audio_embeddings(T) -> [T - 5, E] embeddings of the clip's audio windows 0 .. T - 6 (T frames)."""
 
-    def __init__(self, net: SyncNet, boxes: np.ndarray):
-        self.net, self.boxes = net, np.asarray(boxes)
-        self.lips = LipEmbedder(net)
+    def __init__(self, crop: Callable[[np.ndarray, int], np.ndarray],
+                 embed_clips: Callable[[np.ndarray], Tensor], audio_embeddings: Callable[[int], Tensor],
+                 num_frames: int, batch: int = 16):
+        self.crop, self.embed_clips, self.audio_embeddings = crop, embed_clips, audio_embeddings
+        self.num_frames, self.batch = int(num_frames), batch
+        self.recent: deque = deque(maxlen=LIP_FRAMES)
+        self.pending: list[np.ndarray] = []
+        self.lips: list[Tensor] = []
         self.count = 0
 
     def add(self, frame_rgb: np.ndarray) -> None:
-        if self.count < len(self.boxes):
-            self.lips.add(face_crop(frame_rgb, self.boxes[self.count]))
+        if self.count < self.num_frames:
+            self.recent.append(self.crop(frame_rgb, self.count))
+            if len(self.recent) == LIP_FRAMES:
+                self.pending.append(np.stack(self.recent))
+                if len(self.pending) >= self.batch:
+                    self._flush()
         self.count += 1
 
-    def result(self, wav: np.ndarray, vshift: int = 15) -> dict:
-        """sync_confidence's dict (without the per-frame array) against `wav` (float, 16 kHz, starting
-        with the first frame)."""
-        T = min(self.count, len(self.boxes), int(len(wav) // (SAMPLE_RATE / FPS)))
+    def _flush(self) -> None:
+        if self.pending:
+            with torch.no_grad():
+                self.lips.append(self.embed_clips(np.stack(self.pending)))
+            self.pending = []
+
+    def result(self, vshift: int = 15) -> dict:
+        """sync_confidence's dict (without the per-frame array) of the frames added so far."""
+        self._flush()
+        T = min(self.count, self.num_frames)
         with torch.no_grad():
-            audio = self.net.embed_audio(audio_windows(wav, T))
-        res = sync_confidence(self.lips.embeddings()[: max(0, T - LIP_FRAMES)], audio, vshift)
+            audio = self.audio_embeddings(T)
+        lips = torch.cat(self.lips) if self.lips else torch.zeros(0, audio.shape[-1])
+        res = sync_confidence(lips[: max(0, T - LIP_FRAMES)], audio, vshift)
         res.pop("framewise_c")
         return res
+
+
+def syncnet_meter(net: SyncNet, boxes: np.ndarray, wav: np.ndarray) -> ClipMeter:
+    """ClipMeter for SyncNet: face crops with `boxes` [T, 3] (face_boxes), MFCC windows of `wav` (float,
+    16 kHz, starting with frame 0). Its result is Sync-E (`sync_e`) / Sync-C (`sync_c`)."""
+    boxes = np.asarray(boxes)
+    audio_frames = int(len(wav) // (SAMPLE_RATE / FPS))
+    return ClipMeter(
+        crop=lambda frame, t: face_crop(frame, boxes[t]),
+        embed_clips=lambda clips: net.embed_lips(
+            torch.from_numpy(clips.astype(np.float32)).permute(0, 4, 1, 2, 3)),
+        audio_embeddings=lambda T: net.embed_audio(audio_windows(wav, min(T, audio_frames))),
+        num_frames=min(len(boxes), audio_frames))
 
 
 def sync_scores(net: SyncNet, frames_rgb: Iterable[np.ndarray], landmarks: np.ndarray, wav: np.ndarray,
@@ -181,9 +182,9 @@ def sync_scores(net: SyncNet, frames_rgb: Iterable[np.ndarray], landmarks: np.nd
     [T, P, >=2] (pixels; NaN where none) and the float 16 kHz audio that starts with frame 0."""
     if abs(fps - FPS) > 1e-3:
         raise ValueError(f"SyncNet was trained on 25 fps video; this clip is {fps:g} fps")
-    meter = SyncMeter(net, face_boxes(landmarks))
+    meter = syncnet_meter(net, face_boxes(landmarks), wav)
     for frame in frames_rgb:
-        if meter.count >= len(meter.boxes):
+        if meter.count >= meter.num_frames:
             break
         meter.add(frame)
-    return meter.result(wav, vshift)
+    return meter.result(vshift)

@@ -17,6 +17,7 @@ import torch
 
 from .. import metrics
 from ..avatar import Avatar, FrameConditions
+from ..lipsync.person_judge import person_sync_result
 
 
 def frame_conditions(sample, use_va: bool = False) -> FrameConditions:
@@ -44,12 +45,15 @@ def evaluate_avatar(
     fps_frames: int = 10,
     detect: Callable[[np.ndarray], np.ndarray | None] | None = None,
     sync_net=None,
+    person_judge=None,
 ) -> dict:
     """Render every (or `num_frames` evenly spaced) frame(s) of `dataset` at its full size.
 
     `detect(rgb uint8) -> [478,3] | None` overrides the MediaPipe landmark detector.
     `sync_net`: a SyncNet (emogs.lipsync) for Sync-E / Sync-C of the renders and of the real frames
     (`sync_truth`) against the dataset's audio; needs consecutive frames at 25 fps.
+    `person_judge`: the dataset's own lip-sync judge (emogs.lipsync.person_judge) for `person_sync` /
+    `person_sync_truth` (its offset search; not Sync-E/C).
     Returns a JSON-able dict of metrics (NotComputed entries carry their reason).
     """
     n = len(dataset)
@@ -72,7 +76,8 @@ def evaluate_avatar(
     psnrs, ssims, lpipss = [], [], []
     lm_pred, lm_true, w2cs = [], [], []
     missed = 0
-    sync_meters, sync_reason = _sync_meters(dataset, idx, sync_net)
+    meters = {"sync": _sync_meters(dataset, idx, sync_net),
+              "person_sync": _person_sync_meters(dataset, idx, person_judge)}
 
     def side_by_side():  # one frame at a time: memory does not grow with the split
         nonlocal missed
@@ -85,9 +90,9 @@ def evaluate_avatar(
                 lpipss.append(metrics.lpips(rgb, s.image, lpips_model))
             r8 = (rgb.numpy() * 255 + 0.5).astype(np.uint8)
             t8 = (s.image.numpy() * 255 + 0.5).astype(np.uint8)
-            if sync_meters:
-                sync_meters[0].add(r8)
-                sync_meters[1].add(t8)
+            for pair, _ in meters.values():
+                for meter, frame in zip(pair, (r8, t8)):
+                    meter.add(frame)
             if detect is not None:
                 p, t = detect(r8), detect(t8)
                 if p is None or t is None:
@@ -119,11 +124,12 @@ def evaluate_avatar(
         why = det_reason or f"no face found by the landmark detector in {missed} rendered/real frame pairs"
         res["lmd"] = metrics.NotComputed(f"LMD not computed: {why}")
         res["AUE-U"] = res["AUE-L"] = metrics.NotComputed(f"AUE not computed: {why}")
-    if sync_meters:
-        wav = _dataset_audio(dataset, int(dataset.frame_indices[idx[0]]), len(idx))
-        res["sync"], res["sync_truth"] = (m.result(wav) for m in sync_meters)
-    else:
-        res["sync"] = metrics.NotComputed(sync_reason)
+    for name, (pair, why) in meters.items():
+        if pair:
+            report = person_sync_result if name == "person_sync" else (lambda m: m.result())
+            res[name], res[f"{name}_truth"] = (report(m) for m in pair)
+        else:
+            res[name] = metrics.NotComputed(why)
     cond = frame_conditions(dataset[int(idx[0])])
     res["fps"] = metrics.measure_fps(lambda _i: avatar.render_frame(cond, size, image_size=size,
                                                                     normals=False),
@@ -136,21 +142,45 @@ def evaluate_avatar(
 
 
 def _sync_meters(dataset, idx: np.ndarray, sync_net) -> tuple[list, str]:
-    """([SyncMeter for the renders, for the real frames], "") or ([], why Sync cannot be computed)."""
+    """([SyncNet's ClipMeter for the renders, for the real frames], "") or ([], why not)."""
     if sync_net is None:
         return [], ("Sync-E/C not computed: no SyncNet weights; pass --syncnet-weights FILE "
                     "(syncnet_v2.model as a state dict, see docs/models.md).")
-    from ..lipsync.scores import FPS, SyncMeter, face_boxes
+    from ..lipsync.scores import FPS, face_boxes, syncnet_meter
 
     if abs(float(dataset.fps) - FPS) > 1e-3:
         return [], f"Sync-E/C not computed: the dataset is {dataset.fps:g} fps; SyncNet needs 25 fps."
-    if len(idx) < 6 or np.any(np.diff(idx) != 1):
-        return [], ("Sync-E/C not computed: it needs >= 6 consecutive frames; evaluate the whole split "
-                    "(--num-frames 0).")
-    if not (Path(dataset.root) / "audio.wav").exists():
-        return [], "Sync-E/C not computed: the dataset has no audio.wav."
+    why = _clip_problem(dataset, idx)
+    if why:
+        return [], f"Sync-E/C not computed: {why}"
     boxes = face_boxes(np.asarray(dataset.landmarks[dataset.frame_indices[idx]]))
-    return [SyncMeter(sync_net, boxes), SyncMeter(sync_net, boxes)], ""
+    wav = _dataset_audio(dataset, int(dataset.frame_indices[idx[0]]), len(idx))
+    return [syncnet_meter(sync_net, boxes, wav) for _ in range(2)], ""
+
+
+def _person_sync_meters(dataset, idx: np.ndarray, judge) -> tuple[list, str]:
+    """([the person judge's ClipMeter for the renders, for the real frames], "") or ([], why not)."""
+    if judge is None:
+        return [], ("person_sync not computed: the dataset has no lip-sync judge (run the preprocessing "
+                    "stage 'lipsync_judge').")
+    from ..lipsync.person_judge import person_meter
+    from ..lipsync.scores import face_boxes
+
+    why = _clip_problem(dataset, idx)
+    if why:
+        return [], f"person_sync not computed: {why}"
+    frames = dataset.frame_indices[idx]
+    boxes = face_boxes(np.asarray(dataset.landmarks[frames]))
+    return [person_meter(judge, boxes, np.asarray(dataset.audio_features[frames])) for _ in range(2)], ""
+
+
+def _clip_problem(dataset, idx: np.ndarray) -> str:
+    """Why the evaluated frames cannot be judged as a speaking clip ("" when they can)."""
+    if len(idx) < 6 or np.any(np.diff(idx) != 1):
+        return "it needs >= 6 consecutive frames; evaluate the whole split (--num-frames 0)."
+    if not (Path(dataset.root) / "audio.wav").exists():
+        return "the dataset has no audio.wav."
+    return ""
 
 
 def _dataset_audio(dataset, first_frame: int, num_frames: int) -> np.ndarray:

@@ -14,7 +14,7 @@ from preprocess.testclips import make_clip
 
 pytestmark = pytest.mark.slow  # one ~20-40 s end-to-end run shared by the module
 
-CFG = PreprocessConfig(size=160, audio_extractor="logmel", contact_frames=4)
+CFG = PreprocessConfig(size=160, audio_extractor="logmel", contact_frames=4, lipsync_judge_steps=40)
 SECONDS = 3.2
 
 
@@ -53,6 +53,21 @@ def test_every_array_aligned(dataset):
     for rec in manifest["stages"].values():
         assert rec["inputs_hash"] and rec["finished_at"] and rec["seconds"] >= 0
     assert manifest["valence_arousal"]["backend"] in ("none",) or manifest["stages"]["valence_arousal"]
+
+
+def test_lipsync_judge_stage_writes_the_judge_and_its_report(dataset, tmp_path):
+    root = shutil.copytree(dataset[1], tmp_path / "ds")  # the shared dataset stays as it was
+    assert "lipsync_judge" not in stage_names()  # optional: fit_person runs it, `python -m preprocess` not
+    manifest = run_pipeline(None, root, CFG, stages=["lipsync_judge"], progress=False)
+    rec = manifest["stages"]["lipsync_judge"]
+    assert rec["backend"] == "person-judge" and rec["steps"] == 40
+    from emogs.lipsync.person_judge import load_person_judge
+
+    judge, meta = load_person_judge(root)
+    assert judge is not None and meta["audio_extractor"] == "logmel"
+    assert judge.audio_mean.shape == (80,)
+    # 3.2 s: 7 validation frames are too few windows to measure the judge, and it says so
+    assert meta["val_windows"] == 3 and "too short" in meta["val_note"]
 
 
 def test_masks_cover_the_face_and_follow_the_mouth(dataset):

@@ -119,6 +119,7 @@ def test_evaluate_tool_syncnet_on_unheard_audio(fitted, tmp_path):
     assert held["windows"] == 10 and np.isfinite(held["sync_e"]) and np.isfinite(held["sync_c"])  # 15 frames
     assert ev["sync"]["computed"] is False and "consecutive" in ev["sync"]["reason"]
     assert "heldout_lmd" not in ev  # no truth given: nothing to compare the mouth with
+    assert ev["heldout_person_sync"]["computed"] is False  # the toy dataset has no lip-sync judge
 
 
 def test_evaluate_tool_emotion_metrics(fitted, tmp_path):

@@ -16,6 +16,18 @@ def test_sync_of_the_real_frames_finds_them_in_sync(speaking_toy, loudness_judge
     assert np.isfinite(res["sync"]["sync_e"]) and res["sync"]["windows"] == 15
 
 
+def test_person_judge_scores_are_reported_under_their_own_name(speaking_toy):
+    from emogs.lipsync.person_judge import PersonSyncJudge
+
+    root, avatar = speaking_toy
+    val = PersonDataset(root, split="val")
+    res = evaluate_avatar(avatar, val, detect=lambda rgb: None, fps_frames=1, person_judge=PersonSyncJudge(8))
+    for key in ("person_sync", "person_sync_truth"):
+        assert res[key]["windows"] == 15 and "not SyncNet" in res[key]["judge"] and "sync_e" not in res[key]
+    res = evaluate_avatar(avatar, val, detect=lambda rgb: None, fps_frames=1)
+    assert res["person_sync"]["computed"] is False and "lipsync_judge" in res["person_sync"]["reason"]
+
+
 def test_sync_says_why_it_is_not_computed(speaking_toy, loudness_judge):
     root, avatar = speaking_toy
     val = PersonDataset(root, split="val")
