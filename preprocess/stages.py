@@ -375,6 +375,30 @@ def run_lipsync_judge(ctx: StageContext) -> dict:
     return {"backend": "person-judge", "outputs": [WEIGHTS_FILE, REPORT_FILE], **report}
 
 
+# ------------------------------------------------------------------------------------ TTS speech
+def run_tts_audio(ctx: StageContext) -> dict:
+    """espeak-ng speech featurised like the dataset's audio -> tts/ (preprocess/tts_audio.py)."""
+    from .tts_audio import TTS_SENTENCES, TTS_VOICES, synthesize_tts_bank
+
+    recorded = ctx.manifest.get("audio_features", {}).get("extractor", "none")
+    extractor = next((name for name in ("whisper", "logmel") if recorded.startswith(name)), "")
+    if not extractor:
+        raise StageError(f"the dataset's audio features ({recorded!r}) cannot be computed for new speech",
+                         "preprocess with --audio-extractor whisper or logmel")
+    total = len(TTS_SENTENCES) * len(TTS_VOICES)
+    try:
+        with _bar(ctx, None, "tts speech", total) as bar:
+            audio, feats, segments = synthesize_tts_bank(ctx.fps, extractor, progress=bar.update)
+    except RuntimeError as err:
+        raise StageError(f"espeak-ng could not speak ({err})", "install espeak-ng (make sysdeps)") from err
+    (ctx.out / "tts").mkdir(exist_ok=True)
+    save_wav(ctx.path("tts/audio.wav"), audio, 16000)
+    save_npy(ctx.path("tts/features.npy"), feats)
+    save_npy(ctx.path("tts/segments.npy"), segments)
+    return {"backend": "espeak-ng", "utterances": int(len(segments)), "frames": int(len(feats)),
+            "seconds_of_speech": round(len(audio) / 16000, 1), "extractor": recorded}
+
+
 # ----------------------------------------------------------------------------- emotional frames
 def run_emotion(ctx: StageContext) -> dict:
     """Synthetic emotional frames (preprocess/emotional_frames.py) -> emotion/ sub-dataset."""
@@ -404,6 +428,8 @@ for _stage in (
     Stage("split", run_split, (), ("decode",)),
     Stage("lipsync_judge", run_lipsync_judge, ("lipsync_judge.safetensors", "lipsync_judge.json"),
           ("decode", "landmarks", "audio_features", "split"), ("lipsync_judge_steps",), optional=True),
+    Stage("tts_audio", run_tts_audio, ("tts/audio.wav", "tts/features.npy", "tts/segments.npy"),
+          ("audio_features",), optional=True),
     Stage("contact_sheet", run_contact_sheet, ("contact_sheet.png",),
           ("decode", "landmarks", "camera", "parsing", "normals", "aus", "audio_features"),
           ("contact_frames",)),

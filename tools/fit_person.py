@@ -36,10 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def preprocess(video: Path, ds_dir: Path, progress: bool, emotion: bool) -> Path:
+def preprocess(video: Path, ds_dir: Path, progress: bool, emotion: bool, tts: bool = False) -> Path:
     """Run the preprocessing pipeline (finished stages are skipped), plus the optional stages: the
-    person's lip-sync judge (for `person_sync` in the report) and, when the emotion branch is wanted,
-    the emotional frames. A dataset folder passed as VIDEO is used as is."""
+    person's lip-sync judge (for `person_sync` in the report and L_sync), TTS speech when L_sync
+    wants it, and the emotional frames when the emotion branch is wanted. A dataset folder passed
+    as VIDEO is used as is."""
     if (video / "manifest.json").exists():
         return video
     from preprocess.config import PreprocessConfig
@@ -49,6 +50,8 @@ def preprocess(video: Path, ds_dir: Path, progress: bool, emotion: bool) -> Path
     t0 = time.time()
     run_pipeline(str(video), str(ds_dir), PreprocessConfig(), progress=progress)
     optional = {"lipsync_judge": "no lip-sync judge ({err}); the report will lack person_sync"}
+    if tts:
+        optional["tts_audio"] = "no TTS speech ({err}); L_sync sees only the video's own audio"
     if emotion:
         optional["emotion"] = "no emotional frames ({err}); fitting without the emotion branch"
     for stage, warning in optional.items():
@@ -74,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(args.preset)
     if args.no_emotion:
         cfg.stages["emotion"] = 0
-    ds_dir = preprocess(video, out / "dataset", not args.quiet, emotion=cfg.stages.get("emotion", 0) > 0)
+    if args.syncnet_weights:
+        cfg.syncnet_weights = args.syncnet_weights
+    ds_dir = preprocess(video, out / "dataset", not args.quiet, emotion=cfg.stages.get("emotion", 0) > 0,
+                        tts=cfg.resolved_sync_judge() != "none" and cfg.sync_tts_fraction > 0)
     if args.steps_scale != 1.0:  # the stages and the densification schedule shrink together
         def scale(v: int) -> int:
             return max(1, int(round(v * args.steps_scale))) if v else 0
@@ -86,8 +92,6 @@ def main(argv: list[str] | None = None) -> int:
         cfg.checkpoint_every = scale(cfg.checkpoint_every)
     if args.lpips_weights:
         cfg.lpips_weights = args.lpips_weights
-    if args.syncnet_weights:
-        cfg.syncnet_weights = args.syncnet_weights
     has_emotion = (ds_dir / "emotion" / "source_index.npy").exists() and cfg.stages.get("emotion", 0) > 0
     train = PersonDataset(ds_dir, split="train", load_emotion=has_emotion)
     emotion = EmotionFrames(train) if has_emotion else None
@@ -105,8 +109,7 @@ def main(argv: list[str] | None = None) -> int:
 
     val = PersonDataset(ds_dir, split="val")
     lp, reason = load_lpips(cfg.lpips_weights)
-    sync_net = trainer.sync_term.net if trainer.sync_term is not None else (
-        load_syncnet(cfg.syncnet_weights) if cfg.syncnet_weights else None)
+    sync_net = load_syncnet(cfg.syncnet_weights) if cfg.syncnet_weights else None
     n = cfg.num_eval_frames if args.eval_frames < 0 else args.eval_frames
     res = evaluate_avatar(avatar, val, num_frames=n, lpips_model=lp, lpips_reason=reason,
                           video_path=avatar_dir / "side_by_side.mp4", sync_net=sync_net,

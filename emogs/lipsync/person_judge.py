@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .scores import CROP_SCALE
+from .scores import CROP_SCALE, sync_confidence
 
 WINDOW = 5
 MOUTH_SIZE = (32, 48)  # rows, cols
@@ -127,8 +127,6 @@ def train_person_judge(mouths: np.ndarray, features: np.ndarray, train: tuple[in
     features: [T, D] the dataset's audio features. Returns (judge in eval mode, report): the report
     gives the validation accuracy on balanced in-sync / shifted pairs and the offset search on the
     validation clip (`offset_frames` 0 and a clear `confidence` mean the judge hears the lips)."""
-    from .scores import sync_confidence
-
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     T, D = features.shape
@@ -169,12 +167,12 @@ def train_person_judge(mouths: np.ndarray, features: np.ndarray, train: tuple[in
     report = {"train_frames": int(train[1] - train[0]), "steps": steps,
               "final_train_loss": float(np.mean(losses[-50:]))}
     report.update(validate_person_judge(judge, mouths_t[:, 2:2 + MOUTH_SIZE[0], 2:2 + MOUTH_SIZE[1]], feats_t,
-                                        val, min_shift, sync_confidence))
+                                        val, min_shift))
     return judge, report
 
 
 def validate_person_judge(judge: PersonSyncJudge, mouths: Tensor, features: Tensor, val: tuple[int, int],
-                          min_shift: int, sync_confidence) -> dict:
+                          min_shift: int = 3) -> dict:
     """Accuracy on balanced in-sync / shifted windows of [val[0], val[1]) and its offset search."""
     starts = np.arange(val[0], val[1] - WINDOW + 1)
     if len(starts) < 2 * min_shift + 2:

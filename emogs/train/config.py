@@ -71,7 +71,7 @@ class LossWeights:
     alpha: float = 0.1  # face / mouth alpha vs their parsing masks
     mouth_region: float = 0.0  # extra L1 averaged over the lips + mouth box (stresses articulation)
     deform: float = 1e-3  # small penalty on the deformation offsets
-    sync: float = 1e-3  # L_sync (SyncNet squared embedding distance); only with `syncnet_weights`; untuned
+    sync: float = 1e-3  # L_sync with SyncNet (squared embedding distance); untuned (no weights here)
     # emotion stage: L1 (per px at train_size, over the face mask) between the motion the emotion branch
     # renders and the synthetic frame's exact edit motion (emotion/flow.npy; 0 on real frames)
     emotion_flow: float = 0.0
@@ -119,7 +119,10 @@ class TrainConfig:
     guard: GuardConfig = field(default_factory=GuardConfig)
     lpips_weights: str | None = None
     syncnet_weights: str | None = None  # SyncNet state dict: enables L_sync and Sync-E/C in the report
-    sync_every: int = 4  # add L_sync (five renders + SyncNet) every N steps of networks / fuse / emotion
+    # L_sync's judge: "syncnet" (needs syncnet_weights), "none", or "auto" (= "syncnet" with weights)
+    sync_judge: str = "auto"
+    sync_every: int = 4  # add L_sync (five renders + the judge) every N steps of networks / fuse / emotion
+    sync_tts_fraction: float = 0.5  # share of L_sync windows on TTS speech (DATASET/tts/, when present)
     checkpoint_every: int = 500
     log_every: int = 50
     num_eval_frames: int = 0  # 0 = the whole validation split
@@ -130,6 +133,15 @@ class TrainConfig:
 
     def total_steps(self, with_emotion: bool = True) -> int:
         return sum(v for k, v in self.stages.items() if with_emotion or k != "emotion")
+
+    def resolved_sync_judge(self, have_syncnet: bool = False) -> str:
+        """L_sync's judge: "syncnet" | "none" ("auto" = "syncnet" when SyncNet weights are set or
+        `have_syncnet`, else "none")."""
+        if self.sync_judge not in ("auto", "syncnet", "none"):
+            raise ValueError(f"sync_judge must be auto|syncnet|none, got {self.sync_judge!r}")
+        if self.sync_judge == "auto":
+            return "syncnet" if (have_syncnet or self.syncnet_weights) else "none"
+        return self.sync_judge
 
 
 def _fill(cls, data: dict, where: str):

@@ -1,10 +1,15 @@
-"""L_sync = ||S_I(I_hat) - S_A(A)||^2 (method, stages 2 and 3): SyncNet's lip embedding of five
-consecutive rendered training frames against its audio embedding of the same 0.2 s of the video's
-audio. Needs user SyncNet weights (`syncnet_weights` in the config); the towers stay frozen.
+"""L_sync (method, stages 2 and 3): SyncNet's verdict on five consecutive rendered frames against the
+audio of the same 0.2 s, ||S_I(I_hat) - S_A(A)||^2, SyncNet frozen (user weights).
 
-A term costs five renders at `train_size`, the SyncNet lip tower and their backward pass, so the
-trainer adds it every `sync_every` steps. Its weight (`loss.sync`) has not been tuned against real
-weights here: none can be had offline.
+The judge has a small interface (`audio_frames(source)`, `lips(rgb [5, h, w, 3], boxes [5, 3]) ->
+[1, E]`, `audio(source, frame) -> [1, E]`, `loss(lips, audio)`); `SyncNetLoss` is the one shipped.
+The person's own judge (emogs.lipsync.person_judge) was tried behind it and not kept: its gradient
+painted adversarial speckles instead of moving the lips (docs/training.md).
+
+Windows come from the training split with the video's own audio, or, with a TTS bank
+(`DATASET/tts/`, emogs.data.tts_bank) and `tts_fraction` > 0, from speech the person never spoke:
+a random training frame's pose, AUs and background with the TTS audio features - no true frame
+exists, only the judge says whether the lips fit (the method's TTS augmentation).
 """
 
 from __future__ import annotations
@@ -13,19 +18,19 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..io import read_audio
-from ..lipsync.mfcc import INT16_SCALE, mfcc
-from ..lipsync.scores import FPS, MFCC_PER_FRAME, face_boxes, face_crop_tensor
-from ..lipsync.syncnet import LIP_FRAMES, MFCC_STEPS, SyncNet
-from .targets import make_target
+from ..avatar import FrameConditions
+from ..lipsync.scores import face_boxes
+from ..lipsync.syncnet import LIP_FRAMES
 
 
-class SyncTerm:
-    """Draws a 5-frame window of the training split and returns L_sync for the avatar's renders.
+class SyncNetLoss:
+    """SyncNet (user weights) as L_sync's judge: squared distance of its embeddings."""
 
-    dataset: the training PersonDataset (25 fps, with audio.wav); size: the training resolution."""
+    def __init__(self, net, dataset, tts=None):
+        from ..io import read_audio
+        from ..lipsync.mfcc import INT16_SCALE, mfcc
+        from ..lipsync.scores import FPS
 
-    def __init__(self, net: SyncNet, dataset, size: int):
         if abs(float(dataset.fps) - FPS) > 1e-3:
             raise ValueError(f"L_sync: SyncNet needs 25 fps video; the dataset {dataset.root} is "
                              f"{dataset.fps:g} fps. Preprocess at 25 fps (the default) or drop "
@@ -35,36 +40,79 @@ class SyncTerm:
             raise ValueError(f"L_sync needs the video's audio; {wav_path} does not exist (a video without "
                              "sound cannot be lip-synced): drop syncnet_weights.")
         self.net = net.eval().requires_grad_(False)
-        self.dataset, self.size = dataset, int(size)
-        self.ceps = mfcc(read_audio(wav_path, 16000).astype(np.float64) * INT16_SCALE)  # [F, 13] at 100 Hz
+        self.ceps = {"real": mfcc(read_audio(wav_path, 16000).astype(np.float64) * INT16_SCALE)}
+        if tts is not None:
+            self.ceps["tts"] = mfcc(np.asarray(tts.audio, np.float64) * INT16_SCALE)
+
+    def audio_frames(self, source: str) -> int:
+        """Frames whose 5-frame window has MFCCs."""
+        from ..lipsync.scores import MFCC_PER_FRAME
+        from ..lipsync.syncnet import MFCC_STEPS
+
+        return (len(self.ceps[source]) - MFCC_STEPS) // MFCC_PER_FRAME + 1
+
+    def lips(self, rgb: Tensor, boxes: np.ndarray) -> Tensor:
+        from ..lipsync.scores import face_crop_tensor
+
+        crops = torch.stack([face_crop_tensor(img, box) for img, box in zip(rgb, boxes)])
+        return self.net.embed_lips(crops.permute(3, 0, 1, 2)[None])  # [1, 3, 5, 224, 224]
+
+    def audio(self, source: str, frame: int) -> Tensor:
+        from ..lipsync.scores import MFCC_PER_FRAME
+        from ..lipsync.syncnet import MFCC_STEPS
+
+        a = frame * MFCC_PER_FRAME
+        win = torch.from_numpy(self.ceps[source][a:a + MFCC_STEPS].T.astype(np.float32))[None, None]
+        with torch.no_grad():
+            return self.net.embed_audio(win)
+
+    def loss(self, lips: Tensor, audio: Tensor) -> Tensor:
+        return ((lips - audio) ** 2).sum()
+
+
+class SyncTerm:
+    """Draws a window (the video's audio, or TTS speech with probability `tts_fraction`) and returns
+    L_sync of the avatar's renders. dataset: the training PersonDataset; size: the training size."""
+
+    def __init__(self, judge, dataset, size: int, tts=None, tts_fraction: float = 0.0):
+        self.judge, self.dataset = judge, dataset
+        self.size = int(size)
+        self.tts = tts if tts is not None and tts_fraction > 0 else None
+        self.tts_fraction = float(tts_fraction)
         self.boxes = face_boxes(np.asarray(dataset.landmarks))  # [T, 3] at the dataset's size
         idx = np.asarray(dataset.frame_indices)
         pos = np.arange(len(idx) - LIP_FRAMES + 1)
         consecutive = idx[pos + LIP_FRAMES - 1] - idx[pos] == LIP_FRAMES - 1
-        audible = idx[pos] * MFCC_PER_FRAME + MFCC_STEPS <= len(self.ceps)
+        audible = idx[pos] < judge.audio_frames("real")
         self.starts = pos[consecutive & audible]  # split positions of usable window starts
         if len(self.starts) == 0:
             raise ValueError("L_sync: the training split has no 5 consecutive frames with audio.")
+        if self.tts is not None:
+            ok = self.tts.window_starts(LIP_FRAMES)
+            self.tts_starts = ok[ok < judge.audio_frames("tts")]
 
-    def audio_embedding(self, frame: int) -> Tensor:
-        """[1, D] SyncNet audio embedding of the 0.2 s starting at video frame `frame`."""
-        a = frame * MFCC_PER_FRAME
-        win = torch.from_numpy(self.ceps[a:a + MFCC_STEPS].T.astype(np.float32))[None, None]
-        with torch.no_grad():
-            return self.net.embed_audio(win)
+    def _cond(self, sample, audio: Tensor, emotion: bool) -> FrameConditions:
+        return FrameConditions(w2c=sample.w2c.float(), K=sample.K.float(), audio=audio,
+                               aus=sample.aus.float(), va=sample.va.float() if emotion else None,
+                               background=sample.torso_background.float())
 
     def __call__(self, avatar, generator: torch.Generator, emotion: bool = False) -> Tensor:
         """L_sync of one window drawn with `generator`; the emotion stage renders with each frame's V/A."""
-        start = int(self.starts[int(torch.randint(len(self.starts), (), generator=generator))])
-        scale = self.size / float(self.dataset.size)
-        crops = []
-        for k in range(LIP_FRAMES):
-            sample = self.dataset[start + k]
-            tgt = make_target(sample, self.size, use_va=emotion)
-            out = avatar.render(tgt.cond, self.size, self.size, deform=True, emotion=emotion,
-                                image_size=tgt.image_size, normals=False)
-            crops.append(face_crop_tensor(out["rgb"], self.boxes[sample.index] * scale))
-        clip = torch.stack(crops).permute(3, 0, 1, 2)[None]  # [1, 3, 5, 224, 224]
-        lip = self.net.embed_lips(clip)
-        first = int(self.dataset.frame_indices[start])
-        return ((lip - self.audio_embedding(first)) ** 2).sum()
+        pick = int(torch.randint(len(self.starts), (), generator=generator))
+        use_tts = self.tts is not None and float(torch.rand((), generator=generator)) < self.tts_fraction
+        if use_tts:  # one training frame's pose / AUs / background, speaking 0.2 s of TTS speech
+            sample = self.dataset[int(self.starts[pick])]
+            first = int(self.tts_starts[int(torch.randint(len(self.tts_starts), (), generator=generator))])
+            W = self.dataset.audio_window_size
+            conds = [self._cond(sample, torch.from_numpy(self.tts.audio_window(first + k, W)), emotion)
+                     for k in range(LIP_FRAMES)]
+            boxes = np.repeat(self.boxes[sample.index][None], LIP_FRAMES, 0)
+            audio = self.judge.audio("tts", first)
+        else:
+            samples = [self.dataset[int(self.starts[pick]) + k] for k in range(LIP_FRAMES)]
+            conds = [self._cond(s, s.audio.float(), emotion) for s in samples]
+            boxes = self.boxes[[s.index for s in samples]]
+            audio = self.judge.audio("real", samples[0].index)
+        rgb = torch.stack([avatar.render(c, self.size, self.size, deform=True, emotion=emotion,
+                                         image_size=self.dataset.size, normals=False)["rgb"] for c in conds])
+        return self.judge.loss(self.judge.lips(rgb, boxes * (self.size / float(self.dataset.size))), audio)

@@ -384,7 +384,7 @@ class Trainer:
         if self.sync_term is not None and stage != "canonical" and self.step % every == 0:
             gen = torch.Generator().manual_seed(self.cfg.seed * 104_729 + self.step)
             l_sync = self.sync_term(self.avatar, gen, emotion=stage == "emotion")
-            loss = loss + self.cfg.loss.sync * l_sync
+            loss = loss + self.sync_weight * l_sync
             parts["sync"] = float(l_sync.detach())
             kind += "+sync"  # the guard's running median of these steps is their own
         if densify:
@@ -416,14 +416,26 @@ class Trainer:
         return parts
 
     def _sync_term(self, sync_net):
-        """L_sync's SyncTerm when SyncNet weights are configured (or `sync_net` given) and loss.sync > 0."""
-        if self.cfg.loss.sync <= 0 or (sync_net is None and not self.cfg.syncnet_weights):
+        """L_sync's SyncTerm for `cfg.sync_judge` (SyncNet from `sync_net` or `syncnet_weights`), or
+        None; sets `self.sync_weight`."""
+        cfg = self.cfg
+        kind = cfg.resolved_sync_judge(have_syncnet=sync_net is not None)
+        self.sync_weight = cfg.loss.sync if kind == "syncnet" else 0.0
+        if self.sync_weight <= 0:
             return None
+        if sync_net is None and not cfg.syncnet_weights:
+            raise ValueError("sync_judge 'syncnet' needs SyncNet weights: set syncnet_weights "
+                             "(fit_person.py --syncnet-weights FILE)")
+        from ..data.tts_bank import load_tts_bank
         from ..lipsync import load_syncnet
-        from .sync_term import SyncTerm
+        from .sync_term import SyncNetLoss, SyncTerm
 
-        net = sync_net if sync_net is not None else load_syncnet(self.cfg.syncnet_weights)
-        return SyncTerm(net, self.dataset, self.cfg.train_size)
+        tts = load_tts_bank(self.dataset.root) if cfg.sync_tts_fraction > 0 else None
+        net = sync_net if sync_net is not None else load_syncnet(cfg.syncnet_weights)
+        judge = SyncNetLoss(net, self.dataset, tts)
+        self._log(f"L_sync: {kind} judge, weight {self.sync_weight:g}, every {cfg.sync_every} steps, "
+                  f"TTS windows {cfg.sync_tts_fraction if tts is not None else 0:g}")
+        return SyncTerm(judge, self.dataset, cfg.train_size, tts, cfg.sync_tts_fraction)
 
     def _freeze_for(self, stage: str) -> None:
         """requires_grad only on what `stage` trains (saves the backward pass the rest)."""
@@ -479,6 +491,7 @@ class Trainer:
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, dynamic_ncols=True,
                    desc="fit")
         t_start = time.time()
+        sync_values: list[float] = []  # L_sync of the steps since the last log line (every sync_every)
         while self.step < self.total_steps:
             stage = self.stage_at(self.step)[0]
             parts = self.train_step()
@@ -488,11 +501,17 @@ class Trainer:
                 continue
             self.step += 1
             bar.update(1)
+            if "sync" in parts:
+                sync_values.append(parts["sync"])
             if self.step % max(1, self.cfg.log_every) == 0 or self.step == self.total_steps:
                 bar.set_postfix(stage=stage, loss=f"{parts['loss']:.4f}", psnr=f"{parts['psnr']:.1f}",
                                 face=len(self.avatar.face), mouth=len(self.avatar.mouth))
+                logged = {k: v for k, v in parts.items() if k != "sync"}
+                if sync_values:
+                    logged["sync_mean"] = float(np.mean(sync_values))
+                    sync_values = []
                 self._log(f"step {self.step}/{self.total_steps} [{stage}] " + json.dumps(
-                    {k: round(v, 5) for k, v in parts.items()}))
+                    {k: round(v, 5) for k, v in logged.items()}))
             if self.step % self.cfg.guard.snapshot_every == 0:
                 self._snapshot()
             if self.step % max(1, self.cfg.checkpoint_every) == 0 and self.step < self.total_steps:

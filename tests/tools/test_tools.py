@@ -122,6 +122,40 @@ def test_evaluate_tool_syncnet_on_unheard_audio(fitted, tmp_path):
     assert ev["heldout_person_sync"]["computed"] is False  # the toy dataset has no lip-sync judge
 
 
+def test_fit_person_with_syncnet_and_tts_speech(tmp_path):
+    """L_sync end to end through the command: SyncNet (weights the test makes) on real and TTS windows,
+    and Sync-E/C in the report."""
+    import torch
+
+    from emogs.lipsync import SyncNet
+
+    root = write_toy_dataset(tmp_path / "ds", num_frames=77, size=16, audio_dim=80)  # 7 validation frames
+    m = json.loads((root / "manifest.json").read_text())
+    m["audio_features"]["extractor"] = "logmel"
+    (root / "manifest.json").write_text(json.dumps(m))
+    rng = np.random.default_rng(0)
+    write_wav(root / "audio.wav", (0.1 * rng.standard_normal(77 * 640)).astype(np.float32), 16000)
+    (root / "tts").mkdir()
+    np.save(root / "tts" / "features.npy", rng.standard_normal((30, 80)).astype(np.float32))
+    np.save(root / "tts" / "segments.npy", np.array([[0, 12], [12, 18]]))
+    write_wav(root / "tts" / "audio.wav", (0.1 * rng.standard_normal(30 * 640)).astype(np.float32), 16000)
+    torch.manual_seed(0)
+    weights = tmp_path / "syncnet.pt"
+    torch.save(SyncNet().eval().published_state_dict(), weights)
+    (tmp_path / "sync.yaml").write_text(TINY.replace("num_eval_frames: 1", "num_eval_frames: 0")
+                                        + "sync_every: 2\nsync_tts_fraction: 0.5\n")
+    out = tmp_path / "out"
+    rc = _tool("fit_person").main([str(root), "--out", str(out), "--preset", str(tmp_path / "sync.yaml"),
+                                   "--syncnet-weights", str(weights), "--quiet"])
+    assert rc == 0
+    log = (out / "avatar" / "train.log").read_text()
+    assert "L_sync: syncnet judge, weight 0.001, every 2 steps, TTS windows 0.5" in log
+    ev = json.loads((out / "avatar" / "eval.json").read_text())
+    assert ev["sync"]["windows"] == 2 and np.isfinite(ev["sync"]["sync_e"])
+    assert np.isfinite(ev["sync_truth"]["sync_c"])
+    assert ev["person_sync"]["computed"] is False  # the toy dataset has no lip-sync judge
+
+
 def test_evaluate_tool_emotion_metrics(fitted, tmp_path):
     _, _, av = fitted
     rc = _tool("evaluate").main([str(av), "--num-frames", "1", "--no-video",
