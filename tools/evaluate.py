@@ -192,6 +192,9 @@ def _heldout_lipsync_meters(ds, options, num_frames: int, wav: np.ndarray, feats
         renders["heldout_sync"] = syncnet_meter(sync_net, fixed, wav)
         if truth_boxes is not None and abs(truth_fps - FPS) < 1e-3:
             truths["heldout_sync_truth"] = syncnet_meter(sync_net, truth_boxes, wav)
+        elif truth_boxes is not None:
+            res["heldout_sync_truth"] = metrics.to_json(metrics.NotComputed(
+                f"Sync of {truth_video} not computed: it is {truth_fps:g} fps, SyncNet needs 25."))
     if why:
         res["heldout_sync"] = metrics.to_json(metrics.NotComputed(why))
     if person_judge is None:
@@ -206,14 +209,13 @@ def _heldout_lipsync_meters(ds, options, num_frames: int, wav: np.ndarray, feats
 
 
 def _lipsync_results(meters: dict) -> dict:
-    """{name: the meter's result} (person judge results named as such), NotComputed on a too-short clip."""
+    """{name: the meter's result}, NotComputed on a clip too short to judge."""
     from emogs import metrics
-    from emogs.lipsync.person_judge import person_sync_result
 
     out = {}
     for name, meter in meters.items():
         try:
-            out[name] = person_sync_result(meter) if "person" in name else meter.result()
+            out[name] = meter.result()
         except ValueError as err:
             out[name] = metrics.to_json(metrics.NotComputed(f"{name} not computed: {err}"))
     return out
@@ -221,6 +223,8 @@ def _lipsync_results(meters: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if (args.truth or args.truth_video) and not args.audio:
+        raise SystemExit("error: --truth / --truth-video need --audio (the held-out speech)")
     from emogs.data import PersonDataset
     from emogs.lipsync import load_syncnet
     from emogs.lipsync.person_judge import load_person_judge
@@ -243,8 +247,6 @@ def main(argv: list[str] | None = None) -> int:
     if judge is not None:
         res["person_sync_judge"] = {k: judge_meta.get(k) for k in (
             "val_accuracy", "val_offset_frames", "val_confidence", "val_distance", "audio_extractor")}
-    if (args.truth or args.truth_video) and not args.audio:
-        raise SystemExit("error: --truth / --truth-video need --audio (the held-out speech)")
     if args.audio:
         res.update(heldout_eval(avatar, PersonDataset(ds_root, split="train"), args.audio, args.truth,
                                 args.truth_video, sync_net, judge))

@@ -228,7 +228,8 @@ def load_person_judge(folder: str | Path) -> tuple[PersonSyncJudge, dict] | tupl
 def person_meter(judge: PersonSyncJudge, face_boxes: np.ndarray, features: np.ndarray):
     """ClipMeter (emogs.lipsync.scores) for the person judge: mouth crops of frames with `face_boxes`
     [T, 3], audio windows of `features` [T, D] (the clip's per-frame audio features, frame 0 first).
-    Report its result through `person_sync_result`."""
+    Its result names the offset search's numbers `distance` / `confidence`, so they cannot pass for
+    SyncNet's Sync-E / Sync-C, and says which judge gave them."""
     from .scores import ClipMeter
 
     regions = mouth_boxes(face_boxes)
@@ -241,11 +242,6 @@ def person_meter(judge: PersonSyncJudge, face_boxes: np.ndarray, features: np.nd
     return ClipMeter(crop=crop, embed_clips=lambda clips: judge.embed_lips(torch.from_numpy(clips)),
                      audio_embeddings=lambda T: judge.embed_audio(
                          feature_windows(features, np.arange(max(0, T - WINDOW)))),
-                     num_frames=min(len(regions), len(features)))
-
-
-def person_sync_result(meter) -> dict:
-    """The person judge's offset search, named so it cannot pass for SyncNet's Sync-E / Sync-C."""
-    res = meter.result()
-    return {"offset_frames": res["offset_frames"], "distance": res["sync_e"], "confidence": res["sync_c"],
-            "windows": res["windows"], "judge": "person (emogs.lipsync.person_judge; not SyncNet)"}
+                     num_frames=min(len(regions), len(features)),
+                     names={"sync_e": "distance", "sync_c": "confidence"},
+                     label="person (emogs.lipsync.person_judge; not SyncNet)")

@@ -124,13 +124,16 @@ class ClipMeter:
     last 4 crops and one batch of windows).
 
     crop(frame, t) -> the judge's crop of frame t; embed_clips([N, 5, *crop]) -> [N, E] lip embeddings;
-    audio_embeddings(T) -> [T - 5, E] embeddings of the clip's audio windows 0 .. T - 6 (T frames)."""
+    audio_embeddings(T) -> [T - 5, E] embeddings of the clip's audio windows 0 .. T - 6 (T frames);
+    names: how `result` names sync_confidence's `sync_e` / `sync_c` for this judge; label: added
+    to the result as "judge" when given."""
 
     def __init__(self, crop: Callable[[np.ndarray, int], np.ndarray],
                  embed_clips: Callable[[np.ndarray], Tensor], audio_embeddings: Callable[[int], Tensor],
-                 num_frames: int, batch: int = 16):
+                 num_frames: int, batch: int = 16, names: dict[str, str] | None = None, label: str = ""):
         self.crop, self.embed_clips, self.audio_embeddings = crop, embed_clips, audio_embeddings
         self.num_frames, self.batch = int(num_frames), batch
+        self.names, self.label = names or {}, label
         self.recent: deque = deque(maxlen=LIP_FRAMES)
         self.pending: list[np.ndarray] = []
         self.lips: list[Tensor] = []
@@ -160,7 +163,8 @@ class ClipMeter:
         lips = torch.cat(self.lips) if self.lips else torch.zeros(0, audio.shape[-1])
         res = sync_confidence(lips[: max(0, T - LIP_FRAMES)], audio, vshift)
         res.pop("framewise_c")
-        return res
+        res = {self.names.get(k, k): v for k, v in res.items()}
+        return {**res, "judge": self.label} if self.label else res
 
 
 def syncnet_meter(net: SyncNet, boxes: np.ndarray, wav: np.ndarray) -> ClipMeter:

@@ -17,7 +17,6 @@ import torch
 
 from .. import metrics
 from ..avatar import Avatar, FrameConditions
-from ..lipsync.person_judge import person_sync_result
 
 
 def frame_conditions(sample, use_va: bool = False) -> FrameConditions:
@@ -126,8 +125,7 @@ def evaluate_avatar(
         res["AUE-U"] = res["AUE-L"] = metrics.NotComputed(f"AUE not computed: {why}")
     for name, (pair, why) in meters.items():
         if pair:
-            report = person_sync_result if name == "person_sync" else (lambda m: m.result())
-            res[name], res[f"{name}_truth"] = (report(m) for m in pair)
+            res[name], res[f"{name}_truth"] = (m.result() for m in pair)
         else:
             res[name] = metrics.NotComputed(why)
     cond = frame_conditions(dataset[int(idx[0])])

@@ -19,18 +19,16 @@ import torch
 from torch import Tensor
 
 from ..avatar import FrameConditions
-from ..lipsync.scores import face_boxes
-from ..lipsync.syncnet import LIP_FRAMES
+from ..io import read_audio
+from ..lipsync.mfcc import INT16_SCALE, mfcc
+from ..lipsync.scores import FPS, MFCC_PER_FRAME, face_boxes, face_crop_tensor
+from ..lipsync.syncnet import LIP_FRAMES, MFCC_STEPS
 
 
 class SyncNetLoss:
     """SyncNet (user weights) as L_sync's judge: squared distance of its embeddings."""
 
     def __init__(self, net, dataset, tts=None):
-        from ..io import read_audio
-        from ..lipsync.mfcc import INT16_SCALE, mfcc
-        from ..lipsync.scores import FPS
-
         if abs(float(dataset.fps) - FPS) > 1e-3:
             raise ValueError(f"L_sync: SyncNet needs 25 fps video; the dataset {dataset.root} is "
                              f"{dataset.fps:g} fps. Preprocess at 25 fps (the default) or drop "
@@ -46,21 +44,13 @@ class SyncNetLoss:
 
     def audio_frames(self, source: str) -> int:
         """Frames whose 5-frame window has MFCCs."""
-        from ..lipsync.scores import MFCC_PER_FRAME
-        from ..lipsync.syncnet import MFCC_STEPS
-
         return (len(self.ceps[source]) - MFCC_STEPS) // MFCC_PER_FRAME + 1
 
     def lips(self, rgb: Tensor, boxes: np.ndarray) -> Tensor:
-        from ..lipsync.scores import face_crop_tensor
-
         crops = torch.stack([face_crop_tensor(img, box) for img, box in zip(rgb, boxes)])
         return self.net.embed_lips(crops.permute(3, 0, 1, 2)[None])  # [1, 3, 5, 224, 224]
 
     def audio(self, source: str, frame: int) -> Tensor:
-        from ..lipsync.scores import MFCC_PER_FRAME
-        from ..lipsync.syncnet import MFCC_STEPS
-
         a = frame * MFCC_PER_FRAME
         win = torch.from_numpy(self.ceps[source][a:a + MFCC_STEPS].T.astype(np.float32))[None, None]
         with torch.no_grad():
@@ -91,28 +81,31 @@ class SyncTerm:
             ok = self.tts.window_starts(LIP_FRAMES)
             self.tts_starts = ok[ok < judge.audio_frames("tts")]
 
-    def _cond(self, sample, audio: Tensor, emotion: bool) -> FrameConditions:
-        return FrameConditions(w2c=sample.w2c.float(), K=sample.K.float(), audio=audio,
-                               aus=sample.aus.float(), va=sample.va.float() if emotion else None,
-                               background=sample.torso_background.float())
+    def _cond(self, frame: int, audio: Tensor, emotion: bool) -> FrameConditions:
+        """Conditions of video frame `frame` speaking `audio` [2W+1, D] (no image or normals read)."""
+        ds = self.dataset
+        va = torch.from_numpy(np.array(ds.valence_arousal[frame], np.float32)) if emotion else None
+        return FrameConditions(w2c=ds.w2c[frame].float(), K=ds.K.float(), audio=audio,
+                               aus=torch.from_numpy(np.array(ds.aus[frame], np.float32)), va=va,
+                               background=ds.torso_background(frame).float())
 
     def __call__(self, avatar, generator: torch.Generator, emotion: bool = False) -> Tensor:
         """L_sync of one window drawn with `generator`; the emotion stage renders with each frame's V/A."""
         pick = int(torch.randint(len(self.starts), (), generator=generator))
+        start = int(self.dataset.frame_indices[int(self.starts[pick])])  # a video frame index
         use_tts = self.tts is not None and float(torch.rand((), generator=generator)) < self.tts_fraction
         if use_tts:  # one training frame's pose / AUs / background, speaking 0.2 s of TTS speech
-            sample = self.dataset[int(self.starts[pick])]
             first = int(self.tts_starts[int(torch.randint(len(self.tts_starts), (), generator=generator))])
             W = self.dataset.audio_window_size
-            conds = [self._cond(sample, torch.from_numpy(self.tts.audio_window(first + k, W)), emotion)
+            conds = [self._cond(start, torch.from_numpy(self.tts.audio_window(first + k, W)), emotion)
                      for k in range(LIP_FRAMES)]
-            boxes = np.repeat(self.boxes[sample.index][None], LIP_FRAMES, 0)
+            boxes = np.repeat(self.boxes[start][None], LIP_FRAMES, 0)
             audio = self.judge.audio("tts", first)
         else:
-            samples = [self.dataset[int(self.starts[pick]) + k] for k in range(LIP_FRAMES)]
-            conds = [self._cond(s, s.audio.float(), emotion) for s in samples]
-            boxes = self.boxes[[s.index for s in samples]]
-            audio = self.judge.audio("real", samples[0].index)
+            frames = range(start, start + LIP_FRAMES)
+            conds = [self._cond(t, self.dataset.audio_window(t), emotion) for t in frames]
+            boxes = self.boxes[list(frames)]
+            audio = self.judge.audio("real", start)
         rgb = torch.stack([avatar.render(c, self.size, self.size, deform=True, emotion=emotion,
                                          image_size=self.dataset.size, normals=False)["rgb"] for c in conds])
         return self.judge.loss(self.judge.lips(rgb, boxes * (self.size / float(self.dataset.size))), audio)

@@ -11,7 +11,6 @@ from emogs.lipsync.person_judge import (
     mouth_boxes,
     mouth_crops,
     person_meter,
-    person_sync_result,
     save_person_judge,
     train_person_judge,
 )
@@ -80,7 +79,7 @@ def test_meter_finds_a_delayed_audio_in_a_video(trained):
         meter = person_meter(judge, boxes[:len(frames)], delayed)
         for f in frames:
             meter.add(f)
-        res = person_sync_result(meter)
+        res = meter.result()
         assert res["offset_frames"] == -delay and res["confidence"] > 0.1
         assert "sync_e" not in res and "not SyncNet" in res["judge"]
 

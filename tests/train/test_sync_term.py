@@ -93,6 +93,27 @@ def test_tts_windows_drive_the_renders_with_tts_speech(speaking_toy):
     avatar.zero_grad(set_to_none=True)
 
 
+def test_real_windows_render_five_consecutive_training_frames(speaking_toy):
+    root, avatar = speaking_toy
+    ds = PersonDataset(root)
+    term = SyncTerm(SyncNetLoss(_syncnet(), ds), ds, size=16)
+    seen = []
+    render = avatar.render
+    avatar.render = lambda cond, *a, **kw: seen.append(cond) or render(cond, *a, **kw)
+    try:
+        with torch.no_grad():
+            term(avatar, torch.Generator().manual_seed(4))
+    finally:
+        del avatar.render
+    first = next(t for t in range(len(ds.w2c)) if torch.equal(ds.w2c[t], seen[0].w2c))
+    for k, cond in enumerate(seen):
+        s = ds[int(np.searchsorted(ds.frame_indices, first + k))]  # what the trainer's own sample holds
+        assert s.index == first + k
+        assert torch.equal(cond.w2c, s.w2c) and torch.equal(cond.audio, s.audio)
+        assert torch.equal(cond.aus, s.aus) and torch.equal(cond.background, s.torso_background)
+        assert cond.va is None
+
+
 def test_trainer_refuses_a_judge_it_does_not_have(speaking_toy, tiny_train_config, tmp_path):
     root, _ = speaking_toy
     cases = (("syncnet", "syncnet_weights"), ("person", "auto|syncnet|none"))
