@@ -71,8 +71,9 @@ def face_crop_tensor(rgb: Tensor, box) -> Tensor:
     same region and bilinear sampling (cv2's pixel-centre convention), grey 110 outside the frame."""
     cx, cy, s = (float(v) for v in box)
     H, W = rgb.shape[:2]
-    y0, y1 = float(int(cy - s)), float(int(cy + s * (1 + 2 * CROP_SCALE)))
-    x0, x1 = float(int(cx - s * (1 + CROP_SCALE))), float(int(cx + s * (1 + CROP_SCALE)))
+    # the same integer bounds as face_crop's slices of the padded frame (floors, also left of 0)
+    y0, y1 = float(np.floor(cy - s)), float(np.floor(cy + s * (1 + 2 * CROP_SCALE)))
+    x0, x1 = float(np.floor(cx - s * (1 + CROP_SCALE))), float(np.floor(cx + s * (1 + CROP_SCALE)))
     centres = (torch.arange(CROP_SIZE, dtype=rgb.dtype) + 0.5) / CROP_SIZE
     sx = x0 + centres * (x1 - x0) - 0.5  # source pixel coordinates of the output pixel centres
     sy = y0 + centres * (y1 - y0) - 0.5

@@ -53,7 +53,8 @@ def test_face_crop_is_the_published_square_below_the_box():
         face_crop(rgb, np.array([5000.0, 5000.0, 10.0]))
 
 
-@pytest.mark.parametrize("box", [(130.0, 120.0, 50.0), (20.0, 20.0, 50.0), (130.4, 150.7, 80.3)])
+@pytest.mark.parametrize("box", [(130.0, 120.0, 50.0), (20.0, 20.0, 50.0), (130.4, 150.7, 80.3),
+                                 (10.3, 15.6, 40.2)])
 def test_differentiable_crop_matches_the_published_crop(box):
     """L_sync's crop of a render = the evaluation's (cv2) crop up to cv2's fixed-point rounding."""
     rng = np.random.default_rng(0)
