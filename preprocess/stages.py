@@ -343,12 +343,14 @@ def run_lipsync_judge(ctx: StageContext) -> dict:
     )
     from emogs.lipsync.scores import face_boxes
 
-    extractor = ctx.manifest.get("audio_features", {}).get("extractor", "none")
-    if extractor == "none" or ctx.cfg.lipsync_judge_steps <= 0:
+    def no_judge(why: str) -> dict:  # and no stale judge of an earlier run either
         for name in (WEIGHTS_FILE, REPORT_FILE):
             ctx.path(name).unlink(missing_ok=True)
-        why = "no audio" if extractor == "none" else "lipsync_judge_steps is 0"
         return {"backend": "none", "outputs": [], "note": f"no lip-sync judge: {why}"}
+
+    extractor = ctx.manifest.get("audio_features", {}).get("extractor", "none")
+    if extractor == "none" or ctx.cfg.lipsync_judge_steps <= 0:
+        return no_judge("no audio" if extractor == "none" else "lipsync_judge_steps is 0")
     frames = ctx.load("frames.npy")
     regions = mouth_boxes(face_boxes(np.asarray(ctx.load("landmarks.npy"))[..., :2]))
     T = ctx.num_frames
@@ -364,10 +366,8 @@ def run_lipsync_judge(ctx: StageContext) -> dict:
                                                tuple(split["val"]), steps=ctx.cfg.lipsync_judge_steps,
                                                progress=bar.update)
     except ValueError as err:  # a clip too short to learn from: no judge, say why
-        for name in (WEIGHTS_FILE, REPORT_FILE):
-            ctx.path(name).unlink(missing_ok=True)
         ctx.warn(f"no lip-sync judge: {err}")
-        return {"backend": "none", "outputs": [], "note": f"no lip-sync judge: {err}"}
+        return no_judge(str(err))
     save_person_judge(judge, ctx.out, {"audio_extractor": extractor, **report})
     if report.get("val_offset_frames", 0) != 0:
         ctx.warn(f"the lip-sync judge did not find the validation clip in sync (offset "

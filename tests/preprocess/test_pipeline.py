@@ -68,6 +68,10 @@ def test_lipsync_judge_stage_writes_the_judge_and_its_report(dataset, tmp_path):
     assert judge.audio_mean.shape == (80,)
     # 3.2 s: 7 validation frames are too few windows to measure the judge, and it says so
     assert meta["val_windows"] == 3 and "too short" in meta["val_note"]
+    off = PreprocessConfig(**{**CFG.__dict__, "lipsync_judge_steps": 0})
+    rec = run_pipeline(None, root, off, stages=["lipsync_judge"], progress=False)["stages"]["lipsync_judge"]
+    assert rec["backend"] == "none" and "lipsync_judge_steps is 0" in rec["note"]
+    assert load_person_judge(root)[0] is None  # the earlier judge is gone with it, not left stale
 
 
 def test_masks_cover_the_face_and_follow_the_mouth(dataset):
