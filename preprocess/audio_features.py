@@ -254,6 +254,13 @@ def whisper_features(wav: np.ndarray, threads: int = 0) -> np.ndarray:
 # ----------------------------------------------------------------------------- public API
 
 
+def runnable_extractor(recorded: str | None) -> str | None:
+    """The extractor ('whisper' / 'logmel') that reproduces features recorded as `recorded` (a
+    manifest's or an avatar's 'whisper-tiny.en', 'logmel', ...) for new audio; None if none can."""
+    r = (recorded or "").lower()
+    return next((name for name in EXTRACTORS if r.startswith(name)), None)
+
+
 def extract_audio_features(
     wav: np.ndarray, num_frames: int, fps: float, extractor: str = "whisper", threads: int = 0
 ) -> tuple[np.ndarray, dict]:

@@ -378,10 +378,11 @@ def run_lipsync_judge(ctx: StageContext) -> dict:
 # ------------------------------------------------------------------------------------ TTS speech
 def run_tts_audio(ctx: StageContext) -> dict:
     """espeak-ng speech featurised like the dataset's audio -> tts/ (preprocess/tts_audio.py)."""
+    from .audio_features import runnable_extractor
     from .tts_audio import TTS_SENTENCES, TTS_VOICES, synthesize_tts_bank
 
     recorded = ctx.manifest.get("audio_features", {}).get("extractor", "none")
-    extractor = next((name for name in ("whisper", "logmel") if recorded.startswith(name)), "")
+    extractor = runnable_extractor(recorded)
     if not extractor:
         raise StageError(f"the dataset's audio features ({recorded!r}) cannot be computed for new speech",
                          "preprocess with --audio-extractor whisper or logmel")

@@ -59,11 +59,11 @@ def _va_per_frame(args, num_frames: int, fps: float) -> np.ndarray | None:
 
 
 def extractor_name(recorded: str) -> str:
-    r = recorded.lower()
-    if r.startswith("whisper"):
-        return "whisper"
-    if r.startswith("logmel"):
-        return "logmel"
+    from preprocess.audio_features import runnable_extractor
+
+    name = runnable_extractor(recorded)
+    if name:
+        return name
     raise SystemExit(f"error: the avatar's audio extractor {recorded!r} cannot be run here; features for "
                      "new audio need 'whisper' or 'logmel' (refit on a dataset made with one of them).")
 

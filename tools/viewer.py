@@ -39,11 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def extractor_name(recorded: str) -> str | None:
     """'whisper' / 'logmel' for the extractor recorded in the avatar, None if it cannot run here."""
-    r = (recorded or "").lower()
-    for name in ("whisper", "logmel"):
-        if r.startswith(name):
-            return name
-    return None
+    from preprocess.audio_features import runnable_extractor
+
+    return runnable_extractor(recorded)
 
 
 def silence_features(extractor: str | None, fps: float, dim: int) -> np.ndarray | None:

@@ -27,9 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .scores import CROP_SCALE, sync_confidence
+from .scores import crop_region, sync_confidence
+from .syncnet import LIP_FRAMES
 
-WINDOW = 5
+WINDOW = LIP_FRAMES  # video frames per window, as SyncNet
 MOUTH_SIZE = (32, 48)  # rows, cols
 # the mouth region as fractions of SyncNet's face crop (rows from its top, cols from its left)
 MOUTH_ROWS = (0.38, 0.74)
@@ -41,11 +42,12 @@ REPORT_FILE = "lipsync_judge.json"
 def mouth_boxes(face_boxes: np.ndarray) -> np.ndarray:
     """[T, 3] face boxes (cx, cy, half-size; emogs.lipsync.scores.face_boxes) -> [T, 4] mouth regions
     (y0, y1, x0, x1) in pixels: a fixed part of the face crop, so it moves with the head, not the jaw."""
-    cx, cy, s = (np.asarray(face_boxes, np.float64)[:, i] for i in range(3))
-    side = 2 * s * (1 + CROP_SCALE)
-    top, left = cy - s, cx - s * (1 + CROP_SCALE)
-    return np.stack([top + MOUTH_ROWS[0] * side, top + MOUTH_ROWS[1] * side,
-                     left + MOUTH_COLS[0] * side, left + MOUTH_COLS[1] * side], axis=1)
+    out = []
+    for box in np.asarray(face_boxes, np.float64):
+        top, bottom, left, right = crop_region(box)
+        rows, cols = np.array(MOUTH_ROWS) * (bottom - top) + top, np.array(MOUTH_COLS) * (right - left) + left
+        out.append((*rows, *cols))
+    return np.array(out).reshape(-1, 4)
 
 
 def mouth_crops(rgb: Tensor, boxes: np.ndarray, margin: int = 0) -> Tensor:

@@ -52,15 +52,20 @@ def face_boxes(landmarks: np.ndarray, smooth: int = SMOOTH_FRAMES) -> np.ndarray
     return median_filter(boxes, size=(smooth, 1), mode="nearest") if smooth > 1 else boxes
 
 
-def face_crop(rgb: np.ndarray, box: np.ndarray, crop_scale: float = CROP_SCALE) -> np.ndarray:
-    """uint8 RGB [H, W, 3] and a box (cx, cy, half-size) -> uint8 BGR [224, 224, 3] SyncNet crop."""
+def crop_region(box) -> tuple[float, float, float, float]:
+    """The face crop's region (y0, y1, x0, x1) in pixels of a box (cx, cy, half-size): from the box's
+    top down 2.8 half-sizes (the chin and below), 2.8 half-sizes wide around its centre."""
     cx, cy, s = (float(v) for v in box)
-    pad = int(s * (1 + 2 * crop_scale))
+    return cy - s, cy + s * (1 + 2 * CROP_SCALE), cx - s * (1 + CROP_SCALE), cx + s * (1 + CROP_SCALE)
+
+
+def face_crop(rgb: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """uint8 RGB [H, W, 3] and a box (cx, cy, half-size) -> uint8 BGR [224, 224, 3] SyncNet crop."""
+    y0, y1, x0, x1 = (int(np.floor(v)) for v in crop_region(box))
+    pad = int(float(box[2]) * (1 + 2 * CROP_SCALE))
     framed = cv2.copyMakeBorder(np.ascontiguousarray(rgb[..., ::-1]), pad, pad, pad, pad,
                                 cv2.BORDER_CONSTANT, value=(PAD_GREY,) * 3)
-    my, mx = cy + pad, cx + pad
-    face = framed[int(my - s):int(my + s * (1 + 2 * crop_scale)),
-                  int(mx - s * (1 + crop_scale)):int(mx + s * (1 + crop_scale))]
+    face = framed[max(y0 + pad, 0):max(y1 + pad, 0), max(x0 + pad, 0):max(x1 + pad, 0)]
     if face.size == 0:
         raise ValueError(f"face_crop: box {box} is outside the {rgb.shape[1]}x{rgb.shape[0]} frame")
     return cv2.resize(face, (CROP_SIZE, CROP_SIZE))
@@ -69,11 +74,9 @@ def face_crop(rgb: np.ndarray, box: np.ndarray, crop_scale: float = CROP_SCALE) 
 def face_crop_tensor(rgb: Tensor, box) -> Tensor:
     """Differentiable `face_crop`: float RGB [H, W, 3] in [0, 1] -> BGR [224, 224, 3] in 0..255, the
     same region and bilinear sampling (cv2's pixel-centre convention), grey 110 outside the frame."""
-    cx, cy, s = (float(v) for v in box)
     H, W = rgb.shape[:2]
     # the same integer bounds as face_crop's slices of the padded frame (floors, also left of 0)
-    y0, y1 = float(np.floor(cy - s)), float(np.floor(cy + s * (1 + 2 * CROP_SCALE)))
-    x0, x1 = float(np.floor(cx - s * (1 + CROP_SCALE))), float(np.floor(cx + s * (1 + CROP_SCALE)))
+    y0, y1, x0, x1 = (float(np.floor(v)) for v in crop_region(box))
     centres = (torch.arange(CROP_SIZE, dtype=rgb.dtype) + 0.5) / CROP_SIZE
     sx = x0 + centres * (x1 - x0) - 0.5  # source pixel coordinates of the output pixel centres
     sy = y0 + centres * (y1 - y0) - 0.5
