@@ -16,6 +16,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from emogs.emotion.cli_parse import emotion_arg  # noqa: E402  (light: numpy only)
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -24,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output video (.mp4)")
     p.add_argument("--dataset", help="the avatar's person dataset (default: the one recorded in the avatar)")
     emo = p.add_mutually_exclusive_group()
-    emo.add_argument("--emotion", help="emotion name with intensity, e.g. happy:strong, sad:mild, neutral")
+    emo.add_argument("--emotion", type=emotion_arg,
+                     help="happy, happy:strong, sad:mild, angry:0.6, neutral, or valence,arousal (0.5,0.3)")
     emo.add_argument("--va-trajectory", help="V/A keyframes file (CSV or JSON, see emogs.emotion.trajectory)")
     emo.add_argument("--valence", type=float, help="valence in [-1,1] (with --arousal)")
     p.add_argument("--arousal", type=float, help="arousal in [-1,1] (with --valence)")
@@ -47,10 +50,8 @@ def _va_per_frame(args, num_frames: int, fps: float) -> np.ndarray | None:
         if np.any(np.abs(va) > 1):
             raise SystemExit("error: --valence/--arousal must be in [-1, 1]")
         return np.tile(va, (num_frames, 1))
-    if args.emotion:
-        from emogs.emotion.va_model import emotion_to_va
-
-        return np.tile(emotion_to_va(args.emotion).astype(np.float32), (num_frames, 1))
+    if args.emotion is not None:
+        return np.tile(np.array(args.emotion.va, np.float32), (num_frames, 1))
     if args.va_trajectory:
         from emogs.emotion.trajectory import load_va_trajectory
 

@@ -19,6 +19,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from emogs.emotion.cli_parse import emotion_arg  # noqa: E402  (light: numpy only)
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -30,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="address to serve on (default loopback; 0.0.0.0 exposes it to the network)")
     p.add_argument("--dataset", help="the avatar's person dataset (default: the one recorded in the avatar); "
                    "without it a fixed frontal camera on a grey background is used")
-    p.add_argument("--emotion", default="neutral", help="initial emotion preset, e.g. happy:0.8")
+    p.add_argument("--emotion", type=emotion_arg, default=None,
+                   help="initial emotion: happy, happy:strong, happy:0.7 or valence,arousal (0.5,0.3)")
     p.add_argument("--resolution", type=int, default=0, help="initial image size (default min(256, dataset))")
     p.add_argument("--fps", type=float, default=0, help="display rate while playing (default: dataset fps)")
     p.add_argument("--max-seconds", type=float, help="stop by itself after N seconds")
@@ -103,9 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         live = sock.chunks(accept_timeout_s=args.max_seconds or 3600.0)
 
     state = ViewerState(resolution=args.resolution or min(256, source.size), playing=feats is not None)
-    if args.emotion != "neutral":
-        name, _, k = args.emotion.partition(":")
-        state = with_preset(state, name, float(k) if k else None)
+    if args.emotion is not None:
+        e = args.emotion
+        state = (with_preset(state, e.name, e.intensity) if e.name
+                 else state.replace(valence=e.valence, arousal=e.arousal))
     app = ViewerApp(avatar, source, feats, ViewerConfig(host=args.host, port=args.port, fps=args.fps or None),
                     state=state, live=live, live_extractor=extractor or "logmel")
     app.start()
