@@ -6,6 +6,9 @@ import argparse
 import sys
 from dataclasses import fields
 
+from emogs.errors import cli_entry
+from emogs.io.outputs import check_output_dir
+
 from .config import PreprocessConfig
 from .errors import PreprocessError
 
@@ -30,8 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    check_output_dir(args.out, "dataset folder")
     cfg = PreprocessConfig(**{f.name: getattr(args, f.name) for f in fields(PreprocessConfig)})
     from .pipeline import run_pipeline
 

@@ -20,7 +20,23 @@ from typing import TypeVar
 
 import numpy as np
 
-from .errors import NoAudioError, NoFaceError, UnreadableVideoError, VideoTooShortError, format_ranges
+from emogs.io.decoding import (
+    SILENCE_DBFS,
+    DamagedMediaError,
+    DecodeStats,
+    decode_packets,
+    is_image_container,
+    loudness_dbfs,
+)
+
+from .errors import (
+    NoAudioError,
+    NoFaceError,
+    SilentAudioError,
+    UnreadableVideoError,
+    VideoTooShortError,
+    format_ranges,
+)
 
 T_in = TypeVar("T_in")
 T_out = TypeVar("T_out")
@@ -53,6 +69,12 @@ def _open(path):
         container.close()
         raise UnreadableVideoError(f"{path} has no video stream",
                                    "give a video file, not an audio or image file")
+    if is_image_container(container):
+        container.close()
+        raise UnreadableVideoError(
+            f"{path} is a still image ({path.suffix or 'no extension'}), not a video",
+            "give a video of the person talking (a few minutes, with sound); an avatar cannot be "
+            "fitted to one photo")
     return container
 
 
@@ -70,7 +92,7 @@ def probe(path) -> VideoInfo:
             duration = 0.0
         rotation = 0
         try:
-            first = next(container.decode(video=0))
+            first = next(decode_packets(container, vs, path=path))
             rotation = int(round(getattr(first, "rotation", 0) or 0)) % 360
             w, h = first.width, first.height
         except StopIteration as err:
@@ -93,13 +115,15 @@ def _rotate(img: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(img, k)) if k else img
 
 
-def iter_frames(path, fps: float, rotation: int = 0,
-                width: int | None = None, every: int = 1) -> Iterator[tuple[int, np.ndarray | None]]:
+def iter_frames(path, fps: float, rotation: int = 0, width: int | None = None, every: int = 1,
+                stats: DecodeStats | None = None) -> Iterator[tuple[int, np.ndarray | None]]:
     """Yield (output index, RGB uint8 [H,W,3]) at a constant `fps`, frames picked by timestamp.
 
     `width`: decode at this width (after rotation; aspect kept) for a cheap pass.
     `every`: only output indices divisible by it get an image; the others yield None (the video is
     still decoded, but not converted to RGB: cheaper for a pass that looks at every k-th frame).
+    `stats`: counts the packets read and the damaged ones skipped (their time shows the previous
+    frame); UnreadableVideoError when more than 5 % are damaged.
     """
     if int(every) < 1:
         raise ValueError(f"every must be >= 1 (1 = every frame), got {every}")
@@ -132,7 +156,7 @@ def iter_frames(path, fps: float, rotation: int = 0,
                     yield i, prev_img
                 i += 1
 
-        for frame in container.decode(video=0):
+        for frame in decode_packets(container, vs, stats, path):
             t = frame.time
             if t is None:
                 continue
@@ -149,6 +173,8 @@ def iter_frames(path, fps: float, rotation: int = 0,
             yield from hold(last_t + (float(np.median(dts)) if dts else 1.0 / fps))
     except UnreadableVideoError:
         raise
+    except DamagedMediaError as err:
+        raise UnreadableVideoError(err.problem, err.fix) from err
     except Exception as err:
         import av
 
@@ -160,9 +186,10 @@ def iter_frames(path, fps: float, rotation: int = 0,
         container.close()
 
 
-def decode_audio(path, sample_rate: int = 16000) -> np.ndarray | None:
+def decode_audio(path, sample_rate: int = 16000, stats: DecodeStats | None = None) -> np.ndarray | None:
     """The first audio track as float32 mono [N] at `sample_rate`, or None if there is none.
-    Starts at the first video frame's time (audio and frames share t = 0)."""
+    Starts at the first video frame's time (audio and frames share t = 0). Damaged packets are
+    skipped and their time filled with zeros (the following audio keeps its timestamps: in sync)."""
     import av
 
     container = _open(path)
@@ -173,12 +200,22 @@ def decode_audio(path, sample_rate: int = 16000) -> np.ndarray | None:
         vtb = container.streams.video[0].time_base
         v0 = float(vstart * vtb) if vstart is not None and vtb is not None else 0.0
         resampler = av.AudioResampler(format="s16", layout="mono", rate=sample_rate)
-        chunks, a0 = [], None
-        for frame in container.decode(audio=0):
-            if a0 is None:
-                a0 = frame.time if frame.time is not None else v0
-            for out in resampler.resample(frame):
-                chunks.append(out.to_ndarray().reshape(-1))
+        chunks, a0, written = [], None, 0
+        stats = stats if stats is not None else DecodeStats("audio")
+        try:
+            for frame in decode_packets(container, container.streams.audio[0], stats, path):
+                if a0 is None:
+                    a0 = frame.time if frame.time is not None else v0
+                elif frame.time is not None:  # a gap (skipped damaged packets): zeros keep the sync
+                    gap = int(round((frame.time - a0) * sample_rate)) - written
+                    if gap > sample_rate // 100:
+                        chunks.append(np.zeros(gap, np.int16))
+                        written += gap
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+                    written += chunks[-1].size
+        except DamagedMediaError as err:
+            raise UnreadableVideoError(err.problem, err.fix) from err
         for out in resampler.resample(None):
             chunks.append(out.to_ndarray().reshape(-1))
         if not chunks:
@@ -231,8 +268,9 @@ class FaceTrack:
 
 
 def detect_face_track(path, info: VideoInfo, fps: float, detect_width: int = 320, every: int = 2,
-                      progress: bool = False) -> FaceTrack:
-    """First pass: face boxes on a low-resolution decode, following the largest consistent face."""
+                      progress: bool = False, stats: DecodeStats | None = None) -> FaceTrack:
+    """First pass: face boxes on a low-resolution decode, following the largest consistent face.
+    `stats`: the decoding's packet counts (damaged packets skipped; see `iter_frames`)."""
     from .landmarks import _quiet_mediapipe
 
     _quiet_mediapipe()
@@ -259,7 +297,8 @@ def detect_face_track(path, info: VideoInfo, fps: float, detect_width: int = 320
             boxes.append((cx, cy, max(b.width * w, b.height * h)))
         return boxes
 
-    frames = iter_frames(path, fps, info.rotation, width=min(detect_width, info.width), every=every)
+    frames = iter_frames(path, fps, info.rotation, width=min(detect_width, info.width), every=every,
+                         stats=stats)
     # the detector (one graph: one thread) runs while this thread decodes the next frames
     detections = prefetch_map(detect, frames)
     try:
@@ -365,6 +404,19 @@ def check_audio(path, info: VideoInfo, no_audio: bool) -> None:
                            "give a video with speech, or pass --no-audio to build a dataset without audio "
                            "(audio features will be zeros; the avatar cannot be driven by this video's "
                            "speech)")
+
+
+def check_speech(path, wav: np.ndarray | None, sample_rate: int) -> float:
+    """The audio's loudness (dBFS, see emogs.io.decoding.loudness_dbfs); SilentAudioError when the
+    track is silent or near silent (an avatar fitted to it could never learn to move its lips)."""
+    level = loudness_dbfs(wav if wav is not None else np.zeros(0, np.float32), sample_rate)
+    if level < SILENCE_DBFS:
+        shown = "silent" if level == float("-inf") else f"near silent (loudest parts {level:.0f} dBFS)"
+        raise SilentAudioError(
+            f"{path}: the audio track is {shown}, so the avatar could not learn lip motion from it",
+            "give a clip in which the person speaks (check the sound is not muted), or pass --no-audio "
+            "for an avatar that does not talk (audio features are zeros)")
+    return level
 
 
 def check_length(path, num_frames: int, min_frames: int, fps: float) -> None:

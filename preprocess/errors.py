@@ -20,6 +20,10 @@ class NoAudioError(PreprocessError):
     """The video has no audio track (and --no-audio was not given)."""
 
 
+class SilentAudioError(NoAudioError):
+    """The audio track is silent or near silent (and --no-audio was not given)."""
+
+
 class VideoTooShortError(PreprocessError):
     """Too few frames to build a dataset."""
 

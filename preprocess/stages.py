@@ -38,7 +38,19 @@ def run_decode(ctx: StageContext) -> dict:
     cfg, video = ctx.cfg, ctx.video
     info = dec.probe(video)
     dec.check_audio(video, info, cfg.no_audio)
-    track = dec.detect_face_track(video, info, cfg.fps, cfg.detect_width, cfg.detect_every, ctx.progress)
+    has_audio = info.has_audio and not cfg.no_audio
+    wav = None
+    if has_audio:  # first: a silent track is refused before the long passes over the frames
+        audio_stats = dec.DecodeStats("audio")
+        wav = dec.decode_audio(video, cfg.sample_rate, audio_stats)
+        dec.check_speech(video, wav, cfg.sample_rate)
+        if audio_stats.warning():
+            ctx.warn(audio_stats.warning())
+    video_stats = dec.DecodeStats("video")
+    track = dec.detect_face_track(video, info, cfg.fps, cfg.detect_width, cfg.detect_every, ctx.progress,
+                                  stats=video_stats)
+    if video_stats.warning():
+        ctx.warn(video_stats.warning())
     T = track.num_frames
     dec.check_length(video, T, cfg.min_frames, cfg.fps)
     crops = dec.crop_track(track, info, cfg.fps, cfg.crop_margin, cfg.crop_smooth_s, cfg.detect_every,
@@ -67,9 +79,7 @@ def run_decode(ctx: StageContext) -> dict:
                              "the file may be damaged: re-encode it")
     save_npy(ctx.path("crops.npy"), crops.astype(np.float32))
     outputs = ["frames.npy", "crops.npy"]
-    has_audio = info.has_audio and not cfg.no_audio
     if has_audio:
-        wav = dec.decode_audio(video, cfg.sample_rate)
         save_wav(ctx.path("audio.wav"), wav, cfg.sample_rate)
         outputs.append("audio.wav")
     else:

@@ -21,6 +21,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from emogs.errors import cli_entry  # noqa: E402
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -221,10 +223,15 @@ def _lipsync_results(meters: dict) -> dict:
     return out
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if (args.truth or args.truth_video) and not args.audio:
         raise SystemExit("error: --truth / --truth-video need --audio (the held-out speech)")
+    from emogs.io.outputs import check_output_file
+
+    if args.out:  # checked before the work, not after it
+        check_output_file(args.out, (".json",), "--out file", "eval.json")
     from emogs.data import PersonDataset
     from emogs.lipsync import load_syncnet
     from emogs.lipsync.person_judge import load_person_judge

@@ -18,6 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from emogs.errors import cli_entry  # noqa: E402
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -32,11 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-frames", type=int, default=-1, help="validation frames to evaluate (-1: preset)")
     p.add_argument("--no-eval", action="store_true")
     p.add_argument("--no-emotion", action="store_true", help="skip the emotional frames and emotion branch")
+    p.add_argument("--no-audio", action="store_true", help="a video without speech: an avatar that does not "
+                   "talk (audio features are zeros; a silent or missing audio track is refused without it)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
 
-def preprocess(video: Path, ds_dir: Path, progress: bool, emotion: bool, tts: bool = False) -> Path:
+def preprocess(video: Path, ds_dir: Path, progress: bool, emotion: bool, tts: bool = False,
+               no_audio: bool = False) -> Path:
     """Run the preprocessing pipeline (finished stages are skipped), plus the optional stages: the
     person's lip-sync judge (for `person_sync` in the report and L_sync), TTS speech when L_sync
     wants it, and the emotional frames when the emotion branch is wanted. A dataset folder passed
@@ -48,7 +53,8 @@ def preprocess(video: Path, ds_dir: Path, progress: bool, emotion: bool, tts: bo
     from preprocess.pipeline import run_pipeline
 
     t0 = time.time()
-    run_pipeline(str(video), str(ds_dir), PreprocessConfig(), progress=progress)
+    pcfg = PreprocessConfig(no_audio=no_audio)
+    run_pipeline(str(video), str(ds_dir), pcfg, progress=progress)
     optional = {"lipsync_judge": "no lip-sync judge ({err}); the report will lack person_sync"}
     if tts:
         optional["tts_audio"] = "no TTS speech ({err}); L_sync sees only the video's own audio"
@@ -56,19 +62,22 @@ def preprocess(video: Path, ds_dir: Path, progress: bool, emotion: bool, tts: bo
         optional["emotion"] = "no emotional frames ({err}); fitting without the emotion branch"
     for stage, warning in optional.items():
         try:
-            run_pipeline(str(video), str(ds_dir), PreprocessConfig(), stages=[stage], progress=progress)
+            run_pipeline(str(video), str(ds_dir), pcfg, stages=[stage], progress=progress)
         except PreprocessError as err:
             print(f"[fit_person] warning: {warning.format(err=err)}", file=sys.stderr)
     print(f"[fit_person] preprocessing done in {time.time() - t0:.0f} s -> {ds_dir}")
     return ds_dir
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     video = Path(args.video)
     if not video.exists():
-        raise SystemExit(f"error: {video} does not exist")
-    out = Path(args.out) if args.out else Path("out") / video.stem
+        raise SystemExit(f"error: {video} does not exist\n  fix: check the path of the video")
+    from emogs.io.outputs import check_output_dir
+
+    out = check_output_dir(Path(args.out) if args.out else Path("out") / video.stem, "--out folder")
     out.mkdir(parents=True, exist_ok=True)
     from emogs.data import PersonDataset
     from emogs.data.emotion_frames import EmotionFrames
@@ -80,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.syncnet_weights:
         cfg.syncnet_weights = args.syncnet_weights
     ds_dir = preprocess(video, out / "dataset", not args.quiet, emotion=cfg.stages.get("emotion", 0) > 0,
-                        tts=cfg.resolved_sync_judge() != "none" and cfg.sync_tts_fraction > 0)
+                        tts=cfg.resolved_sync_judge() != "none" and cfg.sync_tts_fraction > 0,
+                        no_audio=args.no_audio)
     if args.steps_scale != 1.0:  # the stages and the densification schedule shrink together
         def scale(v: int) -> int:
             return max(1, int(round(v * args.steps_scale))) if v else 0

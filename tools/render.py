@@ -17,6 +17,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from emogs.emotion.cli_parse import emotion_arg  # noqa: E402  (light: numpy only)
+from emogs.errors import cli_entry  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +70,7 @@ def extractor_name(recorded: str) -> str:
                      "new audio need 'whisper' or 'logmel' (refit on a dataset made with one of them).")
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import torch
@@ -78,8 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     from emogs.avatar.inference import tune_allocator
     from emogs.data import PersonDataset
     from emogs.io import read_audio, write_video
+    from emogs.io.outputs import check_output_file
     from emogs.train import load_avatar
 
+    check_output_file(args.out, (".mp4", ".mkv", ".mov"), "--out video", "render.mp4")
     tune_allocator()  # reuse frame-sized buffers instead of page-faulting them every frame
     avatar, meta = load_avatar(args.avatar)
     cfg = avatar.config

@@ -20,6 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from emogs.emotion.cli_parse import emotion_arg  # noqa: E402  (light: numpy only)
+from emogs.errors import cli_entry  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +58,7 @@ def silence_features(extractor: str | None, fps: float, dim: int) -> np.ndarray 
     return feats[len(feats) // 2] if feats.shape[1] == dim else None
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.audio and args.live_port:

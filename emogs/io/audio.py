@@ -9,28 +9,32 @@ import numpy as np
 
 
 def read_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
-    """Decode `path` -> float32 [N] mono in [-1,1] resampled to `sample_rate` (PyAV)."""
+    """Decode `path` -> float32 [N] mono in [-1,1] resampled to `sample_rate` (PyAV). Damaged packets
+    are skipped (DamagedMediaError, a ValueError, when more than 5 % are)."""
     import av
+
+    from .decoding import MediaError, MissingMediaError, decode_packets
 
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"audio file {path} does not exist.")
+        raise MissingMediaError(f"audio file {path} does not exist", "check the path")
     try:
         container = av.open(str(path))
     except av.error.InvalidDataError as err:
-        raise ValueError(f"{path} is not a readable audio/video file ({err}).") from err
+        raise MediaError(f"{path} is not a readable audio/video file ({err})",
+                         "give a wav / mp3 / m4a / mp4 file with speech") from err
     with container:
         if not container.streams.audio:
-            raise ValueError(f"{path} has no audio stream; pass a file with speech audio (e.g. a .wav).")
+            raise MediaError(f"{path} has no audio stream", "pass a file with speech audio (e.g. a .wav)")
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         chunks = []
-        for frame in container.decode(audio=0):
+        for frame in decode_packets(container, container.streams.audio[0], path=path):
             for out in resampler.resample(frame):
                 chunks.append(out.to_ndarray().reshape(-1))
         for out in resampler.resample(None):
             chunks.append(out.to_ndarray().reshape(-1))
     if not chunks:
-        raise ValueError(f"{path}: the audio stream is empty.")
+        raise MediaError(f"{path}: the audio stream is empty", "pass a file with speech audio (e.g. a .wav)")
     return np.concatenate(chunks).astype(np.float32)
 
 

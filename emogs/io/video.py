@@ -78,11 +78,14 @@ def write_video(
 
 
 def iter_video_frames(path: str | Path) -> Iterator[np.ndarray]:
-    """Stream a video's frames as uint8 [H,W,3] RGB, one at a time (never the whole video in RAM)."""
+    """Stream a video's frames as uint8 [H,W,3] RGB, one at a time (never the whole video in RAM).
+    Damaged packets are skipped (DamagedMediaError when more than 5 % are)."""
     import av
 
+    from .decoding import decode_packets
+
     with av.open(str(path)) as c:
-        for f in c.decode(video=0):
+        for f in decode_packets(c, c.streams.video[0], path=path):
             yield f.to_ndarray(format="rgb24")
 
 

@@ -149,7 +149,7 @@ def test_no_face_in_most_frames_names_time_ranges(tmp_path):
         run_pipeline(
             clip,
             tmp_path / "ds",
-            PreprocessConfig(**SMALL),
+            PreprocessConfig(**SMALL, no_audio=True),  # a silent track
             stages=["decode"],
             progress=False,
             log=lambda s: None,
@@ -167,7 +167,7 @@ def test_no_face_in_most_frames_names_time_ranges(tmp_path):
         run_pipeline(
             blank,
             tmp_path / "ds2",
-            PreprocessConfig(**SMALL),
+            PreprocessConfig(**SMALL, no_audio=True),  # a silent track
             stages=["decode"],
             progress=False,
             log=lambda s: None,
@@ -192,7 +192,7 @@ def test_extreme_aspect_ratio(tmp_path):
     m = run_pipeline(
         tall,
         tmp_path / "ds",
-        PreprocessConfig(**SMALL),
+        PreprocessConfig(**SMALL, no_audio=True),  # a silent track
         stages=["decode"],
         progress=False,
         log=lambda s: None,
