@@ -347,6 +347,19 @@ def _gauss_smooth(x: np.ndarray, sigma: float) -> np.ndarray:
     return gaussian_filter1d(x, sigma, axis=0, mode="nearest")
 
 
+def missing_face_mask(track: FaceTrack, detect_every: int) -> np.ndarray:
+    """[T] bool: frames near a checked frame without the followed face (each checked frame stands for
+    the `detect_every` frames from it)."""
+    T = track.num_frames
+    tried = np.zeros(T, bool)
+    tried[::detect_every] = True
+    missing = np.zeros(T, bool)
+    idx = np.flatnonzero(tried & ~track.detected)
+    for k in range(detect_every):
+        missing[np.clip(idx + k, 0, T - 1)] = True
+    return missing
+
+
 def crop_track(track: FaceTrack, info: VideoInfo, fps: float, margin: float, smooth_s: float,
                detect_every: int = 2, min_face_fraction: float = 0.5) -> np.ndarray:
     """Stabilised square crops [T, 3] = (x0, y0, side) in source pixels, constant side.
@@ -362,11 +375,7 @@ def crop_track(track: FaceTrack, info: VideoInfo, fps: float, margin: float, smo
         raise NoFaceError(f"{info.path}: no face found in any of {n_tried} checked frames",
                           "give a video showing one person's face, reasonably frontal and lit")
     if n_found < min_face_fraction * n_tried:
-        # report ranges on the checked frames, spread to their neighbours
-        missing = np.zeros(T, bool)
-        idx = np.flatnonzero(tried & ~track.detected)
-        for k in range(detect_every):
-            missing[np.clip(idx + k, 0, T - 1)] = True
+        missing = missing_face_mask(track, detect_every)  # ranges on the checked frames, spread
         raise NoFaceError(
             f"{info.path}: a face was found in only {n_found}/{n_tried} checked frames "
             f"(no face at {format_ranges(missing, fps)})",

@@ -57,6 +57,10 @@ def run_decode(ctx: StageContext) -> dict:
                            cfg.min_face_fraction)
     if track.max_faces > 1:
         ctx.warn(f"up to {track.max_faces} faces in a frame: following the largest consistent face track")
+    lost = dec.missing_face_mask(track, cfg.detect_every)
+    if lost.sum() >= 0.5 * cfg.fps:  # half a second or more without the face
+        ctx.warn(f"no face at {format_ranges(lost, cfg.fps)}: the crop holds its place there "
+                 "(cut these parts out if the face is hidden or away)")
     S = int(cfg.size)
     n = 0
     writer = MemmapWriter(ctx.path("frames.npy"), np.uint8, (T, S, S, 3))

@@ -91,7 +91,8 @@ def render_frame(t: float, width: int, height: int, mouth_open: float = 0.0, mot
 
 def make_clip(path: str | Path, seconds: float = 3.0, width: int = 256, height: int = 256, fps: float = 25.0,
               audio: str = "speech", motion: float = 1.0, face_visible=None, second_face: bool = False,
-              vfr: bool = False, codec: str = "libx264", sample_rate: int = 16000, face_xy=None) -> Path:
+              vfr: bool = False, codec: str = "libx264", sample_rate: int = 16000, face_xy=None,
+              rotation: int = 0, channels: int = 1) -> Path:
     """Write a test clip and return its path.
 
     audio: "speech" (espeak-ng), "silence" or "none" (no audio track).
@@ -99,6 +100,9 @@ def make_clip(path: str | Path, seconds: float = 3.0, width: int = 256, height: 
     second_face: add a smaller second face in a corner.
     vfr: variable frame rate (timestamps jitter between 0.5 and 1.5 frame intervals).
     face_xy: optional callable t -> (x, y) face position as fractions of the frame (default centre).
+    rotation: a phone video's rotation metadata (degrees counter-clockwise, 90 / 180 / 270): the frames
+    are stored turned the other way, so a player (and the decoder) shows them upright at width x height.
+    channels: 1 (mono) or 2 (stereo: the speech on the left, half of it on the right).
     """
     import av
 
@@ -115,16 +119,20 @@ def make_clip(path: str | Path, seconds: float = 3.0, width: int = 256, height: 
         times = np.arange(T) / fps
     env = _envelope(wav, sample_rate, times) if audio == "speech" else np.zeros(T)
     tb = Fraction(1, 1000) if vfr else Fraction(1, int(round(fps)))
+    k = (int(rotation) // 90) % 4
     with av.open(str(path), "w") as out:
         vs = out.add_stream(codec, rate=int(round(fps)))
-        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+        vs.width, vs.height = (height, width) if k % 2 else (width, height)
+        vs.pix_fmt = "yuv420p"
+        if k:
+            vs.set_display_rotation(90 * k)
         vs.time_base = tb
         if codec == "libx264":
             vs.options = {"preset": "ultrafast", "crf": "18"}
         as_ = None
         if audio != "none":
             as_ = out.add_stream("aac", rate=sample_rate)
-            as_.layout = "mono"
+            as_.layout = "stereo" if channels == 2 else "mono"
         import skimage.data
 
         base = skimage.data.astronaut()
@@ -141,7 +149,7 @@ def make_clip(path: str | Path, seconds: float = 3.0, width: int = 256, height: 
                                          base=base)
                     region = small.sum(-1) != 30 + 60 + 90
                     img[region] = small[region]
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(np.rot90(img, -k)), format="rgb24")
             frame.pts = int(round(t / tb))
             frame.time_base = tb
             for p in vs.encode(frame):
@@ -151,10 +159,13 @@ def make_clip(path: str | Path, seconds: float = 3.0, width: int = 256, height: 
         if as_ is not None:
             chunk = 1024
             s16 = np.clip(wav * 32767, -32768, 32767).astype(np.int16)
-            for k in range(0, len(s16), chunk):
-                fr = av.AudioFrame.from_ndarray(s16[None, k:k + chunk], format="s16", layout="mono")
+            if channels == 2:  # packed s16: interleaved left / right samples
+                s16 = np.stack([s16, s16 // 2], -1).reshape(-1)
+            for j in range(0, len(wav), chunk):
+                fr = av.AudioFrame.from_ndarray(s16[None, j * channels:(j + chunk) * channels], format="s16",
+                                                layout="stereo" if channels == 2 else "mono")
                 fr.sample_rate = sample_rate
-                fr.pts = k
+                fr.pts = j
                 for p in as_.encode(fr):
                     out.mux(p)
             for p in as_.encode():

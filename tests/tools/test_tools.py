@@ -1,48 +1,13 @@
-import importlib.util
 import json
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from tool_helpers import TINY
+from tool_helpers import load_tool as _tool
 
 from emogs.data.synthetic import write_toy_dataset
 from emogs.io import read_audio, read_video_frames, write_wav
-
-TOOLS = Path(__file__).resolve().parents[2] / "tools"
-
-
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(f"_tool_{name}", TOOLS / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-TINY = """
-train_size: 16
-stages: {canonical: 6, networks: 6, fuse: 2, emotion: 4}
-model: {sh_degree: 1, num_face: 100, num_mouth: 20, face_hidden: 16, mouth_hidden: 16, emotion_hidden: 16,
-        hash_levels: 4, hash_log2_table_size: 10, face_finest_resolution: 16, mouth_finest_resolution: 16}
-densify: {refine_start: 4, refine_every: 4, refine_stop: 100, reset_every: 0, max_face: 200, max_mouth: 40}
-checkpoint_every: 5
-num_eval_frames: 1
-"""
-
-
-@pytest.fixture(scope="module")
-def fitted(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("tools")
-    root = write_toy_dataset(tmp / "ds", num_frames=12, size=16, audio_dim=80, with_emotion=True)
-    m = json.loads((root / "manifest.json").read_text())
-    m["audio_features"]["extractor"] = "logmel"  # so new audio can be featurised like the dataset
-    (root / "manifest.json").write_text(json.dumps(m))
-    (tmp / "tiny.yaml").write_text(TINY)
-    out = tmp / "out"
-    rc = _tool("fit_person").main([str(root), "--out", str(out), "--preset", str(tmp / "tiny.yaml"),
-                                   "--quiet"])
-    assert rc == 0
-    return tmp, root, out / "avatar"
 
 
 def test_fit_person_writes_the_avatar_folder(fitted):
