@@ -2,7 +2,8 @@
 
 A `UserError` carries `problem` and `fix`; any exception with those two attributes (preprocess's
 errors too) is printed by `cli_entry` as ``error: PROBLEM`` / ``  fix: FIX`` with exit code 2 and
-no traceback. ``raise SystemExit("error: ...")`` in a tool also ends with exit code 2.
+no traceback. ``raise SystemExit("error: ...")`` in a tool and a FileNotFoundError (a path the user
+gave) also end with exit code 2.
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ def cli_entry(main: Callable[..., int]) -> Callable[..., int]:
                 print(ex.code, file=sys.stderr)
                 return 2
             raise
+        except FileNotFoundError as err:  # a path the user gave (an avatar, audio, weights...)
+            if is_user_error(err):
+                print(f"error: {err.problem}\n  fix: {err.fix}", file=sys.stderr)
+            else:
+                print(f"error: {err}\n  fix: check the path", file=sys.stderr)
+            return 2
         except Exception as err:
             if not is_user_error(err):
                 raise

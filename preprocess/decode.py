@@ -278,7 +278,10 @@ def detect_face_track(path, info: VideoInfo, fps: float, detect_width: int = 320
     from tqdm import tqdm
 
     scale = info.width / min(detect_width, info.width)
-    det = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5)
+    from emogs.logs import quiet_solution
+
+    det = quiet_solution(lambda: mp.solutions.face_detection.FaceDetection(model_selection=1,
+                                                                            min_detection_confidence=0.5))
     centers, sides, found = [], [], []
     max_faces = 0
     prev = None

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .io_utils import NpyFrameWriter
+from .parallel import tick
 
 
 @dataclass
@@ -43,6 +44,7 @@ class ParseFrames:
         parser, frames, lm, out = self._state
         for t in range(start, end):
             out.write(t, parser(np.asarray(frames[t]), np.asarray(lm[t])))
+            tick()
 
 
 @dataclass
@@ -80,6 +82,7 @@ class RenderNormals:
                 rows = np.zeros((box.shape[0], self.size, 3), np.uint8)
                 rows[:, x0 : x0 + box.shape[1]] = box
                 out.write_rows(t, y0, rows)
+            tick()
 
 
 def follow_face(faces, prev):
@@ -139,5 +142,6 @@ class DetectLandmarks:
                 nfaces[t] = min(len(faces), 255)
                 if p is not None:
                     pts[t], conf[t] = p, c
+                tick()  # (the warm-up frames before `start` are not counted)
         for a in (pts, conf, nfaces):
             a.flush()

@@ -19,7 +19,6 @@ skin), eyes and lips the most (< 1.5 px).
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,8 +108,9 @@ class FaceMesh:
 
 
 def _quiet_mediapipe() -> None:
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from emogs.logs import silence_native_logs
+
+    silence_native_logs()
 
 
 class FaceMeshDetector:
@@ -130,13 +130,15 @@ class FaceMeshDetector:
         _quiet_mediapipe()
         import mediapipe as mp
 
-        self._mesh = mp.solutions.face_mesh.FaceMesh(
+        from emogs.logs import quiet_solution
+
+        self._mesh = quiet_solution(lambda: mp.solutions.face_mesh.FaceMesh(
             static_image_mode=not video_mode,
             max_num_faces=int(max_faces),
             refine_landmarks=True,
             min_detection_confidence=float(min_confidence),
             min_tracking_confidence=float(min_confidence),
-        )
+        ))
 
     def __call__(self, rgb: np.ndarray) -> list[FaceMesh]:
         if self._mesh is None:

@@ -9,6 +9,9 @@ reuses it for all its chunks (MediaPipe objects are never shared between process
 
     run_frame_tasks(ParseFrames(root, ...), T, workers=2, progress=cb)
 
+Progress: a task calls ``tick()`` after each frame; the count is shared by all worker processes, so
+the caller's bar moves frame by frame (a task that never ticks is counted when its chunks finish).
+
 Workers are started with ``forkserver`` (not ``fork``: the parent may hold MediaPipe / OpenMP
 threads, which do not survive a fork). With ``workers <= 1`` or fewer than ``min_frames`` frames
 the task runs in-process (no start-up cost for short clips). Results are identical either way
@@ -31,6 +34,7 @@ from dataclasses import dataclass
 from .errors import PreprocessError
 
 _TASK = None  # the frame task of this worker process
+_FRAMES_DONE = None  # a shared counter (multiprocessing.Value 'q') of the frames finished, or None
 MIN_PARALLEL_FRAMES = 150  # shorter clips run in-process (a worker's start-up costs ~1 s)
 
 
@@ -69,9 +73,19 @@ def _single_threaded_blas():
                 os.environ[k] = v
 
 
-def _init_worker(task) -> None:
-    global _TASK
-    _TASK = task
+def tick(n: int = 1) -> None:
+    """A frame task's report of `n` more frames done (counted across all worker processes)."""
+    counter = _FRAMES_DONE
+    if isinstance(counter, _LocalCounter):
+        counter.add(n)
+    elif counter is not None:
+        with counter.get_lock():
+            counter.value += n
+
+
+def _init_worker(task, counter=None) -> None:
+    global _TASK, _FRAMES_DONE
+    _TASK, _FRAMES_DONE = task, counter
     try:
         import cv2
 
@@ -123,24 +137,42 @@ def run_frame_tasks(
     if workers < 0:
         raise ValueError(f"workers must be >= 0 (0 = automatic), got {workers}")
     workers = workers or default_workers()
+    shown = 0
+
+    def report(counter, finished: int) -> None:
+        """Advance the bar to the frames ticked (or at least those of the finished chunks)."""
+        nonlocal shown
+        now = max(counter.value, finished)
+        if progress is not None and now > shown:
+            progress(now - shown)
+        shown = max(shown, now)
+
     if workers <= 1 or num_frames < max(min_frames, 2):
-        for s, e in chunk_ranges(num_frames, 1, chunk):
-            task(s, e)
-            if progress is not None:
-                progress(e - s)
+        global _FRAMES_DONE
+        local = _LocalCounter(lambda: report(local, 0))
+        _FRAMES_DONE = local
+        try:
+            for s, e in chunk_ranges(num_frames, 1, chunk):
+                task(s, e)
+                local.value = max(local.value, e)  # a task that does not tick
+                report(local, 0)
+        finally:
+            _FRAMES_DONE = None
         return FrameTaskRun(1)
     ranges = chunk_ranges(num_frames, workers, chunk)
     workers = min(workers, len(ranges))
     ctx = mp.get_context("forkserver")
+    counter = ctx.Value("q", 0)
     # imported once in the fork server, inherited by every worker (no per-worker import cost)
     ctx.set_forkserver_preload(["numpy", "cv2", "mediapipe", "preprocess.frame_tasks", "preprocess.landmarks",
                                 "preprocess.normals", "preprocess.parsing"])
     with _single_threaded_blas(), ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                                      initargs=(task,)) as pool:
+                                                      initargs=(task, counter)) as pool:
         futures = [pool.submit(_run_chunk, s, e) for s, e in ranges]
-        pending, cpu_s = set(futures), 0.0
+        pending, cpu_s, finished = set(futures), 0.0, 0
         while pending:
-            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            done, pending = wait(pending, timeout=0.25, return_when=FIRST_EXCEPTION)
+            report(counter, finished)
             for f in done:
                 err = f.exception()
                 if err is not None:
@@ -157,6 +189,17 @@ def run_frame_tasks(
                     raise err
                 n, cpu = f.result()
                 cpu_s += cpu
-                if progress is not None:
-                    progress(n)
+                finished += n
+            report(counter, finished)
     return FrameTaskRun(workers, cpu_s)
+
+
+class _LocalCounter:
+    """In-process stand-in of the shared counter: a tick moves the bar at once."""
+
+    def __init__(self, on_change: Callable[[], None]):
+        self.value, self.on_change = 0, on_change
+
+    def add(self, n: int) -> None:
+        self.value += n
+        self.on_change()

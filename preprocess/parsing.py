@@ -147,9 +147,13 @@ class FaceParser:
     def person_probability(self, rgb: np.ndarray) -> np.ndarray:
         """MediaPipe selfie segmentation: float32 [S, S] in [0, 1]."""
         if self._segmenter is None:
+            from emogs.logs import quiet_solution, silence_native_logs
+
+            silence_native_logs()
             import mediapipe as mp
 
-            self._segmenter = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+            self._segmenter = quiet_solution(
+                lambda: mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0))
         res = self._segmenter.process(np.ascontiguousarray(rgb))
         if res.segmentation_mask is None:
             return np.zeros(rgb.shape[:2], np.float32)

@@ -200,7 +200,6 @@ def run_pipeline(video: str | Path | None, out: str | Path, cfg: PreprocessConfi
         h = inputs_hash(stage, cfg, manifest)
         if manifest["stages"].pop(stage.name, None) is not None:  # not current until it finishes
             save_json(out / "manifest.json", manifest)
-        log(f"[{stage.name}] running")
         t0, c0 = time.perf_counter(), time.process_time()
         ctx.warnings = []
         rec = dict(stage.run(ctx) or {})
@@ -223,6 +222,6 @@ def run_pipeline(video: str | Path | None, out: str | Path, cfg: PreprocessConfi
         record.update(rec)
         manifest["stages"][stage.name] = record
         save_json(out / "manifest.json", manifest)
-        log(f"[{stage.name}] done in {seconds:.1f} s")
+        log(f"[{stage.name}] done in {seconds:.1f} s")  # one line per stage (its bar shows it running)
     save_json(out / "manifest.json", manifest)
     return manifest

@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 
 
 def export_ply(gset, path: str | Path) -> Path:
-    """Write `gset` (an emogs GaussianSet) as a binary little-endian 3DGS PLY.
-
-    Properties: x y z nx ny nz f_dc_0..2 f_rest_0..(3(K-1)-1) opacity scale_0..2 rot_0..3, with
-    log-scales, opacity logits and channel-major f_rest, as the 3DGS tools expect.
-    """
+    """Write `gset` (an emogs GaussianSet) as a binary little-endian 3DGS PLY (see `write_gaussians_ply`)."""
     p = {k: v.detach().cpu().float().numpy() for k, v in gset.params.items()}
-    n = p["means"].shape[0]
-    rest = p["shN"].transpose(0, 2, 1).reshape(n, -1)  # [N, 3*(K-1)] channel-major
-    cols = [p["means"], np.zeros((n, 3), np.float32), p["sh0"].reshape(n, 3), rest,
-            p["opacity_logit"].reshape(n, 1), p["log_scales"], p["quats"]]
+    return write_gaussians_ply(path, p["means"], p["quats"], p["log_scales"], p["opacity_logit"], p["sh0"],
+                               p["shN"])
+
+
+def write_gaussians_ply(path: str | Path, means, quats, log_scales, opacity_logit, sh0, shN) -> Path:
+    """Write Gaussians as a binary little-endian float32 PLY in the original 3DGS layout.
+
+    means [N,3]; quats [N,4] wxyz (rot_0 = w); log_scales [N,3] (scale_i = log of the std);
+    opacity_logit [N] or [N,1] (opacity = its sigmoid); sh0 [N,1,3] or [N,3] (f_dc); shN [N,K-1,3]
+    (f_rest, channel-major: all coefficients of red, then green, then blue). Properties, in order:
+    x y z nx ny nz (zeros) f_dc_0..2 f_rest_0..3(K-1)-1 opacity scale_0..2 rot_0..3 - the layout of
+    3DGS' `save_ply`, read by gsplat / nerfstudio / SuperSplat. Written atomically.
+    """
+    n = np.asarray(means).shape[0]
+    rest = np.asarray(shN, np.float32).reshape(n, -1, 3).transpose(0, 2, 1).reshape(n, -1)
+    cols = [np.asarray(means, np.float32).reshape(n, 3), np.zeros((n, 3), np.float32),
+            np.asarray(sh0, np.float32).reshape(n, 3), rest,
+            np.asarray(opacity_logit, np.float32).reshape(n, 1),
+            np.asarray(log_scales, np.float32).reshape(n, 3), np.asarray(quats, np.float32).reshape(n, 4)]
     data = np.concatenate(cols, axis=1).astype("<f4")
     names = ["x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"]
     names += [f"f_rest_{i}" for i in range(rest.shape[1])]
@@ -26,9 +38,11 @@ def export_ply(gset, path: str | Path) -> Path:
     header += "".join(f"property float {nm}\n" for nm in names) + "end_header\n"
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
         f.write(header.encode("ascii"))
         f.write(data.tobytes())
+    os.replace(tmp, path)
     return path
 
 

@@ -130,7 +130,7 @@ def test_changed_parameter_reruns_only_downstream(dataset, tmp_path):
     logs = []
     cfg = PreprocessConfig(**{**CFG.__dict__, "contact_frames": 3})
     run_pipeline(video, root2, cfg, progress=False, log=logs.append)
-    ran = [line.split("]")[0][1:] for line in logs if "running" in line]
+    ran = [line.split("]")[0][1:] for line in logs if "done in" in line]
     assert ran == ["contact_sheet"]
 
 
@@ -160,7 +160,7 @@ def test_killed_run_resumes(dataset, tmp_path):
     assert "normals" not in after_kill["stages"] and "parsing" in after_kill["stages"]
     logs = []
     final = run_pipeline(video, root2, CFG, progress=False, log=logs.append)
-    ran = [line.split("]")[0][1:] for line in logs if "running" in line]
+    ran = [line.split("]")[0][1:] for line in logs if "done in" in line]
     assert ran == ["normals", "aus", "contact_sheet"]
     np.testing.assert_array_equal(np.load(root2 / "normals.npy"), np.load(root / "normals.npy"))
     assert not (root2 / "normals.npy.tmp").exists() or True  # a stale .tmp is overwritten on the next write

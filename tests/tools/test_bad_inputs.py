@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from emogs.logs import NOISE
 from preprocess.testclips import make_clip, render_frame
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,6 +26,8 @@ def run(*args, timeout=300) -> subprocess.CompletedProcess:
     res = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, timeout=timeout,
                          env=env, cwd=ROOT)
     assert "Traceback" not in res.stderr, res.stderr[-3000:]
+    noise = [ln for ln in res.stderr.splitlines() if NOISE.search(ln)]
+    assert not noise, noise  # MediaPipe / TFLite / absl start-up lines are filtered
     return res
 
 

@@ -56,10 +56,10 @@ def test_cli_serves_the_avatar_with_audio_and_stops_by_itself(avatar_dir, capsys
     assert not th.is_alive() and result["rc"] == 0
 
 
-def test_cli_errors(avatar_dir, tmp_path):
-    tool = _tool()
-    with pytest.raises(FileNotFoundError, match="not an emogs avatar folder"):
-        tool.main([str(tmp_path), "--max-seconds", "0"])
-    with pytest.raises(SystemExit, match="not both"):
-        tool.main([str(avatar_dir / "avatar"), "--audio", "x.wav", "--live-port", "5"])
+def test_cli_errors(avatar_dir, tmp_path, capsys):
+    tool = _tool()  # user errors: exit code 2 and the message, no traceback
+    assert tool.main([str(tmp_path), "--max-seconds", "0"]) == 2
+    assert "not an emogs avatar folder" in capsys.readouterr().err
+    assert tool.main([str(avatar_dir / "avatar"), "--audio", "x.wav", "--live-port", "5"]) == 2
+    assert "not both" in capsys.readouterr().err
     assert tool.extractor_name("whisper-tiny.en") == "whisper" and tool.extractor_name("synthetic") is None
