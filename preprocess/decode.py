@@ -271,7 +271,7 @@ def detect_face_track(path, info: VideoInfo, fps: float, detect_width: int = 320
                       progress: bool = False, stats: DecodeStats | None = None) -> FaceTrack:
     """First pass: face boxes on a low-resolution decode, following the largest consistent face.
     `stats`: the decoding's packet counts (damaged packets skipped; see `iter_frames`)."""
-    from .landmarks import _quiet_mediapipe
+    from emogs.face.landmarks import _quiet_mediapipe
 
     _quiet_mediapipe()
     import mediapipe as mp

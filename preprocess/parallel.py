@@ -164,7 +164,7 @@ def run_frame_tasks(
     ctx = mp.get_context("forkserver")
     counter = ctx.Value("q", 0)
     # imported once in the fork server, inherited by every worker (no per-worker import cost)
-    ctx.set_forkserver_preload(["numpy", "cv2", "mediapipe", "preprocess.frame_tasks", "preprocess.landmarks",
+    ctx.set_forkserver_preload(["numpy", "cv2", "mediapipe", "preprocess.frame_tasks", "emogs.face.landmarks",
                                 "preprocess.normals", "preprocess.parsing"])
     with _single_threaded_blas(), ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                                                       initargs=(task, counter)) as pool:
