@@ -35,7 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "without it a fixed frontal camera on a grey background is used")
     p.add_argument("--emotion", type=emotion_arg, default=None,
                    help="initial emotion: happy, happy:strong, happy:0.7 or valence,arousal (0.5,0.3)")
-    p.add_argument("--resolution", type=int, default=0, help="initial image size (default min(256, dataset))")
+    p.add_argument("--va-trajectory", help="V/A keyframes (CSV / JSON, as tools/render.py) followed in time")
+    p.add_argument("--resolution", type=int, default=0,
+                   help="image size (default: 512 when this machine renders it at >= 25 FPS, else 256)")
+    p.add_argument("--no-sound", action="store_true", help="do not play the audio in the browser")
     p.add_argument("--fps", type=float, default=0, help="display rate while playing (default: dataset fps)")
     p.add_argument("--max-seconds", type=float, help="stop by itself after N seconds")
     return p
@@ -107,13 +110,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"live audio: send raw 16 kHz mono int16 PCM to {sock.host}:{sock.port}")
         live = sock.chunks(accept_timeout_s=args.max_seconds or 3600.0)
 
-    state = ViewerState(resolution=args.resolution or min(256, source.size), playing=feats is not None)
+    traj = None
+    if args.va_trajectory:
+        from emogs.emotion import load_va_trajectory
+
+        traj = load_va_trajectory(args.va_trajectory)
+    res = args.resolution
+    if not res:
+        from emogs.viewer.render import pick_resolution
+
+        res, fps = pick_resolution(avatar, source)
+        shown = ", ".join(f"{s} px: {f:.0f} FPS" for s, f in fps.items()) or "the dataset's size"
+        print(f"resolution {res} px (measured {shown})")
+    state = ViewerState(resolution=res, playing=feats is not None)
     if args.emotion is not None:
         e = args.emotion
         state = (with_preset(state, e.name, e.intensity) if e.name
                  else state.replace(valence=e.valence, arousal=e.arousal))
-    app = ViewerApp(avatar, source, feats, ViewerConfig(host=args.host, port=args.port, fps=args.fps or None),
-                    state=state, live=live, live_extractor=extractor or "logmel")
+    vcfg = ViewerConfig(host=args.host, port=args.port, fps=args.fps or None, sound=not args.no_sound)
+    app = ViewerApp(avatar, source, feats, vcfg, state=state, live=live, live_extractor=extractor or "logmel",
+                    audio_wav=wav if args.audio else None, va_trajectory=traj)
     app.start()
     print(f"emogs viewer at {app.url}  (Ctrl-C to stop)", flush=True)
     try:

@@ -10,6 +10,10 @@ FramePacer (frames are dropped, never queued, when rendering is slower than the 
 when paused it re-renders only after a control changed. With live audio (`live=` an iterator
 of PCM chunks), an audio thread turns chunks into frames (emogs.stream) and leaves only the
 newest in a one-slot mailbox for the render thread.
+
+Sound (`sound.py`): the loaded clip (`audio_wav=`) plays in the browser from the frame clock's time
+on every play / seek; live PCM is forwarded in ~100 ms chunks, delayed by the stream's look-ahead.
+A V/A trajectory (`va_trajectory=`) sets valence / arousal from the time while it is followed.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ class ViewerConfig:
     fps: float | None = None
     jpeg_quality: int = 85
     verbose: bool = True
+    sound: bool = True  # play the audio in the browser
+    sound_delay_s: float = 0.0  # extra delay of the sound (the picture's latency: encode + network)
 
 
 def letterbox(img: np.ndarray, aspect: float, color: int = 24) -> np.ndarray:
@@ -70,7 +76,8 @@ class ViewerApp:
 
     def __init__(self, avatar, source: DriveSource, audio_features: np.ndarray | None = None,
                  config: ViewerConfig | None = None, state: ViewerState | None = None,
-                 live: Iterable[np.ndarray] | None = None, live_extractor: str = "logmel"):
+                 live: Iterable[np.ndarray] | None = None, live_extractor: str = "logmel",
+                 audio_wav: np.ndarray | None = None, va_trajectory=None):
         self.avatar = avatar
         self.source = source
         self.features = audio_features
@@ -85,6 +92,10 @@ class ViewerApp:
 
             self._live_box = LatestFrame()
         self._live_extractor = live_extractor
+        self.audio_wav = audio_wav if self.config.sound else None  # 16 kHz mono of `audio_features`
+        self.va_trajectory = va_trajectory  # emogs.emotion.VATrajectory or None
+        self.follow_trajectory = va_trajectory is not None
+        self._sound_seq = 0
         self._lock = threading.Lock()
         self._dirty = threading.Event()
         self._stop = threading.Event()
@@ -102,11 +113,30 @@ class ViewerApp:
         """Apply UI changes (validated) and schedule a re-render; a time change re-anchors playback."""
         with self._lock:
             self.state = self.state.replace(**changes)
+            if "time_s" in changes:
+                self._apply_trajectory(self.state.time_s)
             if "time_s" in changes or "playing" in changes:
                 self.pacer.restart(int(np.floor(self.state.time_s * self.fps + 1e-9)))
+                self._sound_command(self.state)  # the sound starts / stops with the frame clock
             st = self.state
         self._dirty.set()
         return st
+
+    def _sound_command(self, st: ViewerState) -> None:
+        if self.audio_wav is None or "sound_cmd" not in self.gui:
+            return
+        from .sound import command_html
+
+        self._sound_seq += 1
+        self.gui["sound_cmd"].content = command_html(st.playing, st.time_s, self._sound_seq,
+                                                     self.config.sound_delay_s)
+
+    def _apply_trajectory(self, time_s: float) -> None:
+        """V/A from the trajectory at `time_s` (while it is followed); call with the lock held."""
+        if self.va_trajectory is None or not self.follow_trajectory:
+            return
+        v, a = (float(x) for x in np.clip(self.va_trajectory.at([time_s])[0], -1, 1))
+        self.state = dataclasses.replace(self.state, valence=v, arousal=a, preset="custom")
 
     def snapshot(self) -> ViewerState:
         with self._lock:
@@ -186,6 +216,10 @@ class ViewerApp:
                                            disabled=not has_emotion)
             g["intensity"] = gui.add_slider("intensity", 0.0, 1.0, 0.05, st.intensity,
                                             disabled=not has_emotion)
+            if self.va_trajectory is not None:
+                g["trajectory"] = gui.add_checkbox("follow V/A trajectory", True, disabled=not has_emotion,
+                                                   hint="valence / arousal from the keyframes at the "
+                                                        "current time; moving a slider stops following")
         with gui.add_folder("Eyes"):
             g["blink_auto"] = gui.add_checkbox("blinks from training frames", st.blink is None)
             g["blink"] = gui.add_slider("blink (AU45)", 0.0, 5.0, 0.05, st.blink or 0.0,
@@ -205,6 +239,13 @@ class ViewerApp:
             g["play"] = gui.add_button("play / pause", disabled=self.features is None or live)
             g["time"] = gui.add_slider("time (s)", 0.0, max(self.duration_s, 0.04), 0.04, st.time_s,
                                        disabled=self.features is None or live)
+            if self.audio_wav is not None or (live and self.config.sound):
+                from .sound import player_html
+
+                g["sound_info"] = gui.add_markdown("sound plays in the browser (after a click in the page)")
+                g["sound_player"] = gui.add_html(player_html(self.audio_wav) if self.audio_wav is not None
+                                                 else "")
+                g["sound_cmd"] = gui.add_html("")
         with gui.add_folder("Image"):
             res = [str(r) for r in RESOLUTIONS if r <= 4 * self.source.size] or [str(st.resolution)]
             if str(st.resolution) not in res:
@@ -216,8 +257,10 @@ class ViewerApp:
             g[name].on_update(lambda ev: self._from_ui(ev, fn))
 
         on("emotion", lambda v: self.update(emotion=bool(v)))
-        on("valence", lambda v: self.update(valence=float(v), preset="custom"))
-        on("arousal", lambda v: self.update(arousal=float(v), preset="custom"))
+        on("valence", lambda v: self._manual_va(valence=float(v)))
+        on("arousal", lambda v: self._manual_va(arousal=float(v)))
+        if "trajectory" in g:
+            on("trajectory", self._follow)
         on("preset", lambda v: self._apply_preset(v, g["intensity"].value))
         on("intensity", lambda v: self._apply_preset(g["preset"].value, v))
         on("blink_auto", self._blink_auto)
@@ -255,6 +298,20 @@ class ViewerApp:
         if ev.client is None:  # our own programmatic update (e.g. the time slider while playing)
             return
         fn(ev.target.value)
+
+    def _manual_va(self, **va) -> None:
+        if self.follow_trajectory:
+            self.follow_trajectory = False
+            self._set_gui(trajectory=False)
+        self.update(preset="custom", **va)
+
+    def _follow(self, on: bool) -> None:
+        self.follow_trajectory = bool(on)
+        with self._lock:
+            self._apply_trajectory(self.state.time_s)
+            st = self.state
+        self._set_gui(valence=st.valence, arousal=st.arousal)
+        self._dirty.set()
 
     def _apply_preset(self, name: str, intensity: float) -> None:
         if name == "custom":
@@ -322,6 +379,7 @@ class ViewerApp:
                     continue
                 with self._lock:
                     self.state = dataclasses.replace(self.state, time_s=frame.index / self.source.fps)
+                    self._apply_trajectory(self.state.time_s)
                 self.render_current(frame.audio)
                 self.pacer.stats.dropped = live_box.dropped
             elif st.playing and self.features is not None:
@@ -335,8 +393,12 @@ class ViewerApp:
                     continue
                 with self._lock:
                     self.state = dataclasses.replace(self.state, time_s=now_s)
+                    self._apply_trajectory(now_s)
+                    st = self.state
                 self.render_current()
                 self._set_gui(time=round(now_s, 2))
+                if self.follow_trajectory:
+                    self._set_gui(valence=round(st.valence, 2), arousal=round(st.arousal, 2))
             else:
                 if not self._dirty.wait(0.1):
                     continue
@@ -346,14 +408,31 @@ class ViewerApp:
 
     def _live_loop(self) -> None:
         from ..stream import LiveAudioFeatures, StreamConfig
+        from ..stream.live import latency_bound_s
+        from .sound import LiveSoundBatcher, chunk_html
 
         box = self._live_box
-        live = LiveAudioFeatures(StreamConfig(fps=self.source.fps, window=self.avatar.config.audio_window,
-                                              extractor=self._live_extractor))
+        cfg = StreamConfig(fps=self.source.fps, window=self.avatar.config.audio_window,
+                           extractor=self._live_extractor)
+        live = LiveAudioFeatures(cfg)
+        sound = LiveSoundBatcher() if "sound_player" in self.gui else None
+        # the picture of time t is rendered once the audio up to t + W / fps (and the extractor's
+        # look-ahead) has arrived: the sound waits as long, plus about one render
+        delay = latency_bound_s(cfg) + 0.06 + self.config.sound_delay_s
+
+        def send(batches) -> None:
+            for pcm, t in batches:
+                self._sound_seq += 1
+                self.gui["sound_player"].content = chunk_html(pcm, t, self._sound_seq, delay)
+
         for chunk in self._live_iter:
             if self._stop.is_set():
                 return
+            if sound is not None:
+                send(sound.push(chunk))
             for f in live.push(chunk):
                 box.put(f)
+        if sound is not None:
+            send(sound.flush())
         for f in live.close():
             box.put(f)

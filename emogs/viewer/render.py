@@ -85,3 +85,25 @@ def render_view(avatar, state: ViewerState, audio_features: np.ndarray | None,
     with torch.no_grad():
         rgb = avatar.render_frame(cond, R, R, image_size=source.size)["rgb"]
     return (rgb.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).numpy()
+
+
+def pick_resolution(avatar, source: DriveSource, min_fps: float = 25.0, sizes: tuple[int, ...] = (512, 256),
+                    frames: int = 4) -> tuple[int, dict[int, float]]:
+    """The largest of `sizes` (at most the source's size) this machine renders at >= `min_fps`:
+    the median of `frames` renders after one warm-up, measured at start-up. Falls back to the
+    smallest candidate. Returns (size, {size: measured FPS})."""
+    import time
+
+    cands = sorted({min(int(s), source.size) for s in sizes}, reverse=True)
+    measured: dict[int, float] = {}
+    for size in cands[:-1]:
+        st = ViewerState(resolution=size)
+        times = []
+        for k in range(frames + 1):
+            t0 = time.perf_counter()
+            render_view(avatar, st.replace(time_s=k / source.fps), None, source)
+            times.append(time.perf_counter() - t0)
+        measured[size] = 1.0 / max(float(np.median(times[1:])), 1e-6)
+        if measured[size] >= min_fps:
+            return size, measured
+    return cands[-1], measured
