@@ -407,6 +407,8 @@ class ViewerApp:
                     self.render_current()
 
     def _live_loop(self) -> None:
+        from collections import deque
+
         from ..stream import LiveAudioFeatures, StreamConfig
         from ..stream.live import latency_bound_s
         from .sound import LiveSoundBatcher, chunk_html
@@ -420,10 +422,13 @@ class ViewerApp:
         # look-ahead) has arrived: the sound waits as long, plus about one render
         delay = latency_bound_s(cfg) + 0.06 + self.config.sound_delay_s
 
+        recent: deque = deque(maxlen=5)  # re-sent with each update: the page may skip a render
+
         def send(batches) -> None:
             for pcm, t in batches:
                 self._sound_seq += 1
-                self.gui["sound_player"].content = chunk_html(pcm, t, self._sound_seq, delay)
+                recent.append((self._sound_seq, t, pcm))
+                self.gui["sound_player"].content = chunk_html(list(recent), delay)
 
         for chunk in self._live_iter:
             if self._stop.is_set():

@@ -70,23 +70,29 @@ def command_html(playing: bool, media_time_s: float, seq: int, delay_s: float = 
     return _on_render(js.replace('"', "'"))
 
 
-def chunk_html(pcm: np.ndarray, media_time_s: float, seq: int, delay_s: float,
+def chunk_html(recent: list[tuple[int, float, np.ndarray]], delay_s: float,
                sample_rate: int = SAMPLE_RATE) -> str:
-    """One chunk of a live stream (float [N] in [-1, 1] or int16) starting at `media_time_s`."""
-    a = np.asarray(pcm)
-    if a.dtype != np.int16:
-        a = (np.clip(a.astype(np.float32), -1, 1) * 32767).round().astype(np.int16)
-    b64 = base64.b64encode(a.astype("<i2").tobytes()).decode("ascii")
-    args = json.dumps([b64, float(media_time_s), float(delay_s), int(sample_rate), int(seq)])
-    js = ("(function(c){window.emogsAudioSeq=c[4];var C=window.AudioContext||window.webkitAudioContext;"
-          "if(!C)return;var x=window.emogsCtx||(window.emogsCtx=new C());if(x.state==='suspended')x.resume();"
-          "var s=atob(c[0]),n=s.length>>1,b=x.createBuffer(1,Math.max(n,1),c[3]),d=b.getChannelData(0);"
+    """The latest chunks of a live stream: (seq, media time of the first sample, float [N] in [-1, 1]
+    or int16 PCM), oldest first. viser (and React) may skip a render when updates come faster than
+    it draws, so each snippet repeats the last few chunks and the page schedules those with a `seq`
+    it has not scheduled yet (in order, none twice)."""
+    items = []
+    for seq, t, pcm in recent:
+        a = np.asarray(pcm)
+        if a.dtype != np.int16:
+            a = (np.clip(a.astype(np.float32), -1, 1) * 32767).round().astype(np.int16)
+        items.append([base64.b64encode(a.astype("<i2").tobytes()).decode("ascii"), float(t), int(seq)])
+    args = json.dumps([items, float(delay_s), int(sample_rate)])
+    js = ("(function(c){var C=window.AudioContext||window.webkitAudioContext;if(!C)return;"
+          "var x=window.emogsCtx||(window.emogsCtx=new C());if(x.state==='suspended')x.resume();"
+          "c[0].forEach(function(k){if(k[2]<=(window.emogsAudioSeq||0))return;window.emogsAudioSeq=k[2];"
+          "var s=atob(k[0]),n=s.length>>1,b=x.createBuffer(1,Math.max(n,1),c[2]),d=b.getChannelData(0);"
           "for(var i=0;i<n;i++){var v=s.charCodeAt(2*i)|(s.charCodeAt(2*i+1)<<8);"
           "d[i]=(v>32767?v-65536:v)/32768;}"
-          "if(window.emogsStart===undefined||c[1]===0)window.emogsStart=x.currentTime-c[1]+c[2];"
-          "var at=window.emogsStart+c[1];if(at<x.currentTime){window.emogsStart+=x.currentTime-at;"
+          "if(window.emogsStart===undefined||k[1]===0)window.emogsStart=x.currentTime-k[1]+c[1];"
+          "var at=window.emogsStart+k[1];if(at<x.currentTime){window.emogsStart+=x.currentTime-at;"
           "at=x.currentTime;}var src=x.createBufferSource();src.buffer=b;src.connect(x.destination);"
-          "src.start(at);window.emogsLiveSamples=(window.emogsLiveSamples||0)+n;})(" + args + ")")
+          "src.start(at);window.emogsLiveSamples=(window.emogsLiveSamples||0)+n;});})(" + args + ")")
     return _on_render(js.replace('"', "'"))
 
 

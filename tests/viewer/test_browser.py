@@ -74,9 +74,12 @@ def test_page_shows_the_avatar_controls_and_plays_the_sound(browser, toy_ds, toy
         browser.get(app.url)
         assert _until(lambda: browser.find_element(By.TAG_NAME, "canvas").size["width"] > 100, 60), \
             "no canvas: the page did not load"
-        body = browser.find_element(By.TAG_NAME, "body").text
-        for label in ("valence", "arousal", "intensity", "play / pause", "resolution"):
-            assert label in body, (label, body[:2000])
+        labels = ("valence", "arousal", "intensity", "play / pause", "resolution")
+
+        def text() -> str:
+            return browser.find_element(By.TAG_NAME, "body").text
+
+        assert _until(lambda: all(lb in text() for lb in labels), 30), text()[:2000]
         assert len(browser.find_elements(By.CSS_SELECTOR, "[role=slider]")) >= 5  # V, A, intensity, ...
         assert _until(lambda: _picture(browser).std() > 5, 30), "the avatar's image never arrived"
         before = _picture(browser)
@@ -102,5 +105,39 @@ def test_page_shows_the_avatar_controls_and_plays_the_sound(browser, toy_ds, toy
         assert _until(lambda: browser.execute_script("return window.emogsAudioSeq") == seq, 20)
         assert browser.execute_script(audio + ".paused")
         assert abs(browser.execute_script(audio + ".currentTime") - 0.1) < 0.05
+    finally:
+        app.stop()
+
+
+def test_live_audio_reaches_the_browser(browser, make_avatar, tmp_path):
+    from emogs.data import PersonDataset
+    from emogs.data.synthetic import write_toy_dataset
+    from emogs.stream import pcm_chunks
+
+    ds = PersonDataset(write_toy_dataset(tmp_path / "ds", num_frames=6, size=32, audio_dim=80))
+    avatar = make_avatar(ds)  # 80 logmel features, as the live stream computes
+    src = DriveSource.from_dataset(ds, avatar)
+    t = np.arange(16000 * 2) / 16000
+    wav = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    started = {}
+
+    def paced():  # real time, once the page is open
+        while "go" not in started:
+            time.sleep(0.02)
+        yield from pcm_chunks(wav, 0.02, realtime=True)
+
+    app = ViewerApp(avatar, src, None, ViewerConfig(host="127.0.0.1", port=0, verbose=False),
+                    state=ViewerState(resolution=32), live=paced(), live_extractor="logmel")
+    app.start()
+    try:
+        browser.get(app.url)
+        assert _until(lambda: browser.execute_script("return document.readyState") == "complete", 60)
+        started["go"] = True
+        samples = "return window.emogsLiveSamples || 0"
+        assert _until(lambda: browser.execute_script(samples) >= 16000, 30), \
+            (f"the live chunks did not reach the page's audio context ({app.error!r})",
+             browser.execute_script("return [window.emogsAudioSeq, window.emogsLiveSamples, "
+                                    "window.emogsCtx && window.emogsCtx.state]"), app._sound_seq)
+        assert app.frames_rendered > 5
     finally:
         app.stop()

@@ -30,10 +30,10 @@ def test_snippets_run_on_render_and_carry_their_arguments():
     assert m, cmd
     js = html.unescape(m.group(1))
     assert "[true, 1.25, 1000.0, 0.1, 7]" in js and "emogs-audio" in js and "&&" in js
-    live = chunk_html(np.array([0, 16384, -32768], np.int16), 0.5, seq=3, delay_s=0.2)
+    live = chunk_html([(3, 0.5, np.array([0, 16384, -32768], np.int16)), (4, 0.6, np.zeros(2))], delay_s=0.2)
     js = html.unescape(re.search(r'onerror="([^"]*)"', live).group(1))
-    assert base64.b64encode(np.array([0, 16384, -32768], "<i2").tobytes()).decode() in js
-    assert "0.5, 0.2, 16000, 3]" in js
+    b64 = base64.b64encode(np.array([0, 16384, -32768], "<i2").tobytes()).decode()
+    assert f"[['{b64}', 0.5, 3], ['AAAAAA==', 0.6, 4]], 0.2, 16000]" in js
 
 
 def test_live_batches_cover_every_sample_with_their_media_time():
