@@ -47,6 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--save", help="write the trained branch's state dict here")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args(argv)
+    from emogs.io.outputs import check_output_file
+
+    for path, kind in ((args.sheet, (".png", ".jpg")), (args.json, (".json",))):
+        if path:  # checked before the work, not after it
+            check_output_file(path, kind)
 
     import torch
 
@@ -187,4 +192,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from emogs.errors import cli_entry
+
+    sys.exit(cli_entry(main)())

@@ -65,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sheet", help="contact sheet PNG (face crops, one row per source frame)")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args(argv)
+    from emogs.io.outputs import check_output_file
+
+    for path, kind in ((args.sheet, (".png", ".jpg")), (args.json, (".json",))):
+        if path:  # checked before the work, not after it
+            check_output_file(path, kind)
 
     import cv2
 
@@ -171,4 +176,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from emogs.errors import cli_entry
+
+    sys.exit(cli_entry(main)())

@@ -30,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("stem", help="path without extension: STEM.mp4 and STEM_truth.npz")
     ap.add_argument("--sheet", help="also write a contact sheet here")
     args = ap.parse_args(argv)
+    from emogs.io.outputs import check_output_file
+
+    if args.sheet:  # checked before the work, not after it
+        check_output_file(args.sheet, (".png", ".jpg"), "--sheet")
     truth = load_truth(args.stem + "_truth.npz")
     frames, audio, fps, sr = read_clip(args.stem + ".mp4")
     t = len(frames)
@@ -68,4 +72,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from emogs.errors import cli_entry
+
+    sys.exit(cli_entry(main)())

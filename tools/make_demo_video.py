@@ -112,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="hold valence/arousal over [START, END] seconds (repeatable)")
     ap.add_argument("--no-sheet", action="store_true", help="skip the contact-sheet PNG")
     args = ap.parse_args(argv)
+    from emogs.io.outputs import check_output_dir
+
+    if args.out:  # checked before the work, not after it
+        check_output_dir(args.out, "--out folder")
 
     if args.bundle:
         bundle(args.out or ASSETS, seed=args.seed)
@@ -144,4 +148,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from emogs.errors import cli_entry
+
+    sys.exit(cli_entry(main)())
