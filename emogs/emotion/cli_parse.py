@@ -16,7 +16,9 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from .va_model import _ALIASES, EMOTION_PROTOTYPES, INTENSITY_WORDS, emotion_to_va
+import numpy as np
+
+from .va_model import _ALIASES, EMOTION_PROTOTYPES, emotion_to_va
 
 FORMS = ("an emotion name (happy, sad, ..., neutral), optionally with an intensity word or number "
          "(happy:strong, sad:mild, angry:0.6), or valence,arousal (0.5,0.3)")
@@ -51,26 +53,14 @@ def parse_emotion(text: str) -> EmotionSpec:
         if abs(v) > 1 or abs(a) > 1:
             raise ValueError(f"valence,arousal {text!r} is outside [-1, 1]")
         return EmotionSpec(v, a)
-    name, _, inten = s.partition(":")
+    name = s.partition(":")[0]
     name = _ALIASES.get(name, name)
-    if name == "neutral":
-        return EmotionSpec(0.0, 0.0, "neutral", 0.0)
-    if name not in EMOTION_PROTOTYPES:
+    if name != "neutral" and name not in EMOTION_PROTOTYPES:
         raise ValueError(f"unknown emotion {name!r}; use one of {['neutral', *sorted(EMOTION_PROTOTYPES)]}, "
                          f"or {FORMS}")
-    inten = inten or "medium"
-    if inten in INTENSITY_WORDS:
-        k = INTENSITY_WORDS[inten]
-    else:
-        try:
-            k = float(inten)
-        except ValueError:
-            raise ValueError(f"unknown intensity {inten!r} in {text!r}; use "
-                             f"{' / '.join(INTENSITY_WORDS)} or a number in [0, 1]") from None
-        if not 0.0 <= k <= 1.0:
-            raise ValueError(f"intensity {k:g} in {text!r} is outside [0, 1]")
-    va = emotion_to_va(f"{name}:{k}")
-    return EmotionSpec(float(va[0]), float(va[1]), name, k)
+    va = emotion_to_va(s)  # intensity words / numbers, checked there
+    # the prototypes' directions are unit vectors: the intensity is the length
+    return EmotionSpec(float(va[0]), float(va[1]), name, float(np.hypot(*va)))
 
 
 def emotion_arg(text: str) -> EmotionSpec:
