@@ -242,7 +242,8 @@ class ViewerApp:
             if self.audio_wav is not None or (live and self.config.sound):
                 from .sound import player_html
 
-                g["sound_info"] = gui.add_markdown("sound plays in the browser (after a click in the page)")
+                g["sound_info"] = gui.add_markdown("sound plays in the browser once the page was clicked "
+                                                   "(browser rule): press play / pause")
                 g["sound_player"] = gui.add_html(player_html(self.audio_wav) if self.audio_wav is not None
                                                  else "")
                 g["sound_cmd"] = gui.add_html("")
@@ -286,6 +287,8 @@ class ViewerApp:
         while _aspect_of(client) is None and time.monotonic() < end and not self._stop.is_set():
             time.sleep(0.05)
         self._dirty.set()
+        with self._lock:  # a page opened while playing: its sound joins at the current time
+            self._sound_command(self.state)
 
     def _viewport_aspect(self) -> float:
         for client in self.server.get_clients().values():
