@@ -425,7 +425,7 @@ class ViewerApp:
         # look-ahead) has arrived: the sound waits as long, plus about one render
         delay = latency_bound_s(cfg) + 0.06 + self.config.sound_delay_s
 
-        recent: deque = deque(maxlen=5)  # re-sent with each update: the page may skip a render
+        recent: deque = deque(maxlen=8)  # re-sent with each update: the page may skip renders (0.8 s)
 
         def send(batches) -> None:
             for pcm, t in batches:

@@ -99,6 +99,13 @@ def test_silent_audio_is_refused_then_accepted_with_no_audio(tmp_path):
     assert m["has_audio"] is False and not (out / "audio.wav").exists()
 
 
+def test_fit_person_refuses_silent_audio_and_names_no_audio(tmp_path):
+    silent = make_clip(tmp_path / "silent.mp4", seconds=1.2, width=160, height=128, audio="silence")
+    res = run("tools/fit_person.py", silent, "--out", tmp_path / "out", "--quiet")
+    assert_refused(res, "silent", "--no-audio")
+    assert not (tmp_path / "out" / "avatar").exists()
+
+
 def test_output_paths_checked_before_the_work(fitted, tmp_path):
     _, _, av = fitted
     before = (av / "eval.json").read_bytes()
