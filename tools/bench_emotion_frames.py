@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from emogs.errors import cli_entry
 
 OPENING_PAIRS = ((13, 14), (82, 87), (312, 317), (81, 178), (311, 402))
 
@@ -54,6 +54,7 @@ def _face_frame(path: Path, det, size: int = 512, margin: float = 0.6) -> np.nda
     return cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dataset", help="a person dataset folder, or one image / video (its first frame)")
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import cv2
 
+    from emogs.data.schema import manifest_so_far
     from emogs.emotion.edit import EmotionalFrameConfig, EmotionalFrameGenerator
     from emogs.emotion.judge import EmotionJudge
     from emogs.emotion.metrics import emotion_conditioned_eval, lip_preservation
@@ -93,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     if root.is_dir():
         frames = np.load(root / "frames.npy", mmap_mode="r")
         lms = np.load(root / "landmarks.npy", mmap_mode="r")
-        man = json.loads((root / "manifest.json").read_text()) if (root / "manifest.json").is_file() else {}
+        man = manifest_so_far(root)
         lo, hi = man.get("split", {}).get("train", (0, len(frames)))
         src = np.linspace(lo, hi - 1, args.frames + 2).round().astype(int)[1:-1]
         real = [np.asarray(frames[i]) for i in src]
@@ -176,6 +178,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from emogs.errors import cli_entry
-
-    sys.exit(cli_entry(main)())
+    sys.exit(main())

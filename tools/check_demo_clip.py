@@ -11,20 +11,19 @@ correlation, mouth gap vs audio-envelope correlation, eye-aspect dip at blinks, 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from demo_actor.face_rig import eye_aspect
+from demo_actor.truth import load_truth
+from demo_actor.video import read_clip
+from emogs.errors import cli_entry
+from emogs.face.landmarks import FaceMeshDetector
+from emogs.face.topology import LEFT_EYE, LIPS_INNER, LIPS_OUTER, RIGHT_EYE
 
-from demo_actor.face_rig import eye_aspect  # noqa: E402
-from demo_actor.truth import load_truth  # noqa: E402
-from demo_actor.video import read_clip  # noqa: E402
-from emogs.face.landmarks import FaceMeshDetector  # noqa: E402
-from emogs.face.topology import LEFT_EYE, LIPS_INNER, LIPS_OUTER, RIGHT_EYE  # noqa: E402
 
-
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("stem", help="path without extension: STEM.mp4 and STEM_truth.npz")
@@ -72,6 +71,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from emogs.errors import cli_entry
-
-    sys.exit(cli_entry(main)())
+    sys.exit(main())

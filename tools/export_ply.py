@@ -15,10 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from emogs.emotion.cli_parse import emotion_arg  # noqa: E402
-from emogs.errors import cli_entry  # noqa: E402
+from emogs.emotion.cli_parse import emotion_arg
+from emogs.errors import cli_entry
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,10 +50,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from emogs.avatar import FrameConditions
     from emogs.avatar.export import deformed_gaussians
+    from emogs.avatar.store import load_avatar, resolve_avatar_folder
     from emogs.data import PersonDataset
     from emogs.io.ply import write_gaussians_ply
-    from emogs.train import load_avatar
-    from emogs.train.checkpoint import resolve_avatar_folder
 
     avatar, meta = load_avatar(args.avatar)
     cfg = avatar.config

@@ -15,11 +15,11 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from demo_actor.actor import ActorConfig, load_portrait, make_clip  # noqa: E402
-from demo_actor.life import EmotionSegment  # noqa: E402
-from emogs.audio.tts import align_wav, concatenate, synthesize, write_wav  # noqa: E402
+from demo_actor.actor import ActorConfig, load_portrait, make_clip
+from demo_actor.life import EmotionSegment
+from emogs.audio.tts import align_wav, concatenate, synthesize, write_wav
+from emogs.errors import cli_entry
+from emogs.io.outputs import check_output_dir
 
 ASSETS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "demo")
 
@@ -92,6 +92,7 @@ def bundle(out: str, seed: int = 0, crf: int = 26) -> None:
         _sheet(out, name, "jpg")
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = ap.add_mutually_exclusive_group()
@@ -112,8 +113,6 @@ def main(argv: list[str] | None = None) -> int:
                     help="hold valence/arousal over [START, END] seconds (repeatable)")
     ap.add_argument("--no-sheet", action="store_true", help="skip the contact-sheet PNG")
     args = ap.parse_args(argv)
-    from emogs.io.outputs import check_output_dir
-
     if args.out:  # checked before the work, not after it
         check_output_dir(args.out, "--out folder")
 
@@ -148,6 +147,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from emogs.errors import cli_entry
-
-    sys.exit(cli_entry(main)())
+    sys.exit(main())

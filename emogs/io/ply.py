@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
+
+from .atomic import save_bytes
 
 
 def export_ply(gset, path: str | Path) -> Path:
@@ -38,11 +39,7 @@ def write_gaussians_ply(path: str | Path, means, quats, log_scales, opacity_logi
     header += "".join(f"property float {nm}\n" for nm in names) + "end_header\n"
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(header.encode("ascii"))
-        f.write(data.tobytes())
-    os.replace(tmp, path)
+    save_bytes(path, header.encode("ascii") + data.tobytes())
     return path
 
 

@@ -32,8 +32,8 @@ def read(path):
 
 def test_export_reads_back_as_the_avatars_deformed_gaussians(fitted, tmp_path):
     from emogs.avatar import FrameConditions
+    from emogs.avatar.store import load_avatar
     from emogs.data import PersonDataset
-    from emogs.train import load_avatar
 
     _, root, av = fitted
     out = tmp_path / "f3.ply"
