@@ -272,6 +272,7 @@ def emotion_metrics(avatar, ds, folder: Path | None = None, lip_frames: int = 8)
         import torch
 
         from emogs.emotion.au_mesh import LEFT_BROW, LEFT_EYE, RIGHT_BROW, RIGHT_EYE
+        from emogs.emotion.blendshapes import judge_with_blendshapes
         from emogs.emotion.judge import EmotionJudge
         from emogs.emotion.metrics import (
             emotion_conditioned_eval,
@@ -311,6 +312,9 @@ def emotion_metrics(avatar, ds, folder: Path | None = None, lip_frames: int = 8)
         res = emotion_conditioned_eval(render_target, judge)
         targets = circle_targets(12)
         rest = avatar.config.emotion_rest_va
+        # the second, independent judge: do the expression's blendshapes move the right way?
+        res["blendshapes"] = judge_with_blendshapes([render(base, None)], [[r] for r in renders], targets,
+                                                    rest)
         gen = EmotionalFrameGenerator(EmotionalFrameConfig(rest_va=tuple(rest) if rest else None))
         if folder is not None:
             judged = [p["judged"] for p in res["per_target"]]
