@@ -43,12 +43,20 @@ BLENDSHAPE_NAMES: tuple[str, ...] = (
 )
 
 # FACS action unit -> the blendshapes that show it (averaged; left / right pairs are one cue).
+# AU06 (cheek raiser -> cheekSquint) is left out: the model gives cheekSquint 0.000 on the astronaut's
+# broad smile (mouthSmile 0.90), so a cheek cue could never agree. AU23 (lip tightener) has no ARKit
+# shape: mouthPress is AU24, lips pressed together, which a face that keeps its speech opening never shows.
+AU_BLENDSHAPES_LEFT_OUT = ("AU06", "AU23")
+
+# Antagonists: AUs that move the same feature in opposite directions. When both are expected, only the
+# stronger one is scored (sad: AU01 raises the inner brow more than AU04 lowers it; angry: AU07 tightens
+# the lid that AU05 raises).
+ANTAGONISTS = (("AU01", "AU04"), ("AU05", "AU07"), ("AU05", "AU43"))
 AU_BLENDSHAPES: dict[str, tuple[str, ...]] = {
     "AU01": ("browInnerUp",),  # inner brow raiser
     "AU02": ("browOuterUpLeft", "browOuterUpRight"),  # outer brow raiser
     "AU04": ("browDownLeft", "browDownRight"),  # brow lowerer
     "AU05": ("eyeWideLeft", "eyeWideRight"),  # upper lid raiser
-    "AU06": ("cheekSquintLeft", "cheekSquintRight"),  # cheek raiser
     "AU07": ("eyeSquintLeft", "eyeSquintRight"),  # lid tightener
     "AU09": ("noseSneerLeft", "noseSneerRight"),  # nose wrinkler
     "AU10": ("mouthUpperUpLeft", "mouthUpperUpRight"),  # upper lip raiser
@@ -56,7 +64,6 @@ AU_BLENDSHAPES: dict[str, tuple[str, ...]] = {
     "AU15": ("mouthFrownLeft", "mouthFrownRight"),  # lip corner depressor
     "AU17": ("mouthShrugLower",),  # chin raiser
     "AU20": ("mouthStretchLeft", "mouthStretchRight"),  # lip stretcher
-    "AU23": ("mouthPressLeft", "mouthPressRight"),  # lip tightener / presser
     "AU43": ("eyeBlinkLeft", "eyeBlinkRight"),  # eyes closed / lids lowered
 }
 
@@ -145,12 +152,17 @@ def au_cues(scores: np.ndarray) -> dict[str, np.ndarray]:
 
 def expected_changes(target_va, rest_va=None, min_au_change: float = 1.0) -> dict[str, float]:
     """{AU: expected change on the 0..5 scale} between the rest expression and the target (`va_to_aus`),
-    only the AUs the judge sees (`AU_BLENDSHAPES`) and whose change is at least `min_au_change`."""
+    only the AUs the judge sees (`AU_BLENDSHAPES`) and whose change is at least `min_au_change`; of two
+    `ANTAGONISTS` changing the same way only the stronger."""
     names = list(AU_BLENDSHAPES)
     d = va_to_aus(np.asarray(target_va, np.float64), names)
     if rest_va is not None:
         d = d - va_to_aus(np.asarray(rest_va, np.float64), names)
-    return {n: float(x) for n, x in zip(names, d) if abs(x) >= min_au_change}
+    out = {n: float(x) for n, x in zip(names, d) if abs(x) >= min_au_change}
+    for a, b in ANTAGONISTS:
+        if a in out and b in out and np.sign(out[a]) == np.sign(out[b]):
+            del out[b if abs(out[a]) >= abs(out[b]) else a]
+    return out
 
 
 def blendshape_sign_agreement(
@@ -167,7 +179,7 @@ def blendshape_sign_agreement(
         emotional: same shape, of the images at each target.
         targets: [N, 2] V/A (default `circle_targets(12)`); rest_va: the person's rest V/A (None = (0, 0)).
     Returns {"sign_agreement": agreeing / scored cues over all targets, "scored": number of cues,
-    "per_target": [{target, agreement, cues: {AU: (expected change, measured change)}}]}. A cue agrees
+    "per_target": [{target, agreement, cues: {AU: (expected change, measured change, agrees)}}]}. A cue agrees
     when the measured change has the expected sign and exceeds `min_change`; a target where a face was
     missed (NaN) scores its cues as disagreeing.
     """
@@ -186,7 +198,7 @@ def blendshape_sign_agreement(
         for au, want in expected_changes(t, rest_va, cfg.min_au_change).items():
             got = float(ce[au][k] - cn[au][k])
             agree = bool(np.isfinite(got) and np.sign(got) == np.sign(want) and abs(got) > cfg.min_change)
-            cues[au] = (round(want, 3), round(got, 4) if np.isfinite(got) else None)
+            cues[au] = (round(want, 3), round(got, 4) if np.isfinite(got) else None, agree)
             ok.append(agree)
         hits.extend(ok)
         per.append({"target": [float(x) for x in t], "agreement": float(np.mean(ok)) if ok else float("nan"),
