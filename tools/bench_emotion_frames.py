@@ -31,20 +31,14 @@ def _opening(p: np.ndarray) -> np.ndarray:
     return np.stack([np.linalg.norm(p[..., a, :2] - p[..., b, :2], axis=-1) for a, b in OPENING_PAIRS], -1)
 
 
-def _face_frame(path: Path, det, size: int = 512, margin: float = 0.6) -> np.ndarray:
-    """RGB [size, size, 3] uint8: the face of an image or a video's first frame, in a square crop
-    (its landmarks' box grown by `margin` on each side)."""
+def _crop_face(rgb: np.ndarray, det, size: int = 512, margin: float = 0.6) -> np.ndarray | None:
+    """RGB [size, size, 3] uint8: the face in a square crop (its landmarks' box grown by `margin` on each
+    side), as the decode stage crops; None without a face."""
     import cv2
 
-    bgr = cv2.imread(str(path))
-    if bgr is None:
-        ok, bgr = cv2.VideoCapture(str(path)).read()
-        if not ok:
-            raise SystemExit(f"{path}: neither a dataset folder nor a readable image / video")
-    rgb = np.ascontiguousarray(bgr[..., ::-1])
     faces = det(rgb)
     if not faces:
-        raise SystemExit(f"{path}: no face found")
+        return None
     p = faces[0].points[:, :2]
     (x0, y0), (x1, y1) = p.min(0), p.max(0)
     side = max(x1 - x0, y1 - y0) * (1 + 2 * margin)
@@ -52,6 +46,35 @@ def _face_frame(path: Path, det, size: int = 512, margin: float = 0.6) -> np.nda
     k = size / side
     m = np.array([[k, 0, size / 2 - cx * k], [0, k, size / 2 - cy * k]])
     return cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _face_frames(path: Path, det, n: int) -> list[np.ndarray]:
+    """Face crops of an image, or of `n` evenly spaced frames of a video (read one at a time)."""
+    import cv2
+
+    bgr = cv2.imread(str(path))
+    if bgr is not None:
+        picked = [bgr]
+    else:
+        cap = cv2.VideoCapture(str(path))
+        total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        if not cap.isOpened() or total < 1:
+            raise SystemExit(f"{path}: neither a dataset folder nor a readable image / video")
+        want = set(np.linspace(0, total - 1, n + 2).round().astype(int)[1:-1].tolist() if total > n + 1
+                   else range(min(n, total)))
+        picked = []
+        for i in range(total):
+            ok, f = cap.read()
+            if not ok:
+                break
+            if i in want:
+                picked.append(f)
+        cap.release()
+    crops = [_crop_face(np.ascontiguousarray(f[..., ::-1]), det) for f in picked]
+    crops = [c for c in crops if c is not None]
+    if not crops:
+        raise SystemExit(f"{path}: no face found")
+    return crops
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,11 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override an EmotionalFrameConfig field (repeatable), e.g. --set lip_corners=0")
     ap.add_argument("--sheet", help="contact sheet PNG (face crops, one row per source frame)")
+    ap.add_argument("--sheet-tile", type=int, default=192, help="contact sheet tile size (px)")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args(argv)
 
     import cv2
 
+    from emogs.emotion.blendshapes import judge_with_blendshapes
     from emogs.emotion.judge import EmotionJudge
     from emogs.emotion.metrics import emotion_conditioned_eval, lip_preservation
     from emogs.emotion.va_model import circle_targets
@@ -94,10 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         real_pts = [np.asarray(lms[i], np.float64) for i in src]
         if cfg.rest_va is None and cfg.relative_to_rest:
             cfg.rest_va = rest_va_of_dataset(root)
-    else:  # one photo (or a video's first frame), cropped around its face like the decode stage
-        real, real_pts = [_face_frame(root, det)], []
-        real_pts.append(det(real[0])[0].points.astype(np.float64))
-        src = np.zeros(1, int)
+    else:  # one photo, or --frames frames of a video, cropped around the face like the decode stage
+        real = _face_frames(root, det, args.frames)
+        real_pts = [det(f)[0].points.astype(np.float64) for f in real]
+        src = np.arange(len(real))
     rest = judge(np.stack(real), points478=[crop_pts(k, p) for k, p in enumerate(real_pts)])
     if cfg.rest_va is None and cfg.relative_to_rest:  # a photo: its judged V/A is the rest expression
         cfg.rest_va = tuple(float(x) for x in np.asarray(rest.va).reshape(-1, 2).mean(0))
@@ -126,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         res = emotion_conditioned_eval(render_fn, judge, circle_targets(12))
     lip = lip_preservation(np.stack(neutral_lm), np.stack(emo_lm))
+    keys = list(made)
+    bs = judge_with_blendshapes(real, [made[k] for k in keys], np.asarray(keys), cfg.rest_va)
     summary = {k: round(res[k], 3) for k in ("V_RMSE", "A_RMSE", "V_SA", "A_SA", "E_Acc_top3")}
     summary.update(
         judge="fer (mini-Xception), crop=" + args.crop,
@@ -136,35 +163,41 @@ def main(argv: list[str] | None = None) -> int:
         lip_mean_px=round(lip["mean_px"], 3),
         lip_max_px=round(lip["max_px"], 3),
         lip_opening_change_px=round(float(np.mean(open_d)), 3),
+        blendshape_sign_agreement=round(bs["sign_agreement"], 3) if "sign_agreement" in bs else bs,
         detected=f"{len(emo_lm)}/{12 * len(src)}",
         config={k: v for k, v in vars(cfg).items() if not k.startswith("_")},
     )
-    for p in res["per_target"]:
+    for p, b in zip(res["per_target"], bs.get("per_target", [{}] * len(keys))):
+        cues = " ".join(f"{au}{'+' if w > 0 else '-'}{'ok' if ok else 'NO'}({g})"
+                        for au, (w, g, ok) in b.get("cues", {}).items())
         print(f"target {p['target'][0]:+.2f},{p['target'][1]:+.2f} [{p['class']:>8}] -> "
-              f"{p['judged'][0]:+.2f},{p['judged'][1]:+.2f} top3={p['top3']} {'hit' if p['hit'] else ''}")
+              f"{p['judged'][0]:+.2f},{p['judged'][1]:+.2f} top3={p['top3']} {'hit' if p['hit'] else ''}"
+              f" | {cues}")
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}))
     if args.json:
-        out = {"summary": summary, "per_target": res["per_target"]}
+        out = {"summary": summary, "per_target": res["per_target"], "blendshapes": bs}
         Path(args.json).write_text(json.dumps(out, indent=1))
     if args.sheet:
         from preprocess.emotional_frames import face_box
 
-        tile = 160
+        # targets x sources: a row per target (the real frames first), a column per source frame, the rows
+        # folded into two side-by-side blocks so the sheet stays readable
+        tile = args.sheet_tile
+        labels = ["real"] + ["{} {:+.1f},{:+.1f}".format(p["class"], *p["target"]) for p in res["per_target"]]
         rows = []
-        for k in range(len(src)):
-            x0, y0, x1, y1 = face_box(real_pts[k], real[k].shape[0], 0.9)
-            cells = [real[k]] + [made[key][k] for key in made]
+        for j, lab in enumerate(labels):
             row = []
-            for j, c in enumerate(cells):
-                c = cv2.resize(c[y0:y1, x0:x1], (tile, tile), interpolation=cv2.INTER_AREA).copy()
-                if k == 0:
-                    lab = "real" if j == 0 else res["per_target"][j - 1]["class"][:5] + \
-                        " {:+.1f},{:+.1f}".format(*res["per_target"][j - 1]["target"])
-                    cv2.putText(c, lab, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 0), 1,
-                                cv2.LINE_AA)
+            for k in range(len(src)):
+                x0, y0, x1, y1 = face_box(real_pts[k], real[k].shape[0], 0.9)
+                img = real[k] if j == 0 else made[keys[j - 1]][k]
+                c = cv2.resize(img[y0:y1, x0:x1], (tile, tile), interpolation=cv2.INTER_AREA).copy()
+                cv2.putText(c, lab, (3, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 0), 1, cv2.LINE_AA)
                 row.append(c)
             rows.append(np.concatenate(row, 1))
-        sheet = np.concatenate(rows, 0)
+        half = (len(rows) + 1) // 2
+        rows += [np.zeros_like(rows[0])] * (2 * half - len(rows))
+        sheet = np.concatenate([np.concatenate(rows[:half], 0), np.full((half * tile, 8, 3), 255, np.uint8),
+                                np.concatenate(rows[half:], 0)], 1)
         cv2.imwrite(args.sheet, sheet[..., ::-1])
     return 0
 
