@@ -33,25 +33,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from emogs.face import topology
+
 from .au_mesh import FACE_OVAL, IRISES, LEFT_BROW, LIPS, RIGHT_BROW
 
 # eye contours: (upper lid, lower lid, outer corner, inner corner)
 EYE_LIDS = (
-    ((246, 161, 160, 159, 158, 157, 173), (7, 163, 144, 145, 153, 154, 155), 33, 133),
-    ((466, 388, 387, 386, 385, 384, 398), (249, 390, 373, 374, 380, 381, 382), 263, 362),
+    (tuple(topology.RIGHT_UPPER_LID), tuple(topology.RIGHT_LOWER_LID), 33, 133),
+    (tuple(topology.LEFT_UPPER_LID), tuple(topology.LEFT_LOWER_LID), 263, 362),
 )
-# skin between each upper lid and its brow (two rows, lid side first): it moves in between the two
-CREASES = (
-    (247, 30, 29, 27, 28, 56, 190, 113, 225, 224, 223, 222, 221, 189),
-    (467, 260, 259, 257, 258, 286, 414, 342, 445, 444, 443, 442, 441, 413),
-)
-CHEEKS = (50, 101, 118, 117, 123, 147, 187, 205, 36, 142, 280, 330, 347, 346, 352, 376, 411, 425, 266, 371)
-NOSE_WINGS = (64, 98, 129, 48, 102, 294, 327, 358, 278, 331)
-BESIDE_NOSE = (36, 142, 266, 371, 203, 423)
-CHIN_BOSS = (18, 200, 199, 175, 201, 421, 208, 428, 171, 396)
-CORNERS = (61, 291)
+CREASES = (tuple(topology.RIGHT_LID_CREASE), tuple(topology.LEFT_LID_CREASE))
+CHEEKS, NOSE_WINGS = tuple(topology.CHEEKS), tuple(topology.NOSE_WINGS)
+BESIDE_NOSE, CHIN_BOSS = tuple(topology.BESIDE_NOSE), tuple(topology.CHIN_BOSS)
+CORNERS, NOSE_MIDLINE = tuple(topology.MOUTH_CORNERS), tuple(topology.NOSE_MIDLINE)
 MAX_CLOSING = 0.5
-NOSE_MIDLINE = (1, 2, 4, 5, 6, 168, 197, 195, 19, 94)
 _LIDS = tuple(i for up, lo, _, _ in EYE_LIDS for i in up + lo)
 MOVED = tuple(sorted(set(RIGHT_BROW + LEFT_BROW + CHEEKS + NOSE_WINGS + BESIDE_NOSE + CHIN_BOSS + _LIDS
                          + CREASES[0] + CREASES[1])))
@@ -92,8 +87,7 @@ def mouth_corner_motion(points478: np.ndarray, aus: dict[str, float], gain: floa
     return out
 
 
-UPPER_INNER_LIP = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
-UPPER_OUTER_LIP = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291)
+UPPER_INNER_LIP, UPPER_OUTER_LIP = topology.UPPER_LIP_INNER, topology.UPPER_LIP_OUTER
 UPPER_LIP_RAISE = 0.04  # AU10: the upper lip's outer contour up, per unit, in mouth widths
 
 

@@ -18,7 +18,7 @@ def mesh():
     """The astronaut's MediaPipe mesh (px) and the same mesh rotated by 30 degrees about its centre."""
     from skimage import data
 
-    from preprocess.landmarks import FaceMeshDetector
+    from emogs.face.landmarks import FaceMeshDetector
 
     p = FaceMeshDetector(video_mode=False, max_faces=1)(data.astronaut())[0].points.astype(np.float64)[:, :2]
     c = p.mean(0)
