@@ -2,7 +2,8 @@
 
 Audio -> features (with the extractor recorded in the avatar) -> per-frame deformation ->
 rasterize -> composite over the training frames' torso / background -> MP4 with the audio muxed.
-Emotion: --valence/--arousal, --emotion happy:strong, or --va-trajectory keyframes.csv|json.
+Emotion: --valence/--arousal, --emotion happy:strong, --va-trajectory keyframes.csv|json, or
+--emotion-from face.jpg|clip.mp4 (the V/A the offline judge reads on a reference face or clip).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     emo = p.add_mutually_exclusive_group()
     emo.add_argument("--emotion", help="emotion name with intensity, e.g. happy:strong, sad:mild, neutral")
     emo.add_argument("--va-trajectory", help="V/A keyframes file (CSV or JSON, see emogs.emotion.trajectory)")
+    emo.add_argument("--emotion-from", metavar="FACE_OR_CLIP",
+                     help="take the emotion from a face image (its V/A) or a clip (a V/A trajectory), as the "
+                     "offline judge reads it (emogs.emotion.reference)")
     emo.add_argument("--valence", type=float, help="valence in [-1,1] (with --arousal)")
     p.add_argument("--arousal", type=float, help="arousal in [-1,1] (with --valence)")
     p.add_argument("--blink", default="dataset",
@@ -55,6 +59,15 @@ def _va_per_frame(args, num_frames: int, fps: float) -> np.ndarray | None:
         from emogs.emotion.trajectory import load_va_trajectory
 
         return load_va_trajectory(args.va_trajectory).at_frames(num_frames, fps).astype(np.float32)
+    if args.emotion_from:
+        from emogs.emotion.reference import va_from_reference
+
+        try:
+            traj = va_from_reference(args.emotion_from)
+        except (FileNotFoundError, ValueError) as err:
+            print(f"error: --emotion-from: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
+        return traj.at_frames(num_frames, fps).astype(np.float32)
     return None
 
 

@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="the avatar's person dataset (default: the one recorded in the avatar); "
                    "without it a fixed frontal camera on a grey background is used")
     p.add_argument("--emotion", default="neutral", help="initial emotion preset, e.g. happy:0.8")
+    p.add_argument("--emotion-from", metavar="FACE_OR_CLIP",
+                   help="the emotion of a face image (its V/A), or of a clip (a V/A trajectory followed "
+                   "while the audio plays), as the offline judge reads it (emogs.emotion.reference)")
     p.add_argument("--resolution", type=int, default=0, help="initial image size (default min(256, dataset))")
     p.add_argument("--fps", type=float, default=0, help="display rate while playing (default: dataset fps)")
     p.add_argument("--max-seconds", type=float, help="stop by itself after N seconds")
@@ -106,8 +109,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.emotion != "neutral":
         name, _, k = args.emotion.partition(":")
         state = with_preset(state, name, float(k) if k else None)
+    traj = None
+    if args.emotion_from:
+        from emogs.emotion.reference import va_from_reference
+
+        try:
+            traj = va_from_reference(args.emotion_from)
+        except (FileNotFoundError, ValueError) as err:
+            print(f"error: --emotion-from: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
+        v, a = (float(x) for x in np.clip(traj.va[0], -1, 1))
+        state = state.replace(valence=v, arousal=a, preset="custom")
+        traj = traj if len(traj.times) > 1 else None  # a photo: a fixed V/A; a clip: followed while playing
     app = ViewerApp(avatar, source, feats, ViewerConfig(host=args.host, port=args.port, fps=args.fps or None),
-                    state=state, live=live, live_extractor=extractor or "logmel")
+                    state=state, live=live, live_extractor=extractor or "logmel", va_trajectory=traj)
     app.start()
     print(f"emogs viewer at {app.url}  (Ctrl-C to stop)", flush=True)
     try:

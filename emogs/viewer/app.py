@@ -70,8 +70,12 @@ class ViewerApp:
 
     def __init__(self, avatar, source: DriveSource, audio_features: np.ndarray | None = None,
                  config: ViewerConfig | None = None, state: ViewerState | None = None,
-                 live: Iterable[np.ndarray] | None = None, live_extractor: str = "logmel"):
+                 live: Iterable[np.ndarray] | None = None, live_extractor: str = "logmel",
+                 va_trajectory=None):
         self.avatar = avatar
+        # an emogs.emotion.trajectory.VATrajectory (e.g. from --emotion-from clip.mp4): while playing, the
+        # V/A follows it in the audio's time (the sliders show it; a slider moved is overridden next frame)
+        self.va_trajectory = va_trajectory
         self.source = source
         self.features = audio_features
         self.config = config or ViewerConfig()
@@ -333,10 +337,15 @@ class ViewerApp:
                 if now_s >= self.duration_s:
                     self.update(playing=False, time_s=max(0.0, self.duration_s - 1.0 / self.source.fps))
                     continue
+                va = {}
+                if self.va_trajectory is not None:
+                    v, a = np.clip(self.va_trajectory.at([now_s])[0], -1.0, 1.0)
+                    va = {"valence": float(v), "arousal": float(a), "preset": "custom"}
                 with self._lock:
-                    self.state = dataclasses.replace(self.state, time_s=now_s)
+                    self.state = dataclasses.replace(self.state, time_s=now_s, **va)
                 self.render_current()
-                self._set_gui(time=round(now_s, 2))
+                shown = {k: round(x, 2) for k, x in va.items() if k != "preset"}
+                self._set_gui(time=round(now_s, 2), **shown)
             else:
                 if not self._dirty.wait(0.1):
                     continue
