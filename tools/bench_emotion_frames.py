@@ -1,15 +1,18 @@
 """Judge the synthetic emotional frames directly: the upper bound of what an avatar can learn.
 
     python tools/bench_emotion_frames.py out/demo/dataset [--frames 6] [--sheet out.png] [--json out.json]
-    python tools/bench_emotion_frames.py portrait.jpg      # one photo (or a video's first frame)
+    python tools/bench_emotion_frames.py portrait.jpg      # one photo
+    python tools/bench_emotion_frames.py clip.mp4 --frames 4   # 4 evenly spaced frames of a clip
 
 For the paper's protocol (12 V/A targets evenly on the circle, radius 0.8) the generator
-(`emogs.emotion.edit.EmotionalFrameGenerator`) makes emotional versions of `--frames`
-training frames, the same judge as tools/evaluate.py (fer, Haar face crop) judges them (V/A
-averaged over the frames of a target) -> V-RMSE, A-RMSE, V-SA, A-SA, E-Acc top-3 via
-`emogs.emotion.metrics.emotion_conditioned_eval`. Lip preservation: MediaPipe re-detected on
-each emotional frame vs on its source frame (`lip_preservation`, all 40 lip landmarks), plus the
-inner-lip opening (13-14, 82-87, 312-317 gaps) change. Accuracy numbers, not timings.
+(`emogs.emotion.edit.EmotionalFrameGenerator`, `--set FIELD=VALUE` overrides its config) makes
+emotional versions of `--frames` source frames. Two judges: fer, as tools/evaluate.py (Haar face
+crop; V/A averaged over the frames of a target) -> V-RMSE, A-RMSE, V-SA, A-SA, E-Acc top-3
+(`emotion_conditioned_eval`), and the blendshape judge (`emogs.emotion.blendshapes`: do the
+expected blendshapes move the right way against the source frames) -> sign agreement. Articulation:
+MediaPipe re-detected on each emotional frame vs its source: the inner-lip opening
+(`opening_preservation`) and all 40 lip points (`lip_preservation`, which moves by design when the
+mouth corners carry the emotion). `--sheet`: targets x sources face crops. Accuracy, not timings.
 """
 
 from __future__ import annotations
@@ -23,12 +26,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from emogs.face.topology import LIP_GAP_PAIRS as OPENING_PAIRS  # noqa: E402
-
-
-def _opening(p: np.ndarray) -> np.ndarray:
-    """Inner-lip gaps [..., len(OPENING_PAIRS)] in px of landmarks [..., 478, >=2]."""
-    return np.stack([np.linalg.norm(p[..., a, :2] - p[..., b, :2], axis=-1) for a, b in OPENING_PAIRS], -1)
 
 
 def _crop_face(rgb: np.ndarray, det, size: int = 512, margin: float = 0.6) -> np.ndarray | None:
@@ -95,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     from emogs.emotion.blendshapes import judge_with_blendshapes
     from emogs.emotion.edit import EmotionalFrameConfig, EmotionalFrameGenerator
     from emogs.emotion.judge import EmotionJudge
-    from emogs.emotion.metrics import emotion_conditioned_eval, lip_preservation
+    from emogs.emotion.metrics import emotion_conditioned_eval, lip_preservation, opening_preservation
     from emogs.emotion.va_model import circle_targets
     from emogs.face.landmarks import FaceMeshDetector
     from preprocess.emotional_frames import rest_va_of_dataset
@@ -131,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     det_real = [det(f)[0].points for f in real]
 
     made: dict[tuple, list] = {}
-    neutral_lm, emo_lm, open_d = [], [], []
+    neutral_lm, emo_lm = [], []
 
     def render_fn(va):
         outs = []
@@ -142,7 +139,6 @@ def main(argv: list[str] | None = None) -> int:
             if faces:
                 neutral_lm.append(det_real[k])
                 emo_lm.append(faces[0].points)
-                open_d.append(np.abs(_opening(faces[0].points) - _opening(det_real[k])).mean())
         made[tuple(np.round(va, 3))] = outs
         return outs
 
@@ -152,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         res = emotion_conditioned_eval(render_fn, judge, circle_targets(12))
     lip = lip_preservation(np.stack(neutral_lm), np.stack(emo_lm))
+    opening = opening_preservation(np.stack(neutral_lm), np.stack(emo_lm))
     keys = list(made)
     bs = judge_with_blendshapes(real, [made[k] for k in keys], np.asarray(keys), cfg.rest_va)
     summary = {k: round(res[k], 3) for k in ("V_RMSE", "A_RMSE", "V_SA", "A_SA", "E_Acc_top3")}
@@ -163,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         generator_rest_va=None if cfg.rest_va is None else np.round(cfg.rest_va, 3).tolist(),
         lip_mean_px=round(lip["mean_px"], 3),
         lip_max_px=round(lip["max_px"], 3),
-        lip_opening_change_px=round(float(np.mean(open_d)), 3),
+        lip_opening_change_px=round(opening["mean_abs_diff_px"], 3),
+        lip_opening_correlation=round(opening["correlation"], 3),
         blendshape_sign_agreement=round(bs["sign_agreement"], 3) if "sign_agreement" in bs else bs,
         detected=f"{len(emo_lm)}/{12 * len(src)}",
         config={k: v for k, v in vars(cfg).items() if not k.startswith("_")},

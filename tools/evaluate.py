@@ -281,6 +281,7 @@ def emotion_metrics(avatar, ds, folder: Path | None = None, lip_frames: int = 8)
             lip_preservation,
             motion_fidelity,
             mouth_swapped,
+            opening_preservation,
             plot_va_circle,
         )
         from emogs.emotion.va_model import circle_targets
@@ -348,6 +349,8 @@ def emotion_metrics(avatar, ds, folder: Path | None = None, lip_frames: int = 8)
             lp = lip_preservation(np.stack(neutral), np.stack(emotional))
             floor = lip_preservation(np.stack(neutral), np.stack(swapped))
             moved = np.concatenate(lip_motion)
+            # articulation kept: the inner-lip opening of the emotional renders vs the neutral ones
+            res["opening_preservation"] = opening_preservation(np.stack(neutral), np.stack(emotional))
             res["lip_preservation"] = {
                 "mean_px": lp["mean_px"], "max_px": lp["max_px"], "pairs": len(neutral),
                 # the same detector on the emotional render with the neutral mouth put back: its lip

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from emogs.face.topology import LIP_GAP_PAIRS
+
 from .au_mesh import LIPS
 from .judge import EmotionJudge, class_of_va
 from .va_model import circle_targets
@@ -136,6 +138,23 @@ def lip_preservation(neutral_landmarks, emotional_landmarks, indices=LIPS) -> di
         raise ValueError(f"need two [T, 478, 2|3] landmark arrays of equal shape; got {a.shape}, {b.shape}")
     d = np.linalg.norm(a[:, list(indices), :2] - b[:, list(indices), :2], axis=-1)  # [T, L]
     return {"mean_px": float(d.mean()), "max_px": float(d.max()), "per_frame_mean_px": d.mean(1).tolist()}
+
+
+def opening_preservation(neutral_landmarks, emotional_landmarks, pairs=LIP_GAP_PAIRS) -> dict:
+    """Articulation kept by an emotion: the inner-lip opening of emotional vs neutral images of the same
+    speech (the lips' outline may move with the mouth corners; the opening is what speech dictates).
+
+    Args: [T, 478, 2|3] landmarks in pixels (e.g. MediaPipe on both). Returns {"mean_abs_diff_px": mean
+    |gap difference| over the `pairs` (inner upper / lower lip points) and frames, "correlation" of the
+    two sets of gaps (NaN when either does not vary), "pairs": T}."""
+    a, b = np.asarray(neutral_landmarks, np.float64), np.asarray(emotional_landmarks, np.float64)
+    if a.shape != b.shape or a.ndim != 3 or a.shape[1] != 478:
+        raise ValueError(f"need two [T, 478, 2|3] landmark arrays of equal shape; got {a.shape}, {b.shape}")
+    i, j = np.asarray(pairs).T
+    ga = np.linalg.norm(a[:, i, :2] - a[:, j, :2], axis=-1).ravel()
+    gb = np.linalg.norm(b[:, i, :2] - b[:, j, :2], axis=-1).ravel()
+    corr = float(np.corrcoef(ga, gb)[0, 1]) if ga.std() > 0 and gb.std() > 0 else float("nan")
+    return {"mean_abs_diff_px": float(np.abs(ga - gb).mean()), "correlation": corr, "pairs": int(a.shape[0])}
 
 
 def lip_mask(landmarks, shape: tuple[int, int], grow_px: float = 0.0) -> np.ndarray:

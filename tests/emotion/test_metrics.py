@@ -109,3 +109,22 @@ def test_motion_fidelity_scores_full_half_and_no_motion():
     assert r["gain"] == 0 and abs(r["error_px"] - r["intended_px"]) < 1e-9 and np.isnan(r["correlation"])
     with pytest.raises(ValueError, match="478"):
         motion_fidelity(neutral, neutral[:3], intended, idx)
+
+
+def test_opening_preservation_sees_the_opening_not_the_outline():
+    from emogs.emotion.metrics import opening_preservation
+    from emogs.face.topology import LIP_GAP_PAIRS
+
+    rng = np.random.default_rng(0)
+    a = rng.uniform(100, 400, (4, 478, 2))
+    lower = [j for _, j in LIP_GAP_PAIRS]
+    a[:, lower, 1] += np.arange(4)[:, None] * 3.0  # the mouth opens more from frame to frame
+    b = a.copy()
+    b[:, [61, 291, 0, 17], :] += 9.0  # corners / outline moved: not the opening
+    r = opening_preservation(a, b)
+    assert r["mean_abs_diff_px"] == 0.0 and r["correlation"] == pytest.approx(1.0) and r["pairs"] == 4
+    b[:, lower, 1] += 2.0  # every lower inner-lip point 2 px lower (straight down)
+    r = opening_preservation(a, b)
+    assert 0.5 < r["mean_abs_diff_px"] <= 2.0 + 1e-9
+    with pytest.raises(ValueError, match="equal shape"):
+        opening_preservation(a, b[:2])
