@@ -87,6 +87,32 @@ def emotion_conditioned_eval(
     return out
 
 
+def va_circle_coverage(va, sectors: int = 12, min_radius: float = 0.3, min_share: float = 0.01) -> dict:
+    """How much of the V/A circle a video's judged V/A covers.
+
+    Args: va [T, 2] per-frame valence / arousal (e.g. `valence_arousal.npy`); the circle is cut into
+    `sectors` equal angles (the protocol's 12 targets each sit in one). Returns {"coverage": share of
+    sectors holding at least `min_share` of the frames at radius >= `min_radius` (a real expression, not
+    the neutral centre), "expressive": share of frames at radius >= min_radius, "sector_share": [sectors]
+    share of frames per sector (the expressive ones), "spread": the RMS distance of the frames to their
+    mean V/A}. A video of one fixed expression covers one sector; one going from crying to laughing
+    several."""
+    v = np.asarray(va, np.float64)
+    if v.ndim != 2 or v.shape[1] != 2 or len(v) == 0:
+        raise ValueError(f"va must be [T, 2] valence / arousal with T >= 1; got {v.shape}")
+    r = np.linalg.norm(v, axis=1)
+    far = r >= min_radius
+    angle = np.mod(np.arctan2(v[:, 1], v[:, 0]), 2 * np.pi)
+    k = np.floor(angle / (2 * np.pi / sectors)).astype(int) % sectors
+    share = np.bincount(k[far], minlength=sectors) / len(v)
+    return {
+        "coverage": float(np.mean(share >= min_share)) if far.any() else 0.0,
+        "expressive": float(far.mean()),
+        "sector_share": [round(float(x), 4) for x in share],
+        "spread": float(np.sqrt(((v - v.mean(0)) ** 2).sum(1).mean())),
+    }
+
+
 def plot_va_circle(targets, judged, path_png: str | Path, size: int = 512, title: str = "") -> Path:
     """Targets (green) vs judged (red) V/A on the unit circle, joined by lines -> PNG (OpenCV drawing)."""
     import cv2

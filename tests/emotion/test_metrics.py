@@ -128,3 +128,22 @@ def test_opening_preservation_sees_the_opening_not_the_outline():
     assert 0.5 < r["mean_abs_diff_px"] <= 2.0 + 1e-9
     with pytest.raises(ValueError, match="equal shape"):
         opening_preservation(a, b[:2])
+
+
+def test_va_circle_coverage():
+    from emogs.emotion.metrics import va_circle_coverage
+
+    smile = np.tile([[0.73, 0.31]], (100, 1))  # the demo: one expression all along
+    c = va_circle_coverage(smile)
+    assert c["coverage"] == pytest.approx(1 / 12) and c["expressive"] == 1.0 and c["spread"] < 1e-9
+    # crying to laughing: a path through the lower left, the centre and the upper right
+    t = np.linspace(0, 1, 200)[:, None]
+    path = (1 - t) * np.array([-0.7, -0.3]) + t * np.array([0.74, 0.31])
+    c = va_circle_coverage(path)
+    assert c["coverage"] == pytest.approx(2 / 12) and 0.5 < c["expressive"] < 1.0 and c["spread"] > 0.3
+    assert va_circle_coverage(np.zeros((5, 2)))["coverage"] == 0.0  # neutral only
+    ring = np.stack([np.cos(np.linspace(0, 2 * np.pi, 360, endpoint=False)),
+                     np.sin(np.linspace(0, 2 * np.pi, 360, endpoint=False))], 1) * 0.8
+    assert va_circle_coverage(ring)["coverage"] == 1.0
+    with pytest.raises(ValueError, match=r"\[T, 2\]"):
+        va_circle_coverage(np.zeros(3))
