@@ -60,14 +60,9 @@ def _va_per_frame(args, num_frames: int, fps: float) -> np.ndarray | None:
 
         return load_va_trajectory(args.va_trajectory).at_frames(num_frames, fps).astype(np.float32)
     if args.emotion_from:
-        from emogs.emotion.reference import va_from_reference
+        from emogs.emotion.reference import va_from_reference_cli
 
-        try:
-            traj = va_from_reference(args.emotion_from)
-        except (FileNotFoundError, ValueError) as err:
-            print(f"error: --emotion-from: {err}", file=sys.stderr)
-            raise SystemExit(2) from None
-        return traj.at_frames(num_frames, fps).astype(np.float32)
+        return va_from_reference_cli(args.emotion_from).at_frames(num_frames, fps).astype(np.float32)
     return None
 
 

@@ -111,13 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         state = with_preset(state, name, float(k) if k else None)
     traj = None
     if args.emotion_from:
-        from emogs.emotion.reference import va_from_reference
+        from emogs.emotion.reference import va_from_reference_cli
 
-        try:
-            traj = va_from_reference(args.emotion_from)
-        except (FileNotFoundError, ValueError) as err:
-            print(f"error: --emotion-from: {err}", file=sys.stderr)
-            raise SystemExit(2) from None
+        traj = va_from_reference_cli(args.emotion_from)
         v, a = (float(x) for x in np.clip(traj.va[0], -1, 1))
         state = state.replace(valence=v, arousal=a, preset="custom")
         traj = traj if len(traj.times) > 1 else None  # a photo: a fixed V/A; a clip: followed while playing

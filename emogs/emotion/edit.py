@@ -52,7 +52,7 @@ class EmotionalFrameConfig:
     # `pls_weight` x the PLS deltas; "pls": the PLS table alone with the lips fixed (the old generator)
     geometry: str = "facs"
     facs_gain: float = 1.0  # x the FACS geometry's motions (upper face, cheeks, nose, chin)
-    mouth_gain: float = 0.8  # x the mouth corners' motion ("facs"; 0 = lips fixed; 0.8: tools/bench_emotion_frames.py)
+    mouth_gain: float = 0.8  # x the mouth corners' motion ("facs"; 0: lips fixed; 0.8: docs/emotion.md)
     pls_weight: float = 0.0  # share of au_gain x the PLS deltas added to the FACS geometry
     au_gain: float = 2.5  # py-feat's PLS deltas are population averages: subtle; scale them up
     eye_gain: float = 0.35  # eyelid points' share of the AU motion

@@ -146,4 +146,16 @@ def va_from_reference(path: str | Path, config: ReferenceConfig | None = None,
     return VATrajectory(t, np.clip(_smooth(t, np.asarray(vas), cfg.smooth_s), -1, 1))
 
 
-__all__ = ["ReferenceConfig", "ReferenceJudge", "blendshape_va", "va_from_reference"]
+def va_from_reference_cli(path: str | Path, flag: str = "--emotion-from") -> VATrajectory:
+    """`va_from_reference` for command-line tools: a missing file or a reference without a face prints
+    `error: FLAG: ...` on stderr and exits with code 2, without a traceback."""
+    import sys
+
+    try:
+        return va_from_reference(path)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {flag}: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+__all__ = ["ReferenceConfig", "ReferenceJudge", "blendshape_va", "va_from_reference", "va_from_reference_cli"]
