@@ -24,9 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-
 
 def _crop_face(rgb: np.ndarray, det, size: int = 512, margin: float = 0.6) -> np.ndarray | None:
     """RGB [size, size, 3] uint8: the face in a square crop (its landmarks' box grown by `margin` on each
@@ -89,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import cv2
 
+    from emogs.data.schema import manifest_so_far
     from emogs.emotion.blendshapes import judge_with_blendshapes
     from emogs.emotion.edit import EmotionalFrameConfig, EmotionalFrameGenerator
     from emogs.emotion.judge import EmotionJudge
@@ -110,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     if root.is_dir():
         frames = np.load(root / "frames.npy", mmap_mode="r")
         lms = np.load(root / "landmarks.npy", mmap_mode="r")
-        man = json.loads((root / "manifest.json").read_text()) if (root / "manifest.json").is_file() else {}
+        man = manifest_so_far(root)
         lo, hi = man.get("split", {}).get("train", (0, len(frames)))
         src = np.linspace(lo, hi - 1, args.frames + 2).round().astype(int)[1:-1]
         real = [np.asarray(frames[i]) for i in src]
