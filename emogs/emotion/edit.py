@@ -43,6 +43,7 @@ from emogs.emotion.au_mesh import (
 from emogs.emotion.facs_geometry import facs_displacement, lip_motion
 from emogs.emotion.va_model import va_to_aus
 from emogs.face.eye_layer import composite_eyes, smoothstep
+from emogs.face.topology import NOSE_WINGS
 
 
 @dataclass
@@ -94,7 +95,7 @@ def face_rectangles(pts: np.ndarray, size: int) -> list[tuple[int, int, int, int
     lw = lp[:, 0].max() - lp[:, 0].min()
     mouth = (
         lp[:, 0].min() - 0.5 * lw,
-        min(p[1, 1], lp[:, 1].min() - 0.1 * lw, p[[64, 294, 129, 358], 1].min() - 0.2 * iod),  # + nose wings
+        min(p[1, 1], lp[:, 1].min() - 0.1 * lw, p[NOSE_WINGS, 1].min() - 0.2 * iod),  # with the nose wings
         lp[:, 0].max() + 0.5 * lw,
         lp[:, 1].max() + 0.55 * max(p[152, 1] - lp[:, 1].max(), 1.0),
     )
