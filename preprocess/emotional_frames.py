@@ -185,7 +185,8 @@ def run_emotional_frames_stage(
         "seed": seed,
         "rest_va": None if gen.cfg.rest_va is None else [float(x) for x in gen.cfg.rest_va],
         "aus_names": au_names,
-        "generator": "au-warp+seamlessClone (py-feat AU->mesh PLS v4)",
+        "generator": ("au-warp+seamlessClone (" + ("FACS geometry, mouth corners, lip opening kept"
+                      if gen.cfg.geometry == "facs" else "py-feat AU->mesh PLS v4, lips fixed") + ")"),
     }
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from emogs.emotion.metrics import va_circle_coverage
 from emogs.io.atomic import save_npy
 
 
@@ -77,9 +78,13 @@ def run_valence_arousal_stage(root: str | Path, judge=None, stride: int = 5, pro
     va = estimate_frame_va(frames, lms, judge=judge, stride=stride, progress=progress)
     save_npy(root / "valence_arousal.npy", va)
     backend = getattr(judge, "backend", "fer")
+    cov = va_circle_coverage(va)
     return {
         "seconds": round(time.time() - t0, 2),
         "outputs": ["valence_arousal.npy"],
         "judge": backend,
         "stride": stride,
+        # how much of the V/A circle the person's own frames cover (12 sectors, radius >= 0.3)
+        "circle_coverage": round(cov["coverage"], 3),
+        "va_spread": round(cov["spread"], 3),
     }

@@ -1,15 +1,18 @@
 """Judge the synthetic emotional frames directly: the upper bound of what an avatar can learn.
 
     python tools/bench_emotion_frames.py out/demo/dataset [--frames 6] [--sheet out.png] [--json out.json]
-    python tools/bench_emotion_frames.py portrait.jpg      # one photo (or a video's first frame)
+    python tools/bench_emotion_frames.py portrait.jpg      # one photo
+    python tools/bench_emotion_frames.py clip.mp4 --frames 4   # 4 evenly spaced frames of a clip
 
 For the paper's protocol (12 V/A targets evenly on the circle, radius 0.8) the generator
-(`emogs.emotion.edit.EmotionalFrameGenerator`) makes emotional versions of `--frames`
-training frames, the same judge as tools/evaluate.py (fer, Haar face crop) judges them (V/A
-averaged over the frames of a target) -> V-RMSE, A-RMSE, V-SA, A-SA, E-Acc top-3 via
-`emogs.emotion.metrics.emotion_conditioned_eval`. Lip preservation: MediaPipe re-detected on
-each emotional frame vs on its source frame (`lip_preservation`, all 40 lip landmarks), plus the
-inner-lip opening (13-14, 82-87, 312-317 gaps) change. Accuracy numbers, not timings.
+(`emogs.emotion.edit.EmotionalFrameGenerator`, `--set FIELD=VALUE` overrides its config) makes
+emotional versions of `--frames` source frames. Two judges: fer, as tools/evaluate.py (Haar face
+crop; V/A averaged over the frames of a target) -> V-RMSE, A-RMSE, V-SA, A-SA, E-Acc top-3
+(`emotion_conditioned_eval`), and the blendshape judge (`emogs.emotion.blendshapes`: do the
+expected blendshapes move the right way against the source frames) -> sign agreement. Articulation:
+MediaPipe re-detected on each emotional frame vs its source: the inner-lip opening
+(`opening_preservation`) and all 40 lip points (`lip_preservation`, which moves by design when the
+mouth corners carry the emotion). `--sheet`: targets x sources face crops. Accuracy, not timings.
 """
 
 from __future__ import annotations
@@ -23,28 +26,15 @@ import numpy as np
 
 from emogs.errors import cli_entry
 
-OPENING_PAIRS = ((13, 14), (82, 87), (312, 317), (81, 178), (311, 402))
 
-
-def _opening(p: np.ndarray) -> np.ndarray:
-    """Inner-lip gaps [..., len(OPENING_PAIRS)] in px of landmarks [..., 478, >=2]."""
-    return np.stack([np.linalg.norm(p[..., a, :2] - p[..., b, :2], axis=-1) for a, b in OPENING_PAIRS], -1)
-
-
-def _face_frame(path: Path, det, size: int = 512, margin: float = 0.6) -> np.ndarray:
-    """RGB [size, size, 3] uint8: the face of an image or a video's first frame, in a square crop
-    (its landmarks' box grown by `margin` on each side)."""
+def _crop_face(rgb: np.ndarray, det, size: int = 512, margin: float = 0.6) -> np.ndarray | None:
+    """RGB [size, size, 3] uint8: the face in a square crop (its landmarks' box grown by `margin` on each
+    side), as the decode stage crops; None without a face."""
     import cv2
 
-    bgr = cv2.imread(str(path))
-    if bgr is None:
-        ok, bgr = cv2.VideoCapture(str(path)).read()
-        if not ok:
-            raise SystemExit(f"{path}: neither a dataset folder nor a readable image / video")
-    rgb = np.ascontiguousarray(bgr[..., ::-1])
     faces = det(rgb)
     if not faces:
-        raise SystemExit(f"{path}: no face found")
+        return None
     p = faces[0].points[:, :2]
     (x0, y0), (x1, y1) = p.min(0), p.max(0)
     side = max(x1 - x0, y1 - y0) * (1 + 2 * margin)
@@ -52,6 +42,35 @@ def _face_frame(path: Path, det, size: int = 512, margin: float = 0.6) -> np.nda
     k = size / side
     m = np.array([[k, 0, size / 2 - cx * k], [0, k, size / 2 - cy * k]])
     return cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _face_frames(path: Path, det, n: int) -> list[np.ndarray]:
+    """Face crops of an image, or of `n` evenly spaced frames of a video (read one at a time)."""
+    import cv2
+
+    bgr = cv2.imread(str(path))
+    if bgr is not None:
+        picked = [bgr]
+    else:
+        cap = cv2.VideoCapture(str(path))
+        total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        if not cap.isOpened() or total < 1:
+            raise SystemExit(f"{path}: neither a dataset folder nor a readable image / video")
+        want = set(np.linspace(0, total - 1, n + 2).round().astype(int)[1:-1].tolist() if total > n + 1
+                   else range(min(n, total)))
+        picked = []
+        for i in range(total):
+            ok, f = cap.read()
+            if not ok:
+                break
+            if i in want:
+                picked.append(f)
+        cap.release()
+    crops = [_crop_face(np.ascontiguousarray(f[..., ::-1]), det) for f in picked]
+    crops = [c for c in crops if c is not None]
+    if not crops:
+        raise SystemExit(f"{path}: no face found")
+    return crops
 
 
 @cli_entry
@@ -64,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override an EmotionalFrameConfig field (repeatable), e.g. --set lip_corners=0")
     ap.add_argument("--sheet", help="contact sheet PNG (face crops, one row per source frame)")
+    ap.add_argument("--sheet-tile", type=int, default=192, help="contact sheet tile size (px)")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args(argv)
     from emogs.io.outputs import check_output_file
@@ -75,9 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     import cv2
 
     from emogs.data.schema import manifest_so_far
+    from emogs.emotion.blendshapes import judge_with_blendshapes
     from emogs.emotion.edit import EmotionalFrameConfig, EmotionalFrameGenerator
     from emogs.emotion.judge import EmotionJudge
-    from emogs.emotion.metrics import emotion_conditioned_eval, lip_preservation
+    from emogs.emotion.metrics import emotion_conditioned_eval, lip_preservation, opening_preservation
     from emogs.emotion.va_model import circle_targets
     from emogs.face.landmarks import FaceMeshDetector
     from preprocess.emotional_frames import rest_va_of_dataset
@@ -102,10 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         real_pts = [np.asarray(lms[i], np.float64) for i in src]
         if cfg.rest_va is None and cfg.relative_to_rest:
             cfg.rest_va = rest_va_of_dataset(root)
-    else:  # one photo (or a video's first frame), cropped around its face like the decode stage
-        real, real_pts = [_face_frame(root, det)], []
-        real_pts.append(det(real[0])[0].points.astype(np.float64))
-        src = np.zeros(1, int)
+    else:  # one photo, or --frames frames of a video, cropped around the face like the decode stage
+        real = _face_frames(root, det, args.frames)
+        real_pts = [det(f)[0].points.astype(np.float64) for f in real]
+        src = np.arange(len(real))
     rest = judge(np.stack(real), points478=[crop_pts(k, p) for k, p in enumerate(real_pts)])
     if cfg.rest_va is None and cfg.relative_to_rest:  # a photo: its judged V/A is the rest expression
         cfg.rest_va = tuple(float(x) for x in np.asarray(rest.va).reshape(-1, 2).mean(0))
@@ -113,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     det_real = [det(f)[0].points for f in real]
 
     made: dict[tuple, list] = {}
-    neutral_lm, emo_lm, open_d = [], [], []
+    neutral_lm, emo_lm = [], []
 
     def render_fn(va):
         outs = []
@@ -124,7 +145,6 @@ def main(argv: list[str] | None = None) -> int:
             if faces:
                 neutral_lm.append(det_real[k])
                 emo_lm.append(faces[0].points)
-                open_d.append(np.abs(_opening(faces[0].points) - _opening(det_real[k])).mean())
         made[tuple(np.round(va, 3))] = outs
         return outs
 
@@ -134,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         res = emotion_conditioned_eval(render_fn, judge, circle_targets(12))
     lip = lip_preservation(np.stack(neutral_lm), np.stack(emo_lm))
+    opening = opening_preservation(np.stack(neutral_lm), np.stack(emo_lm))
+    keys = list(made)
+    bs = judge_with_blendshapes(real, [made[k] for k in keys], np.asarray(keys), cfg.rest_va)
     summary = {k: round(res[k], 3) for k in ("V_RMSE", "A_RMSE", "V_SA", "A_SA", "E_Acc_top3")}
     summary.update(
         judge="fer (mini-Xception), crop=" + args.crop,
@@ -143,36 +166,43 @@ def main(argv: list[str] | None = None) -> int:
         generator_rest_va=None if cfg.rest_va is None else np.round(cfg.rest_va, 3).tolist(),
         lip_mean_px=round(lip["mean_px"], 3),
         lip_max_px=round(lip["max_px"], 3),
-        lip_opening_change_px=round(float(np.mean(open_d)), 3),
+        lip_opening_change_px=round(opening["mean_abs_diff_px"], 3),
+        lip_opening_correlation=round(opening["correlation"], 3),
+        blendshape_sign_agreement=round(bs["sign_agreement"], 3) if "sign_agreement" in bs else bs,
         detected=f"{len(emo_lm)}/{12 * len(src)}",
         config={k: v for k, v in vars(cfg).items() if not k.startswith("_")},
     )
-    for p in res["per_target"]:
+    for p, b in zip(res["per_target"], bs.get("per_target", [{}] * len(keys))):
+        cues = " ".join(f"{au}{'+' if w > 0 else '-'}{'ok' if ok else 'NO'}({g})"
+                        for au, (w, g, ok) in b.get("cues", {}).items())
         print(f"target {p['target'][0]:+.2f},{p['target'][1]:+.2f} [{p['class']:>8}] -> "
-              f"{p['judged'][0]:+.2f},{p['judged'][1]:+.2f} top3={p['top3']} {'hit' if p['hit'] else ''}")
+              f"{p['judged'][0]:+.2f},{p['judged'][1]:+.2f} top3={p['top3']} {'hit' if p['hit'] else ''}"
+              f" | {cues}")
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}))
     if args.json:
-        out = {"summary": summary, "per_target": res["per_target"]}
+        out = {"summary": summary, "per_target": res["per_target"], "blendshapes": bs}
         Path(args.json).write_text(json.dumps(out, indent=1))
     if args.sheet:
         from emogs.emotion.edit import face_box
 
-        tile = 160
+        # targets x sources: a row per target (the real frames first), a column per source frame, the rows
+        # folded into two side-by-side blocks so the sheet stays readable
+        tile = args.sheet_tile
+        labels = ["real"] + ["{} {:+.1f},{:+.1f}".format(p["class"], *p["target"]) for p in res["per_target"]]
         rows = []
-        for k in range(len(src)):
-            x0, y0, x1, y1 = face_box(real_pts[k], real[k].shape[0], 0.9)
-            cells = [real[k]] + [made[key][k] for key in made]
+        for j, lab in enumerate(labels):
             row = []
-            for j, c in enumerate(cells):
-                c = cv2.resize(c[y0:y1, x0:x1], (tile, tile), interpolation=cv2.INTER_AREA).copy()
-                if k == 0:
-                    lab = "real" if j == 0 else res["per_target"][j - 1]["class"][:5] + \
-                        " {:+.1f},{:+.1f}".format(*res["per_target"][j - 1]["target"])
-                    cv2.putText(c, lab, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 0), 1,
-                                cv2.LINE_AA)
+            for k in range(len(src)):
+                x0, y0, x1, y1 = face_box(real_pts[k], real[k].shape[0], 0.9)
+                img = real[k] if j == 0 else made[keys[j - 1]][k]
+                c = cv2.resize(img[y0:y1, x0:x1], (tile, tile), interpolation=cv2.INTER_AREA).copy()
+                cv2.putText(c, lab, (3, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 0), 1, cv2.LINE_AA)
                 row.append(c)
             rows.append(np.concatenate(row, 1))
-        sheet = np.concatenate(rows, 0)
+        half = (len(rows) + 1) // 2
+        rows += [np.zeros_like(rows[0])] * (2 * half - len(rows))
+        sheet = np.concatenate([np.concatenate(rows[:half], 0), np.full((half * tile, 8, 3), 255, np.uint8),
+                                np.concatenate(rows[half:], 0)], 1)
         cv2.imwrite(args.sheet, sheet[..., ::-1])
     return 0
 

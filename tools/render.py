@@ -2,7 +2,8 @@
 
 Audio -> features (with the extractor recorded in the avatar) -> per-frame deformation ->
 rasterize -> composite over the training frames' torso / background -> MP4 with the audio muxed.
-Emotion: --valence/--arousal, --emotion happy:strong, or --va-trajectory keyframes.csv|json.
+Emotion: --valence/--arousal, --emotion happy:strong, --va-trajectory keyframes.csv|json, or
+--emotion-from face.jpg|clip.mp4 (the V/A the offline judge reads on a reference face or clip).
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     emo.add_argument("--emotion", type=emotion_arg,
                      help="happy, happy:strong, sad:mild, angry:0.6, neutral, or valence,arousal (0.5,0.3)")
     emo.add_argument("--va-trajectory", help="V/A keyframes file (CSV or JSON, see emogs.emotion.trajectory)")
+    emo.add_argument("--emotion-from", metavar="FACE_OR_CLIP",
+                     help="take the emotion from a face image (its V/A) or a clip (a V/A trajectory), as the "
+                     "offline judge reads it (emogs.emotion.reference)")
     emo.add_argument("--valence", type=float, help="valence in [-1,1] (with --arousal)")
     p.add_argument("--arousal", type=float, help="arousal in [-1,1] (with --valence)")
     p.add_argument("--blink", default="dataset",
@@ -55,6 +59,10 @@ def _va_per_frame(args, num_frames: int, fps: float) -> np.ndarray | None:
         from emogs.emotion.trajectory import load_va_trajectory
 
         return load_va_trajectory(args.va_trajectory).at_frames(num_frames, fps).astype(np.float32)
+    if args.emotion_from:
+        from emogs.emotion.reference import va_from_reference_cli
+
+        return va_from_reference_cli(args.emotion_from).at_frames(num_frames, fps).astype(np.float32)
     return None
 
 

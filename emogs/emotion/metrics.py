@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from emogs.face.topology import LIP_GAP_PAIRS
+
 from .au_mesh import LIPS
 from .judge import EmotionJudge, class_of_va
 from .va_model import circle_targets
@@ -85,6 +87,32 @@ def emotion_conditioned_eval(
     return out
 
 
+def va_circle_coverage(va, sectors: int = 12, min_radius: float = 0.3, min_share: float = 0.01) -> dict:
+    """How much of the V/A circle a video's judged V/A covers.
+
+    Args: va [T, 2] per-frame valence / arousal (e.g. `valence_arousal.npy`); the circle is cut into
+    `sectors` equal angles (the protocol's 12 targets each sit in one). Returns {"coverage": share of
+    sectors holding at least `min_share` of the frames at radius >= `min_radius` (a real expression, not
+    the neutral centre), "expressive": share of frames at radius >= min_radius, "sector_share": [sectors]
+    share of frames per sector (the expressive ones), "spread": the RMS distance of the frames to their
+    mean V/A}. A video of one fixed expression covers one sector; one going from crying to laughing
+    several."""
+    v = np.asarray(va, np.float64)
+    if v.ndim != 2 or v.shape[1] != 2 or len(v) == 0:
+        raise ValueError(f"va must be [T, 2] valence / arousal with T >= 1; got {v.shape}")
+    r = np.linalg.norm(v, axis=1)
+    far = r >= min_radius
+    angle = np.mod(np.arctan2(v[:, 1], v[:, 0]), 2 * np.pi)
+    k = np.floor(angle / (2 * np.pi / sectors)).astype(int) % sectors
+    share = np.bincount(k[far], minlength=sectors) / len(v)
+    return {
+        "coverage": float(np.mean(share >= min_share)) if far.any() else 0.0,
+        "expressive": float(far.mean()),
+        "sector_share": [round(float(x), 4) for x in share],
+        "spread": float(np.sqrt(((v - v.mean(0)) ** 2).sum(1).mean())),
+    }
+
+
 def plot_va_circle(targets, judged, path_png: str | Path, size: int = 512, title: str = "") -> Path:
     """Targets (green) vs judged (red) V/A on the unit circle, joined by lines -> PNG (OpenCV drawing)."""
     import cv2
@@ -136,6 +164,23 @@ def lip_preservation(neutral_landmarks, emotional_landmarks, indices=LIPS) -> di
         raise ValueError(f"need two [T, 478, 2|3] landmark arrays of equal shape; got {a.shape}, {b.shape}")
     d = np.linalg.norm(a[:, list(indices), :2] - b[:, list(indices), :2], axis=-1)  # [T, L]
     return {"mean_px": float(d.mean()), "max_px": float(d.max()), "per_frame_mean_px": d.mean(1).tolist()}
+
+
+def opening_preservation(neutral_landmarks, emotional_landmarks, pairs=LIP_GAP_PAIRS) -> dict:
+    """Articulation kept by an emotion: the inner-lip opening of emotional vs neutral images of the same
+    speech (the lips' outline may move with the mouth corners; the opening is what speech dictates).
+
+    Args: [T, 478, 2|3] landmarks in pixels (e.g. MediaPipe on both). Returns {"mean_abs_diff_px": mean
+    |gap difference| over the `pairs` (inner upper / lower lip points) and frames, "correlation" of the
+    two sets of gaps (NaN when either does not vary), "pairs": T}."""
+    a, b = np.asarray(neutral_landmarks, np.float64), np.asarray(emotional_landmarks, np.float64)
+    if a.shape != b.shape or a.ndim != 3 or a.shape[1] != 478:
+        raise ValueError(f"need two [T, 478, 2|3] landmark arrays of equal shape; got {a.shape}, {b.shape}")
+    i, j = np.asarray(pairs).T
+    ga = np.linalg.norm(a[:, i, :2] - a[:, j, :2], axis=-1).ravel()
+    gb = np.linalg.norm(b[:, i, :2] - b[:, j, :2], axis=-1).ravel()
+    corr = float(np.corrcoef(ga, gb)[0, 1]) if ga.std() > 0 and gb.std() > 0 else float("nan")
+    return {"mean_abs_diff_px": float(np.abs(ga - gb).mean()), "correlation": corr, "pairs": int(a.shape[0])}
 
 
 def lip_mask(landmarks, shape: tuple[int, int], grow_px: float = 0.0) -> np.ndarray:

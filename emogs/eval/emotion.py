@@ -17,12 +17,14 @@ def emotion_metrics(avatar, ds, folder: Path | None = None, lip_frames: int = 8)
     synthetic generator's for the same frames and targets: did the branch learn what it was taught)
     a plot of targets vs judged V/A (`folder`/emotion_va.png) and a contact sheet of the renders
     at the targets beside what the generator taught (`folder`/emotion_targets.png).
-    Reported as not computed on failure."""
+    Beside fer, the blendshape judge's sign agreement (`blendshapes`) and the inner-lip opening kept
+    (`opening_preservation`). Reported as not computed on failure."""
     try:
         import torch
 
         from ..avatar.drive import frame_conditions
         from ..emotion.au_mesh import LEFT_BROW, LEFT_EYE, RIGHT_BROW, RIGHT_EYE
+        from ..emotion.blendshapes import judge_with_blendshapes
         from ..emotion.edit import EmotionalFrameConfig, EmotionalFrameGenerator
         from ..emotion.judge import EmotionJudge
         from ..emotion.metrics import (
@@ -31,6 +33,7 @@ def emotion_metrics(avatar, ds, folder: Path | None = None, lip_frames: int = 8)
             lip_preservation,
             motion_fidelity,
             mouth_swapped,
+            opening_preservation,
             plot_va_circle,
         )
         from ..emotion.va_model import circle_targets
@@ -61,6 +64,9 @@ def emotion_metrics(avatar, ds, folder: Path | None = None, lip_frames: int = 8)
         res = emotion_conditioned_eval(render_target, judge)
         targets = circle_targets(12)
         rest = avatar.config.emotion_rest_va
+        # the second, independent judge: do the expression's blendshapes move the right way?
+        res["blendshapes"] = judge_with_blendshapes([render(base, None)], [[r] for r in renders], targets,
+                                                    rest)
         gen = EmotionalFrameGenerator(EmotionalFrameConfig(rest_va=tuple(rest) if rest else None))
         if folder is not None:
             judged = [p["judged"] for p in res["per_target"]]
@@ -94,6 +100,8 @@ def emotion_metrics(avatar, ds, folder: Path | None = None, lip_frames: int = 8)
             lp = lip_preservation(np.stack(neutral), np.stack(emotional))
             floor = lip_preservation(np.stack(neutral), np.stack(swapped))
             moved = np.concatenate(lip_motion)
+            # articulation kept: the inner-lip opening of the emotional renders vs the neutral ones
+            res["opening_preservation"] = opening_preservation(np.stack(neutral), np.stack(emotional))
             res["lip_preservation"] = {
                 "mean_px": lp["mean_px"], "max_px": lp["max_px"], "pairs": len(neutral),
                 # the same detector on the emotional render with the neutral mouth put back: its lip

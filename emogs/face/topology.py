@@ -34,6 +34,25 @@ RIGID = sorted({10, 338, 297, 332, 109, 67, 103, 151, 9, 8, 168, 6, 197, 195, 5,
 # mouths (emogs.metrics): eye corners, nose bridge and tip, forehead, the face's sides at the temples.
 ALIGN_POINTS = (33, 133, 362, 263, 168, 6, 197, 195, 5, 4, 1, 10, 151, 9, 8, 234, 454, 127, 356)
 
+# Expression features of the emotional edit (emogs.emotion.facs_geometry). Lids: corner to corner.
+RIGHT_UPPER_LID = [246, 161, 160, 159, 158, 157, 173]
+RIGHT_LOWER_LID = [7, 163, 144, 145, 153, 154, 155]
+LEFT_UPPER_LID = [466, 388, 387, 386, 385, 384, 398]
+LEFT_LOWER_LID = [249, 390, 373, 374, 380, 381, 382]
+# the skin between an upper lid and its brow: a row along the lid crease, then one below the brow
+RIGHT_LID_CREASE = [247, 30, 29, 27, 28, 56, 190, 113, 225, 224, 223, 222, 221, 189]
+LEFT_LID_CREASE = [467, 260, 259, 257, 258, 286, 414, 342, 445, 444, 443, 442, 441, 413]
+CHEEKS = [50, 101, 118, 117, 123, 147, 187, 205, 36, 142, 280, 330, 347, 346, 352, 376, 411, 425, 266, 371]
+NOSE_WINGS = [64, 98, 129, 48, 102, 294, 327, 358, 278, 331]
+BESIDE_NOSE = [36, 142, 266, 371, 203, 423]
+CHIN_BOSS = [18, 200, 199, 175, 201, 421, 208, 428, 171, 396]
+NOSE_MIDLINE = [1, 2, 4, 5, 6, 168, 197, 195, 19, 94]
+MOUTH_CORNERS = [61, 291]  # right, left
+UPPER_LIP_INNER = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308]  # right corner -> left corner
+UPPER_LIP_OUTER = [61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291]
+# inner upper / lower lip pairs across the opening: the mouth's opening at five places
+LIP_GAP_PAIRS = ((13, 14), (82, 87), (312, 317), (81, 178), (311, 402))
+
 
 def sorted_group(*groups: list[int]) -> tuple[int, ...]:
     """The union of index groups as a sorted tuple (e.g. `sorted_group(LEFT_EYE)`)."""

@@ -16,6 +16,22 @@ class WeightsFileError(ValueError):
     """A weights file that cannot be read as a plain tensor state dict."""
 
 
+def find_model_file(explicit, env_var: str, package: str, relpath: str, extra=()) -> tuple[Path | None, list]:
+    """(the first existing file, every place looked) of: `explicit`, $`env_var`, `extra` paths, and
+    `relpath` inside the installed `package` (found with importlib, never imported: some of these
+    packages import heavy frameworks or declare dependencies we do not install)."""
+    import importlib.util
+
+    cands = [Path(explicit)] if explicit is not None else []
+    if os.environ.get(env_var):
+        cands.append(Path(os.environ[env_var]))
+    cands += [Path(x) for x in extra]
+    spec = importlib.util.find_spec(package)
+    if spec is not None and spec.submodule_search_locations:
+        cands += [Path(loc) / relpath for loc in spec.submodule_search_locations]
+    return next((c for c in cands if c.is_file()), None), cands
+
+
 def read_state_dict(
     path: str | os.PathLike, what: str, nested_keys: tuple[str, ...] = ("state_dict",)
 ) -> dict[str, torch.Tensor]:

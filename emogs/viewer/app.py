@@ -93,7 +93,9 @@ class ViewerApp:
             self._live_box = LatestFrame()
         self._live_extractor = live_extractor
         self.audio_wav = audio_wav if self.config.sound else None  # 16 kHz mono of `audio_features`
-        self.va_trajectory = va_trajectory  # emogs.emotion.VATrajectory or None
+        # an emogs.emotion.VATrajectory (--va-trajectory keyframes, or --emotion-from clip.mp4): followed in
+        # the audio's time until a V/A slider is moved
+        self.va_trajectory = va_trajectory
         self.follow_trajectory = va_trajectory is not None
         self._sound_seq = 0
         self._lock = threading.Lock()

@@ -109,3 +109,41 @@ def test_motion_fidelity_scores_full_half_and_no_motion():
     assert r["gain"] == 0 and abs(r["error_px"] - r["intended_px"]) < 1e-9 and np.isnan(r["correlation"])
     with pytest.raises(ValueError, match="478"):
         motion_fidelity(neutral, neutral[:3], intended, idx)
+
+
+def test_opening_preservation_sees_the_opening_not_the_outline():
+    from emogs.emotion.metrics import opening_preservation
+    from emogs.face.topology import LIP_GAP_PAIRS
+
+    rng = np.random.default_rng(0)
+    a = rng.uniform(100, 400, (4, 478, 2))
+    lower = [j for _, j in LIP_GAP_PAIRS]
+    a[:, lower, 1] += np.arange(4)[:, None] * 3.0  # the mouth opens more from frame to frame
+    b = a.copy()
+    b[:, [61, 291, 0, 17], :] += 9.0  # corners / outline moved: not the opening
+    r = opening_preservation(a, b)
+    assert r["mean_abs_diff_px"] == 0.0 and r["correlation"] == pytest.approx(1.0) and r["pairs"] == 4
+    b[:, lower, 1] += 2.0  # every lower inner-lip point 2 px lower (straight down)
+    r = opening_preservation(a, b)
+    assert 0.5 < r["mean_abs_diff_px"] <= 2.0 + 1e-9
+    with pytest.raises(ValueError, match="equal shape"):
+        opening_preservation(a, b[:2])
+
+
+def test_va_circle_coverage():
+    from emogs.emotion.metrics import va_circle_coverage
+
+    smile = np.tile([[0.73, 0.31]], (100, 1))  # the demo: one expression all along
+    c = va_circle_coverage(smile)
+    assert c["coverage"] == pytest.approx(1 / 12) and c["expressive"] == 1.0 and c["spread"] < 1e-9
+    # crying to laughing: a path through the lower left, the centre and the upper right
+    t = np.linspace(0, 1, 200)[:, None]
+    path = (1 - t) * np.array([-0.7, -0.3]) + t * np.array([0.74, 0.31])
+    c = va_circle_coverage(path)
+    assert c["coverage"] == pytest.approx(2 / 12) and 0.5 < c["expressive"] < 1.0 and c["spread"] > 0.3
+    assert va_circle_coverage(np.zeros((5, 2)))["coverage"] == 0.0  # neutral only
+    ring = np.stack([np.cos(np.linspace(0, 2 * np.pi, 360, endpoint=False)),
+                     np.sin(np.linspace(0, 2 * np.pi, 360, endpoint=False))], 1) * 0.8
+    assert va_circle_coverage(ring)["coverage"] == 1.0
+    with pytest.raises(ValueError, match=r"\[T, 2\]"):
+        va_circle_coverage(np.zeros(3))

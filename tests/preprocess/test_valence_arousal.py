@@ -60,6 +60,7 @@ def test_real_judge_on_astronaut(tmp_path):
     va = np.load(tmp_path / "valence_arousal.npy")
     assert va.shape == (3, 2) and info["outputs"] == ["valence_arousal.npy"]
     assert va[0, 0] > 0.3  # she smiles: positive valence
+    assert info["circle_coverage"] == round(1 / 12, 3) and info["va_spread"] == 0.0  # one expression
 
 
 def test_errors():

@@ -149,3 +149,25 @@ def test_bench_emotion_branch_trains_a_fresh_branch_and_reports(fitted, tmp_path
     # toy renders have no face MediaPipe can find: said, not faked
     assert res["brows"]["computed"] is False or "gain" in res["brows"]
     assert (tmp_path / "branch.pt").stat().st_size > 0
+
+
+def test_render_emotion_from_a_reference(tmp_path, capsys):
+    """--emotion-from: a face photo's judged V/A for every frame; a faceless one: exit code 2, a message."""
+    from skimage import data
+
+    render = _tool("render")
+    face = tmp_path / "face.png"
+    cv2.imwrite(str(face), data.astronaut()[..., ::-1])
+    args = render.build_parser().parse_args(["AV", "--audio", "a.wav", "--out", "o.mp4",
+                                             "--emotion-from", str(face)])
+    va = render._va_per_frame(args, 7, 25.0)
+    assert va.shape == (7, 2) and va.dtype == np.float32 and np.ptp(va, 0).max() == 0 and va[0, 0] > 0.4
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((64, 64, 3), 90, np.uint8))
+    args.emotion_from = str(blank)
+    with pytest.raises(SystemExit) as e:
+        render._va_per_frame(args, 7, 25.0)
+    assert e.value.code == 2 and "no face" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # one emotion source at a time
+        render.build_parser().parse_args(["AV", "--audio", "a", "--out", "o", "--emotion", "sad",
+                                          "--emotion-from", str(face)])

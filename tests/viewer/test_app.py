@@ -167,3 +167,28 @@ def test_display_rate_is_independent_of_the_audio_frame_rate(toy_ds, toy_avatar)
         assert app.snapshot().time_s == pytest.approx(0.48 - 0.04)
     finally:
         app.stop()
+
+
+def test_a_va_trajectory_drives_the_emotion_while_playing(toy_ds, toy_avatar):
+    """--emotion-from clip.mp4: the clip's V/A trajectory sets valence / arousal as the audio plays."""
+    from emogs.emotion.trajectory import VATrajectory
+
+    src = DriveSource.from_dataset(toy_ds, toy_avatar)
+    feats = np.asarray(toy_ds.audio_features, np.float32)  # 0.48 s
+    traj = VATrajectory(np.array([0.0, 0.2, 0.5]), np.array([[-0.8, -0.2], [0.0, 0.5], [0.6, 0.3]]))
+    app = ViewerApp(toy_avatar, src, feats, ViewerConfig(port=0, fps=10.0, verbose=False),
+                    state=ViewerState(resolution=32), va_trajectory=traj)
+    app.start()
+    try:
+        assert _until(lambda: app.frames_rendered >= 1)
+        assert app.snapshot().valence == 0.0  # paused: the trajectory waits for playback
+        app.update(playing=True, time_s=0.0)
+        assert _until(lambda: not app.snapshot().playing, timeout=30)
+        st = app.snapshot()
+        # the trajectory's value at a display tick (10 FPS: 0.0 .. 0.4 s; the last one shown, unless the
+        # pacer dropped it), not the sliders' start
+        ticks = traj.at(np.arange(5) * 0.1)
+        assert np.abs(ticks - [st.valence, st.arousal]).max(1).min() < 1e-6
+        assert st.preset == "custom" and st.valence > 0.0
+    finally:
+        app.stop()
