@@ -141,3 +141,36 @@ class DetectLandmarks:
                     pts[t], conf[t] = p, c
         for a in (pts, conf, nfaces):
             a.flush()
+
+
+@dataclass
+class FindOccluders:
+    """occluders[t] = 1 where a hand (grown by `grow`, `emogs.face.occluders.hands_mask`) covers
+    frames[t]; out: uint8 [T, S, S], zero-filled when the task starts (a fresh ``MemmapWriter`` file):
+    only frames with a hand are written. `make_detector()` -> rgb -> list of [21, >=2] px (default:
+    MediaPipe Hands in video mode, one per process)."""
+
+    root: str
+    out: str  # e.g. occluders.npy.tmp, relative to root
+    grow: float = 0.15
+    make_detector: object = None
+    _state: tuple | None = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_state": None}
+
+    def __call__(self, start: int, end: int) -> None:
+        if self._state is None:
+            from emogs.face.occluders import HandDetector
+
+            root = Path(self.root)
+            frames = np.load(root / "frames.npy", mmap_mode="r")
+            self._state = ((self.make_detector or HandDetector)(), frames, NpyFrameWriter(root / self.out))
+        detect, frames, out = self._state
+        from emogs.face.occluders import hands_mask
+
+        for t in range(start, end):
+            rgb = np.asarray(frames[t])
+            hands = detect(rgb)
+            if hands:
+                out.write(t, hands_mask(hands, rgb.shape[0], self.grow).astype(np.uint8))

@@ -38,7 +38,9 @@ FILE_STAGE = {
     "aus.npy": "aus",
     "audio_features.npy": "audio_features",
     "valence_arousal.npy": "valence_arousal",
+    "occluders.npy": "occluders",
 }
+OCCLUDERS_FILE = "occluders.npy"  # optional uint8 [T,S,S]: 1 where a hand / object covers the frame
 
 
 NECK_REACH = 0.04  # how far (fraction of the image) the neck is continued up behind the jaw
@@ -111,6 +113,40 @@ def read_manifest(root: str | Path) -> dict:
     return manifest
 
 
+def split_frames(splits: dict, split: str, num_frames: int) -> np.ndarray:
+    """int64 [n] sorted frame indices of `split` in a manifest's "split" dict.
+
+    A split is one half-open range `[a, b]` or a list of ranges `[[a, b], [c, d], ...]`. "all" is
+    every frame. Every split named "val..." (the standard "val" = the last 1/11, the optional
+    "val_interleaved" blocks spread over the clip) is held out of "train": the training frames
+    are the "train" range minus them, so a manifest without "val_interleaved" reads as before.
+    Raises DatasetError for an unknown split or a range outside [0, T)."""
+    if split == "all":
+        return np.arange(num_frames, dtype=np.int64)
+    if split not in splits:
+        raise DatasetError(f"unknown split {split!r}; use one of {sorted([*splits, 'all'])} "
+                           f"(run the 'split' stage if train/val are missing)")
+    frames = _range_frames(splits[split], split, num_frames)
+    if split == "train":
+        held = [_range_frames(v, k, num_frames) for k, v in splits.items() if k.startswith("val")]
+        if held:
+            frames = np.setdiff1d(frames, np.concatenate(held))
+    return frames
+
+
+def _range_frames(ranges, name: str, num_frames: int) -> np.ndarray:
+    if len(ranges) == 2 and all(isinstance(v, (int, float)) for v in ranges):
+        ranges = [ranges]
+    parts = [np.zeros(0, np.int64)]
+    for rng in ranges:
+        a, b = (int(v) for v in rng)
+        if not (0 <= a <= b <= num_frames):
+            raise DatasetError(f"manifest split {name} has [{a},{b}) outside [0,{num_frames}); "
+                               f"rerun the 'split' stage")
+        parts.append(np.arange(a, b, dtype=np.int64))
+    return np.unique(np.concatenate(parts))
+
+
 FLOW_STRIDE = 4  # emotion/flow.npy (the synthetic edit's motion field) is 1/4 of the frame size
 
 @dataclass
@@ -121,6 +157,7 @@ class FrameSample:
     normals: float32 [S,S,3] camera-space unit normals (zeros where invalid); normal_valid: bool [S,S];
     w2c: float32 [4,4]; K: float32 [3,3]; audio: float32 [2W+1, D]; aus: float32 [A]; va: float32 [2];
     landmarks: float32 [478,3]; torso_background: float32 [S,S,3] in [0,1];
+    occluded: bool [S,S] or None - pixels an occluder (a hand...) covers: the losses leave them out;
     emotion_flow: float32 [S/4,S/4,2] or None - the motion (px of S) an emotional frame's edit applied
     to the face (emotion/flow.npy); zeros for a real frame seen by the emotion stage (no edit).
     """
@@ -138,6 +175,7 @@ class FrameSample:
     landmarks: torch.Tensor
     torso_background: torch.Tensor
     emotion_flow: torch.Tensor | None = None
+    occluded: torch.Tensor | None = None  # bool [S,S]: a hand / object covers it (occluders.npy), or None
 
 
 class PersonDataset:
@@ -183,6 +221,9 @@ class PersonDataset:
         self.audio_features = self._array("audio_features.npy", np.float32, (T, D))
         self.audio_dim = int(self.audio_features.shape[1])
         self.valence_arousal = self._array("valence_arousal.npy", np.float32, (T, 2))
+        # optional (the 'occluders' stage): datasets without it train on every pixel, as before
+        self.occluders = (self._array(OCCLUDERS_FILE, np.uint8, (T, S, S))
+                          if (self.root / OCCLUDERS_FILE).exists() else None)
 
         cam_path = self._path("camera.npz")
         with np.load(cam_path) as cam:
@@ -197,16 +238,8 @@ class PersonDataset:
 
         self.background = self._load_background()
 
-        split_ranges = dict(m.get("split", {}))
-        split_ranges["all"] = [0, T]
-        if split not in split_ranges:
-            raise DatasetError(f"unknown split {split!r}; use one of {sorted(split_ranges)} "
-                               f"(run the 'split' stage if train/val are missing)")
-        a, b = split_ranges[split]
-        if not (0 <= a <= b <= T):
-            raise DatasetError(f"manifest split {split} = [{a},{b}) outside [0,{T}); rerun the 'split' stage")
         self.split = split
-        self.frame_indices = np.arange(a, b, dtype=np.int64)
+        self.frame_indices = split_frames(m.get("split", {}), split, T)
 
         self.emotion = self._load_emotion() if load_emotion else None
 
@@ -307,6 +340,8 @@ class PersonDataset:
             va=torch.from_numpy(np.array(self.valence_arousal[t], dtype=np.float32)),
             landmarks=torch.from_numpy(np.array(self.landmarks[t], dtype=np.float32)),
             torso_background=self.torso_background(t),
+            occluded=(torch.from_numpy(np.asarray(self.occluders[t]) != 0)
+                      if self.occluders is not None else None),
         )
 
 
