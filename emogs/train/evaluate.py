@@ -206,3 +206,29 @@ def _aue(pred: np.ndarray, true: np.ndarray, w2c: np.ndarray) -> dict:
     au_t = features_to_intensity(ft, base)
     au_p = features_to_intensity(au_geometry_features(pred, w2c), base)
     return metrics.aue(au_p, au_t, AU_NAMES)
+
+
+def heldout_sheet(side_by_side: str | Path, rows: int = 6, height: int = 192, title: str = "") -> np.ndarray:
+    """A contact sheet of held-out frames: `rows` evenly spaced frames of an evaluation's side-by-side
+    video (render | truth, as `evaluate_avatar` writes it), each row re-ordered to truth | render and
+    resized to `height` px, under a title bar. Streams the video twice (count, then pick): never the
+    whole split in RAM. Returns uint8 [title + rows*height, 2*height, 3]."""
+    import cv2
+
+    from ..io import iter_video_frames
+
+    n = sum(1 for _ in iter_video_frames(side_by_side))
+    if n == 0:
+        raise ValueError(f"{side_by_side} has no frames")
+    picks = set(np.linspace(0, n - 1, min(rows, n)).round().astype(int).tolist())
+    out = []
+    for i, frame in enumerate(iter_video_frames(side_by_side)):
+        if i in picks:
+            w = frame.shape[1] // 2
+            pair = np.concatenate([frame[:, w:], frame[:, :w]], axis=1)  # truth | render
+            row = cv2.resize(pair, (2 * height, height), interpolation=cv2.INTER_AREA)
+            cv2.putText(row, f"{i}", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 0), 1)
+            out.append(row)
+    bar = np.zeros((22, 2 * height, 3), np.uint8)
+    cv2.putText(bar, f"{title}  truth | render", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1)
+    return np.concatenate([bar, *out], axis=0)

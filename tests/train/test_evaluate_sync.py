@@ -36,3 +36,20 @@ def test_sync_says_why_it_is_not_computed(speaking_toy, loudness_judge):
     res = evaluate_avatar(avatar, val, num_frames=5, detect=lambda rgb: None, fps_frames=1,
                           sync_net=loudness_judge)
     assert res["sync"]["computed"] is False and "consecutive" in res["sync"]["reason"]
+
+
+def test_heldout_sheet_puts_truth_left_of_render(tmp_path):
+    from emogs.io import write_video
+    from emogs.train.evaluate import heldout_sheet
+
+    frames = []
+    for i in range(9):  # render half dark, truth half bright, as evaluate_avatar writes them
+        f = np.zeros((32, 64, 3), np.uint8)
+        f[:, 32:] = 200
+        f[:, :32] = 20 + i
+        frames.append(f)
+    write_video(tmp_path / "sbs.mp4", iter(frames), fps=25.0)
+    sheet = heldout_sheet(tmp_path / "sbs.mp4", rows=3, height=32, title="t")
+    assert sheet.shape == (22 + 3 * 32, 64, 3)
+    body = sheet[22:].astype(float)
+    assert body[:, 40:].mean() < 60 and body[:, 24:30].mean() > 150  # truth (bright) left, render right
