@@ -204,8 +204,11 @@ class Trainer:
         img = (self.dataset.image(t0).numpy() * 255).astype(np.uint8)
         eye_img = (still_eyeballs(img, np.asarray(self.dataset.landmarks[t0]))
                    if self.avatar_cfg.num_eyes > 0 else None)
-        return build_avatar(self.avatar_cfg, self._template(), img, self.dataset.w2c[t0].numpy(),
-                            self.dataset.K.numpy(), seed=self.cfg.seed, eye_image=eye_img)
+        avatar = build_avatar(self.avatar_cfg, self._template(), img, self.dataset.w2c[t0].numpy(),
+                              self.dataset.K.numpy(), seed=self.cfg.seed, eye_image=eye_img)
+        if avatar.face_net is not None:  # AUs beyond the training frames' range are clamped to it
+            avatar.face_net.set_au_range(torch.from_numpy(np.asarray(self.dataset.aus)[self.dataset.frame_indices]))
+        return avatar
 
     def _setup(self, avatar: Avatar) -> None:
         self.avatar = avatar
