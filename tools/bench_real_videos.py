@@ -69,7 +69,7 @@ def _sheet(avatar_dir: Path, rows: int, title: str):
     import cv2
     import numpy as np
 
-    from emogs.train.evaluate import heldout_sheet
+    from emogs.eval.reconstruction import heldout_sheet
 
     parts = [heldout_sheet(avatar_dir / video, rows=rows, title=f"{title} {split}")
              for split, _, video in SPLITS if (avatar_dir / video).is_file()]

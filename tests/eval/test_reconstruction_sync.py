@@ -1,9 +1,10 @@
-"""Sync-E / Sync-C in evaluate_avatar: the dataset's audio must line up with the split's frames."""
+"""Sync-E / Sync-C in evaluate_avatar (emogs.eval.reconstruction): the dataset's audio must line up
+with the split's frames."""
 
 import numpy as np
 
 from emogs.data import PersonDataset
-from emogs.train import evaluate_avatar
+from emogs.eval import evaluate_avatar
 
 
 def test_sync_of_the_real_frames_finds_them_in_sync(speaking_toy, loudness_judge):
@@ -39,8 +40,8 @@ def test_sync_says_why_it_is_not_computed(speaking_toy, loudness_judge):
 
 
 def test_heldout_sheet_puts_truth_left_of_render(tmp_path):
+    from emogs.eval.reconstruction import heldout_sheet
     from emogs.io import write_video
-    from emogs.train.evaluate import heldout_sheet
 
     frames = []
     for i in range(9):  # render half dark, truth half bright, as evaluate_avatar writes them
