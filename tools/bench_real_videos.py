@@ -99,17 +99,19 @@ def main(argv: list[str] | None = None) -> int:
             f = out / "avatar" / name
             if f.is_file():
                 ev = json.loads(f.read_text())
-                row[split] = {k: ev.get(k) for k in ("psnr", "ssim", "lmd", "train_minutes_this_run")}
+                row[split] = {k: ev.get(k) for k in ("psnr", "psnr_unoccluded", "ssim", "lmd",
+                                                     "train_minutes_this_run")}
         if rc == 0:
             _sheet(out / "avatar", args.rows, clip.stem)
         summary.append(row)
     (root / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(f"{'clip':32s} {'split':16s} {'PSNR':>7s} {'SSIM':>6s} {'LMD':>6s} {'train min':>9s}")
+    print(f"{'clip':32s} {'split':16s} {'PSNR':>7s} {'no hand':>7s} {'SSIM':>6s} {'LMD':>6s} {'train':>9s}")
     for row in summary:
         for split, _, _ in SPLITS:
             r = row.get(split)
             if r:
                 print(f"{Path(row['clip']).name:32s} {split:16s} {_number(r['psnr'], '7.2f')} "
+                      f"{_number(r['psnr_unoccluded'], '7.2f')} "
                       f"{_number(r['ssim'], '6.3f')} {_number(r['lmd'], '6.2f')} "
                       f"{_number(r['train_minutes_this_run'], '9.2f')}")
     print(f"-> {root / 'summary.json'}, contact sheets: {root}/<clip>/contact_sheet.png")
