@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     from emogs.data import PersonDataset
     from emogs.data.emotion_frames import EmotionFrames
     from emogs.eval import evaluate_avatar
+    from emogs.io.atomic import save_text
     from emogs.train import Trainer, load_config
     from emogs.train.schedule import clip_steps_scale, scale_steps, short_clip_warning
 
@@ -129,8 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                               lpips_reason=reason, video_path=avatar_dir / f"side_by_side{tag}.mp4",
                               sync_net=sync_net, person_judge=load_person_judge(ds_dir)[0])
         res["train_minutes_this_run"] = round(train_s / 60, 2)
-        res["split"] = split
-        (avatar_dir / name).write_text(json.dumps(res, indent=2))
+        save_text(avatar_dir / name, json.dumps(res, indent=2))
         print(f"[fit_person] {split}: PSNR {res['psnr']:.2f} dB, SSIM {res['ssim']:.3f}, "
               f"LMD {res['lmd'] if not isinstance(res['lmd'], dict) else 'n/a'} -> {avatar_dir / name}")
     return 0

@@ -36,7 +36,6 @@ def _mouth_scores(pred: np.ndarray, true: np.ndarray) -> dict:
     """LMD of `pred` vs `true` [T,478,2] after a per-frame similarity on the rigid points, next to a
     mouth that never moves (the truth's mean shape, placed by the same alignment), and the inner-lip
     gap's spread and correlation (articulation)."""
-
     aligned = metrics.similarity_align(pred, true)
     ref = metrics.similarity_align(true, np.repeat(true[:1], len(true), 0)).mean(0)
     static = metrics.similarity_align(np.repeat(ref[None], len(true), 0), true)
