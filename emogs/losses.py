@@ -80,6 +80,22 @@ def normal_loss(
     return loss
 
 
+def leave_out(pred: Tensor, target: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+    """(pred, target) with both set to the detached `pred` where `mask` (bool [H,W]) is True.
+
+    Those pixels then add nothing to a per-pixel loss, get no gradient, and their true content (a
+    hand over the face) never enters any loss - windowed ones (D-SSIM, LPIPS) included, whose windows
+    see the render on both sides there. pred: [H,W] or [H,W,C]; target: the same, or [H,W] for a
+    [H,W,1] pred (an alpha vs its mask); mask None -> both unchanged."""
+    if mask is None:
+        return pred, target
+    m = mask if pred.dim() == mask.dim() else mask[..., None]
+    if target.dim() < pred.dim():
+        target = target[..., None]
+    held = pred.detach()
+    return torch.where(m, held, pred), torch.where(m, held, target.to(pred.dtype))
+
+
 def deformation_reg(*offsets: Tensor | None, weight: float = 1e-3) -> Tensor:
     """TalkingGaussian-style small penalty: weight x sum of mean squared offsets (None skipped)."""
     terms = [(o ** 2).mean() for o in offsets if o is not None]

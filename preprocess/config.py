@@ -34,6 +34,8 @@ class PreprocessConfig:
     va_backend: str = "fer"               # V/A of real frames: "fer" (valence_arousal.py) or "none" (zeros)
     va_stride: int = 5                    # judge every k-th frame, interpolate between (~1 ms/frame at 5)
     lipsync_judge_steps: int = 1200       # training steps of the person's own lip-sync judge (0 = none)
+    occluder_grow: float = 0.15           # occluders stage: a hand's mask grown by this x its size
+    val_interleaved: int = 0              # >0: also hold out this many validation blocks spread over the clip
     # speed (not part of any stage's inputs: results do not depend on it)
     workers: int = 0                  # processes for the per-frame stages (parsing, normals); 0 = auto (<= 2)
     # contact sheet

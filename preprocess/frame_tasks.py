@@ -18,17 +18,24 @@ from .parallel import tick
 
 
 @dataclass
-class ParseFrames:
+class _FrameTask:
+    """A picklable per-frame task: its heavy state (models, memmaps, writers) is built on the first
+    call in each process and never shipped to another one."""
+
+    _state: tuple | None = field(default=None, repr=False, compare=False, kw_only=True)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_state": None}
+
+
+@dataclass
+class ParseFrames(_FrameTask):
     """labels[t] = FaceParser(backend, weights)(frames[t], landmarks[t]); out: uint8 [T, S, S]."""
 
     root: str
     out: str  # output file (e.g. parsing.npy.tmp), relative to root
     backend: str = "geometry"
     weights: str | None = None
-    _state: tuple | None = field(default=None, repr=False, compare=False)
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_state": None}  # never ship a MediaPipe graph to another process
 
     def __call__(self, start: int, end: int) -> None:
         if self._state is None:
@@ -48,7 +55,7 @@ class ParseFrames:
 
 
 @dataclass
-class RenderNormals:
+class RenderNormals(_FrameTask):
     """normals[t] = FaceNormalRenderer(S)(landmarks[t], K); out: uint8 [T, S, S, 3], zero-filled
     when the task starts (a fresh ``MemmapWriter`` file): only the rows of each frame's face box are
     written."""
@@ -57,10 +64,6 @@ class RenderNormals:
     out: str  # e.g. normals.npy.tmp, relative to root
     K: np.ndarray
     size: int
-    _state: tuple | None = field(default=None, repr=False, compare=False)
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_state": None}
 
     def __call__(self, start: int, end: int) -> None:
         if self._state is None:
@@ -145,3 +148,32 @@ class DetectLandmarks:
                 tick()  # (the warm-up frames before `start` are not counted)
         for a in (pts, conf, nfaces):
             a.flush()
+
+
+@dataclass
+class FindOccluders(_FrameTask):
+    """occluders[t] = 1 where a hand (grown by `grow`, `emogs.face.occluders.hands_mask`) covers
+    frames[t]; out: uint8 [T, S, S], zero-filled when the task starts (a fresh ``MemmapWriter`` file):
+    only frames with a hand are written. `make_detector()` -> rgb -> list of [21, >=2] px (default:
+    MediaPipe Hands in video mode, one per process)."""
+
+    root: str
+    out: str  # e.g. occluders.npy.tmp, relative to root
+    grow: float = 0.15
+    make_detector: object = None
+
+    def __call__(self, start: int, end: int) -> None:
+        if self._state is None:
+            from emogs.face.occluders import HandDetector
+
+            root = Path(self.root)
+            frames = np.load(root / "frames.npy", mmap_mode="r")
+            self._state = ((self.make_detector or HandDetector)(), frames, NpyFrameWriter(root / self.out))
+        detect, frames, out = self._state
+        from emogs.face.occluders import hands_mask
+
+        for t in range(start, end):
+            rgb = np.asarray(frames[t])
+            hands = detect(rgb)
+            if hands:
+                out.write(t, hands_mask(hands, rgb.shape[0], self.grow).astype(np.uint8))

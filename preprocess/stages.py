@@ -228,6 +228,26 @@ def run_parsing(ctx: StageContext) -> dict:
             "class_fraction": [round(float(c), 4) for c in counts / counts.sum()]}
 
 
+# ---------------------------------------------------------------------------------------- occluders
+def run_occluders(ctx: StageContext) -> dict:
+    """occluders.npy: hands over the frame (MediaPipe Hands, grown), left out of the training losses."""
+    from .frame_tasks import FindOccluders
+
+    ctx.load("frames.npy")
+    T, S = ctx.num_frames, ctx.size
+    writer = MemmapWriter(ctx.path("occluders.npy"), np.uint8, (T, S, S))
+    with writer:
+        par = _run_frames(ctx, FindOccluders(str(ctx.out), writer.name, ctx.cfg.occluder_grow), "occluders")
+    occ = ctx.load("occluders.npy")
+    covered = np.array([float(np.count_nonzero(occ[t])) for t in range(T)]) / (S * S)
+    frames_with = np.nonzero(covered > 0)[0]
+    if len(frames_with):
+        ctx.warn(f"a hand covers part of {len(frames_with)} of {T} frames "
+                 f"({format_ranges(covered > 0, ctx.fps)}); those pixels are left out of training")
+    return {"backend": "mediapipe-hands", **par, "frames_with_occluder": int(len(frames_with)),
+            "occluded_fraction_mean": round(float(covered.mean()), 5)}
+
+
 # ------------------------------------------------------------------------------------------ normals
 def run_normals(ctx: StageContext) -> dict:
     from .normals import FaceNormalRenderer
@@ -332,8 +352,10 @@ def run_valence_arousal(ctx: StageContext) -> dict:
 def run_split(ctx: StageContext) -> dict:
     from .split import train_val_split
 
-    split = train_val_split(ctx.num_frames)
-    return {"backend": "last-1/11", "outputs": [], "manifest": {"split": split}}
+    split = train_val_split(ctx.num_frames, interleaved_blocks=ctx.cfg.val_interleaved)
+    backend = "last-1/11" + (f"+{len(split['val_interleaved'])}-interleaved-blocks"
+                              if "val_interleaved" in split else "")
+    return {"backend": backend, "outputs": [], "manifest": {"split": split}}
 
 
 # ------------------------------------------------------------------------------------ contact sheet
@@ -440,12 +462,13 @@ DEFAULT_STAGES: tuple[Stage, ...] = (
     Stage("parsing", run_parsing, ("parsing.npy", "background.png"), ("decode", "landmarks"),
           ("parsing_backend", "parsing_weights")),
     Stage("normals", run_normals, ("normals.npy",), ("landmarks", "camera")),
+    Stage("occluders", run_occluders, ("occluders.npy",), ("decode",), ("occluder_grow",), optional=True),
     Stage("aus", run_aus, ("aus.npy",), ("landmarks", "camera"), ("openface_csv",), version=2),
     Stage("audio_features", run_audio_features, ("audio_features.npy",), ("decode",),
           ("audio_extractor", "audio_window", "audio_features_file")),
     Stage("valence_arousal", run_valence_arousal, ("valence_arousal.npy",), ("decode", "landmarks"),
           ("va_backend", "va_stride")),
-    Stage("split", run_split, (), ("decode",)),
+    Stage("split", run_split, (), ("decode",), ("val_interleaved",)),
     Stage("lipsync_judge", run_lipsync_judge, ("lipsync_judge.safetensors", "lipsync_judge.json"),
           ("decode", "landmarks", "audio_features", "split"), ("lipsync_judge_steps",), optional=True),
     Stage("tts_audio", run_tts_audio, ("tts/audio.wav", "tts/features.npy", "tts/segments.npy"),

@@ -26,6 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="quick", help="quick (CPU demo) | paper (GPU schedule) | a YAML path")
     p.add_argument("--resume", action="store_true", help="continue an interrupted fit from its checkpoint")
     p.add_argument("--steps-scale", type=float, default=1.0, help="multiply every stage's steps (e.g. 0.1)")
+    p.add_argument("--fixed-schedule", action="store_true", help="keep the preset's steps whatever the "
+                   "clip's length (default: clips under 40 s train fewer, down to 0.5 x; "
+                   "emogs/train/schedule.py)")
+    p.add_argument("--val-interleaved", type=int, default=0, metavar="N", help="also hold out N validation "
+                   "blocks spread over the clip and report them (for short, changing clips; e.g. 5)")
+    p.add_argument("--no-occluders", action="store_true", help="train on hands over the face too")
     p.add_argument("--lpips-weights", help="AlexNet-LPIPS weights file (enables LPIPS loss and metric)")
     p.add_argument("--syncnet-weights", help="SyncNet weights (syncnet_v2.model as a state dict): enables "
                    "L_sync in training and Sync-E/C in the report")
@@ -39,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def preprocess(video: Path, ds_dir: Path, progress: bool, emotion: bool, tts: bool = False,
-               no_audio: bool = False) -> Path:
+               no_audio: bool = False, val_interleaved: int = 0, occluders: bool = True) -> Path:
     """Run the preprocessing pipeline (finished stages are skipped), plus the optional stages: the
     person's lip-sync judge (for `person_sync` in the report and L_sync), TTS speech when L_sync
     wants it, and the emotional frames when the emotion branch is wanted. A dataset folder passed
@@ -51,9 +57,11 @@ def preprocess(video: Path, ds_dir: Path, progress: bool, emotion: bool, tts: bo
     from preprocess.pipeline import run_pipeline
 
     t0 = time.time()
-    pcfg = PreprocessConfig(no_audio=no_audio)
+    pcfg = PreprocessConfig(no_audio=no_audio, val_interleaved=val_interleaved)
     run_pipeline(str(video), str(ds_dir), pcfg, progress=progress)
     optional = {"lipsync_judge": "no lip-sync judge ({err}); the report will lack person_sync"}
+    if occluders:
+        optional["occluders"] = "no occluder masks ({err}); hands over the face will be learned into it"
     if tts:
         optional["tts_audio"] = "no TTS speech ({err}); L_sync sees only the video's own audio"
     if emotion:
@@ -82,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     from emogs.eval import evaluate_avatar
     from emogs.io.atomic import save_text
     from emogs.train import Trainer, load_config
+    from emogs.train.schedule import clip_steps_scale, scale_steps, short_clip_warning
 
     cfg = load_config(args.preset)
     if args.no_emotion:
@@ -90,16 +99,17 @@ def main(argv: list[str] | None = None) -> int:
         cfg.syncnet_weights = args.syncnet_weights
     ds_dir = preprocess(video, out / "dataset", not args.quiet, emotion=cfg.stages.get("emotion", 0) > 0,
                         tts=cfg.resolved_sync_judge() != "none" and cfg.sync_tts_fraction > 0,
-                        no_audio=args.no_audio)
-    if args.steps_scale != 1.0:  # the stages and the densification schedule shrink together
-        def scale(v: int) -> int:
-            return max(1, int(round(v * args.steps_scale))) if v else 0
-
-        cfg.stages = {k: scale(v) for k, v in cfg.stages.items()}
-        d = cfg.densify
-        d.refine_start, d.refine_stop, d.refine_every, d.reset_every = (
-            scale(d.refine_start), scale(d.refine_stop), scale(d.refine_every), scale(d.reset_every))
-        cfg.checkpoint_every = scale(cfg.checkpoint_every)
+                        no_audio=args.no_audio, val_interleaved=args.val_interleaved,
+                        occluders=not args.no_occluders)
+    train = PersonDataset(ds_dir, split="train")
+    clip_s = train.num_frames / train.fps
+    warning = short_clip_warning(clip_s)
+    if warning:
+        print(f"[fit_person] warning: {warning}", file=sys.stderr)
+    factor = args.steps_scale * (1.0 if args.fixed_schedule else clip_steps_scale(len(train)))
+    scale_steps(cfg, factor)  # the stages and the densification schedule shrink together
+    print(f"[fit_person] {clip_s:.1f} s clip, {len(train)} training frames: {factor:.3g} x the preset's "
+          "steps")
     if args.lpips_weights:
         cfg.lpips_weights = args.lpips_weights
     has_emotion = (ds_dir / "emotion" / "source_index.npy").exists() and cfg.stages.get("emotion", 0) > 0
@@ -117,17 +127,20 @@ def main(argv: list[str] | None = None) -> int:
     from emogs.lipsync.person_judge import load_person_judge
     from emogs.losses import load_lpips
 
-    val = PersonDataset(ds_dir, split="val")
     lp, reason = load_lpips(cfg.lpips_weights)
     sync_net = load_syncnet(cfg.syncnet_weights) if cfg.syncnet_weights else None
     n = cfg.num_eval_frames if args.eval_frames < 0 else args.eval_frames
-    res = evaluate_avatar(avatar, val, num_frames=n, lpips_model=lp, lpips_reason=reason,
-                          video_path=avatar_dir / "side_by_side.mp4", sync_net=sync_net,
-                          person_judge=load_person_judge(ds_dir)[0])
-    res["train_minutes_this_run"] = round(train_s / 60, 2)
-    save_text(avatar_dir / "eval.json", json.dumps(res, indent=2))
-    print(f"[fit_person] validation PSNR {res['psnr']:.2f} dB, SSIM {res['ssim']:.3f}, "
-          f"LMD {res['lmd'] if not isinstance(res['lmd'], dict) else 'n/a'} -> {avatar_dir / 'eval.json'}")
+    splits = [s for s in ("val", "val_interleaved") if s in train.manifest.get("split", {})]
+    for split in splits:  # the standard split (comparable with the anchors), then the interleaved one
+        tag = "" if split == "val" else f"_{split}"
+        name = f"eval{tag}.json"
+        res = evaluate_avatar(avatar, PersonDataset(ds_dir, split=split), num_frames=n, lpips_model=lp,
+                              lpips_reason=reason, video_path=avatar_dir / f"side_by_side{tag}.mp4",
+                              sync_net=sync_net, person_judge=load_person_judge(ds_dir)[0])
+        res["train_minutes_this_run"] = round(train_s / 60, 2)
+        save_text(avatar_dir / name, json.dumps(res, indent=2))
+        print(f"[fit_person] {split}: PSNR {res['psnr']:.2f} dB, SSIM {res['ssim']:.3f}, "
+              f"LMD {res['lmd'] if not isinstance(res['lmd'], dict) else 'n/a'} -> {avatar_dir / name}")
     return 0
 
 

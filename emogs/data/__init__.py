@@ -11,9 +11,11 @@ from .schema import (
     decode_normals,
     encode_normals,
     read_manifest,
+    split_frames,
 )
 
 __all__ = [
     "CLASS_NAMES", "FACE_CLASSES", "INSIDE_MOUTH_CLASSES", "TORSO_CLASSES", "DatasetError", "FrameSample",
     "PersonDataset", "decode_normals", "encode_normals", "load_audio_features_for", "read_manifest",
+    "split_frames",
 ]

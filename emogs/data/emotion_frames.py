@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .person import FrameSample
+from .person import FrameSample, split_frames
 from .schema import TORSO_CLASSES, DatasetError, decode_normals
 
 
@@ -40,9 +40,8 @@ class EmotionFrames:
         em = dataset.emotion
         src = np.asarray(em["source_index"], dtype=np.int64)
         keep = np.arange(len(src))
-        if train_only and "train" in dataset.manifest.get("split", {}):
-            a, b = dataset.manifest["split"]["train"]
-            keep = keep[(src >= a) & (src < b)]
+        if train_only and "train" in dataset.manifest.get("split", {}):  # no held-out frame's edit
+            keep = keep[np.isin(src, split_frames(dataset.manifest["split"], "train", dataset.num_frames))]
         self.indices = keep
         self.source_index = src
 

@@ -16,12 +16,14 @@ from .schema import (
     FLOW_STRIDE,
     NECK,
     NUM_LANDMARKS,
+    OCCLUDERS_FILE,
     SKIN,
     TORSO_CLASSES,
     DatasetError,
     decode_normals,
     read_manifest,
     rerun_hint,
+    split_frames,
 )
 
 _TORSO_LUT = np.isin(np.arange(256), TORSO_CLASSES)  # class -> is torso (a table lookup beats np.isin)
@@ -62,6 +64,7 @@ class FrameSample:
     normals: float32 [S,S,3] camera-space unit normals (zeros where invalid); normal_valid: bool [S,S];
     w2c: float32 [4,4]; K: float32 [3,3]; audio: float32 [2W+1, D]; aus: float32 [A]; va: float32 [2];
     landmarks: float32 [478,3]; torso_background: float32 [S,S,3] in [0,1];
+    occluded: bool [S,S] or None - pixels an occluder (a hand...) covers: the losses leave them out;
     emotion_flow: float32 [S/4,S/4,2] or None - the motion (px of S) an emotional frame's edit applied
     to the face (emotion/flow.npy); zeros for a real frame seen by the emotion stage (no edit).
     """
@@ -79,6 +82,7 @@ class FrameSample:
     landmarks: torch.Tensor
     torso_background: torch.Tensor
     emotion_flow: torch.Tensor | None = None
+    occluded: torch.Tensor | None = None  # bool [S,S]: a hand / object covers it (occluders.npy), or None
 
 
 class PersonDataset:
@@ -124,6 +128,9 @@ class PersonDataset:
         self.audio_features = self._array("audio_features.npy", np.float32, (T, D))
         self.audio_dim = int(self.audio_features.shape[1])
         self.valence_arousal = self._array("valence_arousal.npy", np.float32, (T, 2))
+        # optional (the 'occluders' stage): datasets without it train on every pixel, as before
+        self.occluders = (self._array(OCCLUDERS_FILE, np.uint8, (T, S, S))
+                          if (self.root / OCCLUDERS_FILE).exists() else None)
 
         cam_path = self._path("camera.npz")
         with np.load(cam_path) as cam:
@@ -138,16 +145,8 @@ class PersonDataset:
 
         self.background = self._load_background()
 
-        split_ranges = dict(m.get("split", {}))
-        split_ranges["all"] = [0, T]
-        if split not in split_ranges:
-            raise DatasetError(f"unknown split {split!r}; use one of {sorted(split_ranges)} "
-                               f"(run the 'split' stage if train/val are missing)")
-        a, b = split_ranges[split]
-        if not (0 <= a <= b <= T):
-            raise DatasetError(f"manifest split {split} = [{a},{b}) outside [0,{T}); rerun the 'split' stage")
         self.split = split
-        self.frame_indices = np.arange(a, b, dtype=np.int64)
+        self.frame_indices = split_frames(m.get("split", {}), split, T)
 
         self.emotion = self._load_emotion() if load_emotion else None
 
@@ -248,6 +247,8 @@ class PersonDataset:
             va=torch.from_numpy(np.array(self.valence_arousal[t], dtype=np.float32)),
             landmarks=torch.from_numpy(np.array(self.landmarks[t], dtype=np.float32)),
             torso_background=self.torso_background(t),
+            occluded=(torch.from_numpy(np.asarray(self.occluders[t]) != 0)
+                      if self.occluders is not None else None),
         )
 
 

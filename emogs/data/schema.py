@@ -39,7 +39,9 @@ FILE_STAGE = {
     "aus.npy": "aus",
     "audio_features.npy": "audio_features",
     "valence_arousal.npy": "valence_arousal",
+    "occluders.npy": "occluders",
 }
+OCCLUDERS_FILE = "occluders.npy"  # optional uint8 [T,S,S]: 1 where a hand / object covers the frame
 
 
 class DatasetError(RuntimeError):
@@ -95,6 +97,40 @@ def read_manifest(root: str | Path) -> dict:
         raise DatasetError(f"{path}: format_version {version!r}, this emogs reads version {FORMAT_VERSION}. "
                            f"Re-preprocess the video with this emogs version.")
     return manifest
+
+
+def split_frames(splits: dict, split: str, num_frames: int) -> np.ndarray:
+    """int64 [n] sorted frame indices of `split` in a manifest's "split" dict.
+
+    A split is one half-open range `[a, b]` or a list of ranges `[[a, b], [c, d], ...]`. "all" is
+    every frame. Every split named "val..." (the standard "val" = the last 1/11, the optional
+    "val_interleaved" blocks spread over the clip) is held out of "train": the training frames
+    are the "train" range minus them, so a manifest without "val_interleaved" reads as before.
+    Raises DatasetError for an unknown split or a range outside [0, T)."""
+    if split == "all":
+        return np.arange(num_frames, dtype=np.int64)
+    if split not in splits:
+        raise DatasetError(f"unknown split {split!r}; use one of {sorted([*splits, 'all'])} "
+                           f"(run the 'split' stage if train/val are missing)")
+    frames = _range_frames(splits[split], split, num_frames)
+    if split == "train":
+        held = [_range_frames(v, k, num_frames) for k, v in splits.items() if k.startswith("val")]
+        if held:
+            frames = np.setdiff1d(frames, np.concatenate(held))
+    return frames
+
+
+def _range_frames(ranges, name: str, num_frames: int) -> np.ndarray:
+    if len(ranges) == 2 and all(isinstance(v, (int, float)) for v in ranges):
+        ranges = [ranges]
+    parts = [np.zeros(0, np.int64)]
+    for rng in ranges:
+        a, b = (int(v) for v in rng)
+        if not (0 <= a <= b <= num_frames):
+            raise DatasetError(f"manifest split {name} has [{a},{b}) outside [0,{num_frames}); "
+                               f"rerun the 'split' stage")
+        parts.append(np.arange(a, b, dtype=np.int64))
+    return np.unique(np.concatenate(parts))
 
 
 FLOW_STRIDE = 4  # emotion/flow.npy (the synthetic edit's motion field) is 1/4 of the frame size

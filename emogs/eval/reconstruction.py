@@ -67,7 +67,7 @@ def evaluate_avatar(
                 faces = _d(rgb)
                 return faces[0].points if faces else None
 
-    psnrs, ssims, lpipss = [], [], []
+    psnrs, ssims, lpipss, psnrs_visible = [], [], [], []
     lm_pred, lm_true, w2cs = [], [], []
     missed = 0
     meters = {"sync": _sync_meters(dataset, idx, sync_net),
@@ -79,6 +79,11 @@ def evaluate_avatar(
             s = dataset[int(i)]
             rgb = avatar.render_frame(frame_conditions(s), size, image_size=size, normals=False)["rgb"]
             psnrs.append(metrics.psnr(rgb, s.image))
+            occ = getattr(s, "occluded", None)  # a hand over the face (occluders.npy): not the avatar's job
+            if occ is not None and occ.any() and not occ.all():
+                psnrs_visible.append(metrics.psnr(rgb, s.image, ~occ))
+            elif occ is not None:
+                psnrs_visible.append(psnrs[-1])
             ssims.append(metrics.ssim(rgb, s.image))
             if lpips_model is not None:
                 lpipss.append(metrics.lpips(rgb, s.image, lpips_model))
@@ -108,6 +113,8 @@ def evaluate_avatar(
         det_close()
     res: dict = {"split": getattr(dataset, "split", "?"), "num_frames": len(idx), "size": size,
                  "psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims))}
+    if psnrs_visible:  # the dataset has occluder masks: PSNR over the pixels no hand covers, next to it
+        res["psnr_unoccluded"] = float(np.mean(psnrs_visible))
     res["lpips"] = float(np.mean(lpipss)) if lpipss else metrics.NotComputed(
         lpips_reason or "LPIPS not computed: no backbone weights were supplied.")
     if lm_pred:
@@ -201,3 +208,29 @@ def _aue(pred: np.ndarray, true: np.ndarray, w2c: np.ndarray) -> dict:
     au_t = features_to_intensity(ft, base)
     au_p = features_to_intensity(au_geometry_features(pred, w2c), base)
     return metrics.aue(au_p, au_t, AU_NAMES)
+
+
+def heldout_sheet(side_by_side: str | Path, rows: int = 6, height: int = 192, title: str = "") -> np.ndarray:
+    """A contact sheet of held-out frames: `rows` evenly spaced frames of an evaluation's side-by-side
+    video (render | truth, as `evaluate_avatar` writes it), each row re-ordered to truth | render and
+    resized to `height` px, under a title bar. Streams the video twice (count, then pick): never the
+    whole split in RAM. Returns uint8 [title + rows*height, 2*height, 3]."""
+    import cv2
+
+    from ..io import iter_video_frames
+
+    n = sum(1 for _ in iter_video_frames(side_by_side))
+    if n == 0:
+        raise ValueError(f"{side_by_side} has no frames")
+    picks = set(np.linspace(0, n - 1, min(rows, n)).round().astype(int).tolist())
+    out = []
+    for i, frame in enumerate(iter_video_frames(side_by_side)):
+        if i in picks:
+            w = frame.shape[1] // 2
+            pair = np.concatenate([frame[:, w:], frame[:, :w]], axis=1)  # truth | render
+            row = cv2.resize(pair, (2 * height, height), interpolation=cv2.INTER_AREA)
+            cv2.putText(row, f"{i}", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 0), 1)
+            out.append(row)
+    bar = np.zeros((22, 2 * height, 3), np.uint8)
+    cv2.putText(bar, f"{title}  truth | render", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1)
+    return np.concatenate([bar, *out], axis=0)

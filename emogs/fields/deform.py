@@ -30,6 +30,7 @@ from emogs.fields.encoding import TriplaneConfig, TriplaneEncoding
 from emogs.fields.mlp import MLP
 
 AU_MAX = 5.0  # AU intensities run 0..5 (OpenFace scale): the FACS embedding divides by this
+AU_RANGE_OPEN = 1e4  # FaceDeformNet.au_range before set_au_range: no clamp
 
 TALKINGGAUSSIAN_AUS = ("AU01", "AU04", "AU05", "AU06", "AU07")
 BLINK_AU = "AU45"
@@ -330,6 +331,10 @@ class FaceDeformNet(nn.Module):
             )
         self.num_aus = num_aus
         self.register_buffer("au_index", torch.tensor(aus, dtype=torch.long), persistent=False)
+        # [2, A] lowest / highest AU the net accepts (`set_au_range`: the training frames' range plus a
+        # margin); AUs outside are clamped to it, so unseen expressions cannot drive the head MLP into
+        # the extrapolation that tears faces. Open (+-AU_RANGE_OPEN) until set; saved with the weights.
+        self.register_buffer("au_range", torch.tensor([[-AU_RANGE_OPEN], [AU_RANGE_OPEN]]).repeat(1, num_aus))
         self.blink_index = blink
         self.blink_clip = blink_clip
         self.encoder = TriplaneEncoding(enc if enc is not None else TriplaneConfig())
@@ -352,10 +357,27 @@ class FaceDeformNet(nn.Module):
                 f"aus must be one frame's vector [{self.num_aus}] (the dataset's aus.npy row), "
                 f"got {tuple(aus.shape)}"
             )
+        rng = self.au_range.to(aus.dtype)
+        aus = torch.minimum(torch.maximum(aus, rng[0]), rng[1])
         blink = aus[self.blink_index : self.blink_index + 1].clamp(*self.blink_clip)
         if self.au_net is None:
             return blink
         return torch.cat([self.au_net(aus[self.au_index]), blink])
+
+    @torch.no_grad()
+    def set_au_range(self, aus: torch.Tensor, margin: float = 0.1) -> None:
+        """Accept AUs within the range of `aus` [T, A] (the training frames') widened by `margin` x its
+        span on each side (at least `margin` AU): an expression stronger than any the clip shows is
+        rendered as the strongest it shows, not extrapolated."""
+        if aus.dim() != 2 or aus.shape[1] != self.num_aus:
+            raise ValueError(f"aus must be [T, {self.num_aus}], got {tuple(aus.shape)}")
+        lo, hi = aus.min(0).values.float(), aus.max(0).values.float()
+        pad = torch.clamp(margin * (hi - lo), min=margin)
+        self.au_range.copy_(torch.stack([lo - pad, hi + pad]))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        state_dict.setdefault(prefix + "au_range", self.au_range.clone())  # avatars fitted before: open
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def spatial(self, xyz: torch.Tensor) -> SpatialFeatures:
         """The audio/AU-independent part for canonical positions xyz [N, 3] (cache it for inference)."""

@@ -23,7 +23,8 @@ class Target:
     """image [s,s,3]; face_mask, mouth_mask [s,s] in [0,1]; normals [s,s,3]; normal_valid [s,s] bool;
     cond: FrameConditions (K for the dataset's S, background already at s);
     mouth_box: (y0, y1, x0, x1) around the lips and mouth at s (grown by 25 %), None without lips;
-    eye_boxes: (y0, y1, x0, x1) per eye at s, around its landmark contour grown by 30 % of its width."""
+    eye_boxes: (y0, y1, x0, x1) per eye at s, around its landmark contour grown by 30 % of its width;
+    occluded: bool [s,s] where an occluder covers part of the pixel (the losses leave it out), or None."""
 
     image: Tensor
     face_mask: Tensor
@@ -36,6 +37,7 @@ class Target:
     mouth_box: tuple[int, int, int, int] | None = None
     emotion_flow: Tensor | None = None  # [s,s,2] px at s: an emotional frame's edit motion (None: none given)
     eye_boxes: tuple[tuple[int, int, int, int], ...] = ()
+    occluded: Tensor | None = None  # bool [s,s]: an occluder (hand) covers any of the pixel (None: no mask)
 
 
 def _resize(x: Tensor, size: int) -> Tensor:
@@ -78,6 +80,8 @@ def make_target(sample, size: int, use_va: bool = True, face_classes=FACE_GAUSSI
         mouth_box=mask_box(_resize(_mask(sample.parsing, LIPS_AND_MOUTH), size)),
         emotion_flow=_flow_at(getattr(sample, "emotion_flow", None), size, s_full),
         eye_boxes=eye_boxes(sample.landmarks, size / float(s_full), size),
+        occluded=(None if getattr(sample, "occluded", None) is None
+                  else _resize(sample.occluded.float(), size) > 0),
     )
 
 

@@ -202,8 +202,11 @@ class Trainer:
         img = (self.dataset.image(t0).numpy() * 255).astype(np.uint8)
         eye_img = (still_eyeballs(img, np.asarray(self.dataset.landmarks[t0]))
                    if self.avatar_cfg.num_eyes > 0 else None)
-        return build_avatar(self.avatar_cfg, self._template(), img, self.dataset.w2c[t0].numpy(),
-                            self.dataset.K.numpy(), seed=self.cfg.seed, eye_image=eye_img)
+        avatar = build_avatar(self.avatar_cfg, self._template(), img, self.dataset.w2c[t0].numpy(),
+                              self.dataset.K.numpy(), seed=self.cfg.seed, eye_image=eye_img)
+        if avatar.face_net is not None:  # AUs beyond the training frames' range are clamped to it
+            avatar.face_net.set_au_range(torch.from_numpy(np.asarray(self.dataset.aus)[self.dataset.frame_indices]))
+        return avatar
 
     def _setup(self, avatar: Avatar) -> None:
         self.avatar = avatar
@@ -332,14 +335,15 @@ class Trainer:
             flow_tgt = tgt.emotion_flow if synthetic else torch.zeros(s, s, 2)
         out = self.avatar.render(tgt.cond, s, s, deform=stage != "canonical", emotion=stage == "emotion",
                                  image_size=tgt.image_size, emotion_flow=flow_tgt is not None)
-        rgb = out["rgb"]
+        # occluders (a hand over the face) are left out: no loss, no gradient, never learned into the face
+        rgb, image = losses.leave_out(out["rgb"], tgt.image, tgt.occluded)
         lp = self.lpips_model if stage == "fuse" else None
-        l_rgb = losses.rgb_loss(rgb, tgt.image, w.dssim, lp, w.lpips)
+        l_rgb = losses.rgb_loss(rgb, image, w.dssim, lp, w.lpips)
         if w.mouth_region > 0 and stage != "canonical":
-            l_rgb = l_rgb + w.mouth_region * losses.region_l1(rgb, tgt.image, tgt.mouth_box)
+            l_rgb = l_rgb + w.mouth_region * losses.region_l1(rgb, image, tgt.mouth_box)
         if w.eye_region > 0 and stage == "emotion" and tgt.eye_boxes:
             l_rgb = l_rgb + w.eye_region * sum(
-                losses.region_l1(rgb, tgt.image, b) for b in tgt.eye_boxes) / len(tgt.eye_boxes)
+                losses.region_l1(rgb, image, b) for b in tgt.eye_boxes) / len(tgt.eye_boxes)
         l_norm = losses.normal_loss(out["normal"], tgt.normals, tgt.normal_valid,
                                     self.avatar.face.params["delta_n"], w.normal_l1, w.normal_tv, w.delta_n)
         loss = l_rgb + l_norm
@@ -349,16 +353,17 @@ class Trainer:
             loss = loss + w.emotion_flow * l_flow
             parts["flow_px"] = float(l_flow.detach())
         if stage != "emotion":
+            face_a, face_m = losses.leave_out(out["face_alpha"], tgt.face_mask, tgt.occluded)
             vis_mouth = (1 - out["face_alpha"]) * out["mouth_alpha"]
-            l_a = losses.alpha_mask_loss(out["face_alpha"], tgt.face_mask) + \
-                losses.alpha_mask_loss(vis_mouth, tgt.mouth_mask)
+            vis_mouth, mouth_m = losses.leave_out(vis_mouth, tgt.mouth_mask, tgt.occluded)
+            l_a = losses.alpha_mask_loss(face_a, face_m) + losses.alpha_mask_loss(vis_mouth, mouth_m)
             loss = loss + w.alpha * l_a
             parts["alpha"] = float(l_a.detach())
         offs = [v for d in out["offsets"].values() for v in d.values()]
         if offs:
             loss = loss + losses.deformation_reg(*offs, weight=w.deform)
         with torch.no_grad():
-            mse = float(((rgb.clamp(0, 1) - tgt.image) ** 2).mean())
+            mse = float(((rgb.clamp(0, 1) - image) ** 2).mean())
         parts["psnr"] = -10 * math.log10(max(mse, 1e-10))
         return loss, parts, out
 

@@ -278,3 +278,33 @@ def test_emotion_net_code_is_zero_at_rest_and_offsets_linear_in_it():
     torch.testing.assert_close(raw.embed(torch.tensor([0.5, 0.5])), torch.tensor([-0.2, 0.2]))
     with pytest.raises(ValueError, match="'va' or 'facs'"):
         EmotionDeformNet(ENC, embedding="aus")
+
+
+def test_face_net_clamps_aus_to_the_training_range():
+    torch.manual_seed(5)
+    net = FaceDeformNet(D, len(DATASET_AUS), ENC)
+    _perturb_head(net, 0.5)
+    with torch.no_grad():
+        for p in net.au_net.parameters():
+            p.normal_(0, 1.0)
+    xyz, audio = _xyz(200), torch.randn(W, D)
+    train = torch.rand(50, len(DATASET_AUS)) * 2.0  # the clip's AUs: 0..2
+    far = torch.full((len(DATASET_AUS),), 40.0)  # an expression far beyond the clip
+    open_far = net(xyz, audio, far).d_xyz.norm(dim=1).max()
+    net.set_au_range(train, margin=0.1)
+    lo, hi = net.au_range
+    torch.testing.assert_close(hi, train.max(0).values + (0.1 * (train.max(0).values - train.min(0).values))
+                               .clamp(min=0.1))
+    at_edge = net(xyz, audio, hi).d_xyz
+    torch.testing.assert_close(net(xyz, audio, far).d_xyz, at_edge)  # bounded: the edge of the range
+    torch.testing.assert_close(net(xyz, audio, torch.full_like(far, 1e6)).d_xyz, at_edge)
+    assert open_far > 2 * at_edge.norm(dim=1).max()  # without the range the far AUs drove it further
+    inside = train[7]
+    net2 = FaceDeformNet(D, len(DATASET_AUS), ENC)
+    net2.load_state_dict(net.state_dict())
+    torch.testing.assert_close(net2.au_range, net.au_range)  # saved with the weights
+    torch.testing.assert_close(net2(xyz, audio, inside).d_xyz, net(xyz, audio, inside).d_xyz)
+    old = {k: v for k, v in net.state_dict().items() if k != "au_range"}  # an avatar fitted before
+    net3 = FaceDeformNet(D, len(DATASET_AUS), ENC)
+    net3.load_state_dict(old)
+    assert (net3.au_range.abs() > 1e3).all()  # open: old avatars render as before
