@@ -2,6 +2,7 @@ import json
 
 import cv2
 import numpy as np
+import pytest
 from tool_helpers import TINY
 from tool_helpers import load_tool as _tool
 
