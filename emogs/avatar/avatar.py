@@ -32,11 +32,10 @@ from .compositor import background_at, composite, composite_alpha
 
 
 @dataclass
-class AvatarConfig:
-    """Everything needed to rebuild an avatar's modules (saved as JSON beside the weights)."""
+class AvatarOptions:
+    """The avatar's choices that do not depend on the dataset (the training preset's `model` section
+    extends these; see emogs.train.config.ModelConfig)."""
 
-    audio_dim: int = 0
-    aus_names: list[str] = field(default_factory=list)
     sh_degree: int = 2
     num_face: int = 10_000
     num_mouth: int = 2_000
@@ -45,6 +44,19 @@ class AvatarConfig:
     face_hidden: int = 64
     mouth_hidden: int = 32
     emotion_hidden: int = 32
+    # the emotion branch's V/A embedding: "facs" (the V/A model's AU intensities) or "va" (raw), both
+    # relative to the person's rest expression emotion_rest_va (see EmotionDeformNet)
+    emotion_embedding: str = "facs"
+    backend: str = "auto"  # rasterizer backend
+
+
+@dataclass
+class AvatarConfig(AvatarOptions):
+    """Everything needed to rebuild an avatar's modules (saved as JSON beside the weights): the
+    `AvatarOptions`, the dataset's dimensions and the encoders."""
+
+    audio_dim: int = 0
+    aus_names: list[str] = field(default_factory=list)
     # TalkingGaussian's encoders: finest resolution = torch-ngp's `256 * bound` (face) / `384 * bound` (mouth)
     face_encoder: TriplaneConfig = field(default_factory=lambda: TriplaneConfig(finest_resolution=38))
     mouth_encoder: TriplaneConfig = field(default_factory=lambda: TriplaneConfig(base_resolution=64,
@@ -52,14 +64,10 @@ class AvatarConfig:
     emotion_encoder: TriplaneConfig = field(default_factory=lambda: TriplaneConfig(log2_table_size=15,
                                                                                    finest_resolution=38))
     with_emotion: bool = False
-    # the emotion branch's V/A embedding: "facs" (the V/A model's AU intensities) or "va" (raw), both
-    # relative to the person's rest expression emotion_rest_va (see EmotionDeformNet)
-    emotion_embedding: str = "facs"
     emotion_rest_va: list[float] | None = None
     audio_window: int = 4
     audio_extractor: str = ""
     fps: float = 25.0
-    backend: str = "auto"
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -25,6 +25,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +34,7 @@ from torch import Tensor
 
 from .. import losses
 from ..avatar import Avatar, AvatarConfig, build_avatar
-from ..fields import TriplaneConfig
-from ..gaussians import PARAM_KEYS, DensifyStrategy, make_optimizer
+from ..gaussians import PARAM_KEYS, make_optimizer
 from .checkpoint import (
     avatar_from_tensors,
     avatar_tensors,
@@ -57,35 +57,18 @@ class TrainingDiverged(RuntimeError):
 
 def avatar_config_for(cfg: TrainConfig, dataset, with_emotion: bool) -> AvatarConfig:
     """The AvatarConfig of a training run on `dataset` (sizes from cfg.model, dims from the data)."""
-    m = cfg.model
     af = dataset.manifest.get("audio_features", {})
     return AvatarConfig(
+        **cfg.model.options(),
+        **cfg.model.encoders(),
         audio_dim=int(dataset.audio_dim),
         aus_names=list(dataset.aus_names),
-        sh_degree=m.sh_degree,
-        num_face=m.num_face,
-        num_mouth=m.num_mouth,
-        num_eyes=m.num_eyes,
-        face_shell_fraction=m.face_shell_fraction,
-        face_hidden=m.face_hidden,
-        mouth_hidden=m.mouth_hidden,
-        emotion_hidden=m.emotion_hidden,
-        face_encoder=TriplaneConfig(num_levels=m.hash_levels, log2_table_size=m.hash_log2_table_size,
-                                   base_resolution=16, finest_resolution=m.face_finest_resolution),
-        mouth_encoder=TriplaneConfig(num_levels=m.hash_levels, log2_table_size=m.hash_log2_table_size,
-                                    base_resolution=min(64, m.mouth_finest_resolution),
-                                    finest_resolution=m.mouth_finest_resolution),
-        emotion_encoder=TriplaneConfig(num_levels=m.hash_levels,
-                                      log2_table_size=min(15, m.hash_log2_table_size),
-                                      base_resolution=16, finest_resolution=m.emotion_finest_resolution),
         with_emotion=with_emotion,
-        emotion_embedding=m.emotion_embedding,
         # the expression the synthetic frames' targets are relative to (the emotion stage's record)
         emotion_rest_va=dataset.manifest.get("stages", {}).get("emotion", {}).get("rest_va"),
         audio_window=int(getattr(dataset, "audio_window_size", 4)),
         audio_extractor=str(af.get("extractor", "")),
         fps=float(dataset.fps),
-        backend=m.backend,
     )
 
 
@@ -178,12 +161,8 @@ class Trainer:
         self.lpips_model, self.lpips_status = losses.load_lpips(cfg.lpips_weights)
         self.sync_term = self._sync_term(sync_net)
         self.guard = NanGuard(cfg.guard.explode_factor, cfg.guard.warmup)
-        d = cfg.densify
-        common = dict(grow_grad2d=d.grow_grad2d, grow_scale3d=d.grow_scale3d, prune_opa=d.prune_opa,
-                      prune_scale3d=d.prune_scale3d, refine_start=d.refine_start, refine_stop=d.refine_stop,
-                      refine_every=d.refine_every, reset_every=d.reset_every)
-        self.strategies = {"face": DensifyStrategy(max_gaussians=d.max_face, **common),
-                           "mouth": DensifyStrategy(max_gaussians=d.max_mouth, **common)}
+        self.strategies = {"face": replace(cfg.densify, max_gaussians=cfg.model.max_face),
+                           "mouth": replace(cfg.densify, max_gaussians=cfg.model.max_mouth)}
         self.step = 0
         self._consecutive_bad = 0
         self.events: list[dict] = []  # guard / densify events (also logged)
