@@ -21,9 +21,9 @@ from ..avatar.avatar import AvatarOptions
 from ..config_cli import ConfigError, from_dict, load_yaml
 from ..fields.encoding import TriplaneConfig
 from ..gaussians import DensifyStrategy
+from .stages import STAGES
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
-STAGES = ("canonical", "networks", "fuse", "emotion")
 
 
 @dataclass
