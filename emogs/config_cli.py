@@ -200,25 +200,26 @@ def _parser_for(tp, optional: bool):
     return parse
 
 
-def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, prefix: str,
-                            doc: str | None = None) -> None:
-    """One flag `--PREFIX.a.b` per (nested) field of dataclass `cls`, in an argument group.
+def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, prefix: str, doc: str | None = None,
+                            exclude: tuple[str, ...] = ()) -> None:
+    """One flag `--PREFIX.a.b` per (nested) field of dataclass `cls` (but the dotted names in `exclude`),
+    in an argument group.
 
     Flags default to "not given" (argparse.SUPPRESS), so `dataclass_overrides` returns only what the
     user set; lists / dicts / Literals take a YAML value (`--train.stages "{canonical: 100}"`).
     """
     group = parser.add_argument_group(f"{prefix} options", doc or (cls.__doc__ or "").split("\n")[0])
-    _add_fields(group, cls, prefix)
+    _add_fields(group, cls, prefix, {f"{prefix}.{x}" for x in exclude})
 
 
-def _add_fields(group, cls, prefix: str) -> None:
+def _add_fields(group, cls, prefix: str, exclude: set[str]) -> None:
     hints = typing.get_type_hints(cls)
     for f in fields(cls):
-        if not f.init:
-            continue
         tp, name = hints[f.name], f"{prefix}.{f.name}"
+        if not f.init or name in exclude:
+            continue
         if is_dataclass(tp):
-            _add_fields(group, tp, name)
+            _add_fields(group, tp, name, exclude)
             continue
         optional = _is_union(tp) and type(None) in typing.get_args(tp)
         default = _default(cls, f.name)
@@ -226,7 +227,7 @@ def _add_fields(group, cls, prefix: str) -> None:
         group.add_argument(f"--{name}", dest=name, type=_parser_for(tp, optional), choices=choices,
                            default=argparse.SUPPRESS,
                            metavar=None if choices else _type_name(_scalar(tp) or tp).upper(),
-                           help=f"default: {default!r}")
+                           help=f"field default: {default!r}")
 
 
 def dataclass_overrides(args: argparse.Namespace, prefix: str) -> dict:

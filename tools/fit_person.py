@@ -6,6 +6,9 @@
 3. evaluation on the validation split -> OUT/avatar/eval.json + side_by_side.mp4
 
 VIDEO may also be an existing person-dataset folder (then step 1 is skipped).
+Every preprocessing and training option is a flag: --preprocess.FIELD (preprocess.config.PreprocessConfig)
+and --train.FIELD / --train.SECTION.FIELD over the preset (emogs.train.config.TrainConfig), e.g.
+--train.lr.means 1e-4 --train.stages "{canonical: 100}" --train.model.max_face 10000 --preprocess.size 256.
 """
 
 from __future__ import annotations
@@ -18,9 +21,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from emogs.config_cli import ConfigError, add_dataclass_arguments, dataclass_overrides, from_dict  # noqa: E402
+from emogs.train.config import TrainConfig  # noqa: E402
+from preprocess.config import PreprocessConfig  # noqa: E402
+
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                usage="%(prog)s VIDEO [--out DIR] [--preset NAME] [options]")
     p.add_argument("video", help="talking-head video, or an existing person dataset folder")
     p.add_argument("--out", help="output folder (default: out/<video name>)")
     p.add_argument("--preset", default="quick", help="quick (CPU demo) | paper (GPU schedule) | a YAML path")
@@ -29,26 +37,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lpips-weights", help="AlexNet-LPIPS weights file (enables LPIPS loss and metric)")
     p.add_argument("--syncnet-weights", help="SyncNet weights (syncnet_v2.model as a state dict): enables "
                    "L_sync in training and Sync-E/C in the report")
-    p.add_argument("--eval-frames", type=int, default=-1, help="validation frames to evaluate (-1: preset)")
     p.add_argument("--no-eval", action="store_true")
     p.add_argument("--no-emotion", action="store_true", help="skip the emotional frames and emotion branch")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_dataclass_arguments(p, PreprocessConfig, "preprocess", "preprocessing (python -m preprocess)")
+    add_dataclass_arguments(p, TrainConfig, "train", "training, over the preset (configs/*.yaml)",
+                            exclude=("preset", "densify.max_gaussians"))
     return p
 
 
-def preprocess(video: Path, ds_dir: Path, progress: bool, emotion: bool, tts: bool = False) -> Path:
+def preprocess(video: Path, ds_dir: Path, pcfg: PreprocessConfig, progress: bool, emotion: bool,
+               tts: bool = False) -> Path:
     """Run the preprocessing pipeline (finished stages are skipped), plus the optional stages: the
     person's lip-sync judge (for `person_sync` in the report and L_sync), TTS speech when L_sync
     wants it, and the emotional frames when the emotion branch is wanted. A dataset folder passed
     as VIDEO is used as is."""
     if (video / "manifest.json").exists():
         return video
-    from preprocess.config import PreprocessConfig
     from preprocess.errors import PreprocessError
     from preprocess.pipeline import run_pipeline
 
     t0 = time.time()
-    run_pipeline(str(video), str(ds_dir), PreprocessConfig(), progress=progress)
+    run_pipeline(str(video), str(ds_dir), pcfg, progress=progress)
     optional = {"lipsync_judge": "no lip-sync judge ({err}); the report will lack person_sync"}
     if tts:
         optional["tts_audio"] = "no TTS speech ({err}); L_sync sees only the video's own audio"
@@ -56,7 +66,7 @@ def preprocess(video: Path, ds_dir: Path, progress: bool, emotion: bool, tts: bo
         optional["emotion"] = "no emotional frames ({err}); fitting without the emotion branch"
     for stage, warning in optional.items():
         try:
-            run_pipeline(str(video), str(ds_dir), PreprocessConfig(), stages=[stage], progress=progress)
+            run_pipeline(str(video), str(ds_dir), pcfg, stages=[stage], progress=progress)
         except PreprocessError as err:
             print(f"[fit_person] warning: {warning.format(err=err)}", file=sys.stderr)
     print(f"[fit_person] preprocessing done in {time.time() - t0:.0f} s -> {ds_dir}")
@@ -64,7 +74,15 @@ def preprocess(video: Path, ds_dir: Path, progress: bool, emotion: bool, tts: bo
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from emogs.train import Trainer, evaluate_avatar, load_config
+
+    try:
+        cfg = load_config(args.preset, overrides=dataclass_overrides(args, "train"))
+        pcfg = from_dict(PreprocessConfig, dataclass_overrides(args, "preprocess"))
+    except (ConfigError, FileNotFoundError) as err:
+        parser.error(str(err))
     video = Path(args.video)
     if not video.exists():
         raise SystemExit(f"error: {video} does not exist")
@@ -72,14 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     from emogs.data import PersonDataset
     from emogs.data.emotion_frames import EmotionFrames
-    from emogs.train import Trainer, evaluate_avatar, load_config
-
-    cfg = load_config(args.preset)
     if args.no_emotion:
         cfg.stages["emotion"] = 0
     if args.syncnet_weights:
         cfg.syncnet_weights = args.syncnet_weights
-    ds_dir = preprocess(video, out / "dataset", not args.quiet, emotion=cfg.stages.get("emotion", 0) > 0,
+    ds_dir = preprocess(video, out / "dataset", pcfg, not args.quiet,
+                        emotion=cfg.stages.get("emotion", 0) > 0,
                         tts=cfg.resolved_sync_judge() != "none" and cfg.sync_tts_fraction > 0)
     if args.steps_scale != 1.0:  # the stages and the densification schedule shrink together
         def scale(v: int) -> int:
@@ -110,8 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     val = PersonDataset(ds_dir, split="val")
     lp, reason = load_lpips(cfg.lpips_weights)
     sync_net = load_syncnet(cfg.syncnet_weights) if cfg.syncnet_weights else None
-    n = cfg.num_eval_frames if args.eval_frames < 0 else args.eval_frames
-    res = evaluate_avatar(avatar, val, num_frames=n, lpips_model=lp, lpips_reason=reason,
+    res = evaluate_avatar(avatar, val, num_frames=cfg.num_eval_frames, lpips_model=lp, lpips_reason=reason,
                           video_path=avatar_dir / "side_by_side.mp4", sync_net=sync_net,
                           person_judge=load_person_judge(ds_dir)[0])
     res["train_minutes_this_run"] = round(train_s / 60, 2)

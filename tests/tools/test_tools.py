@@ -211,3 +211,21 @@ def test_bench_emotion_branch_trains_a_fresh_branch_and_reports(fitted, tmp_path
     # toy renders have no face MediaPipe can find: said, not faked
     assert res["brows"]["computed"] is False or "gain" in res["brows"]
     assert (tmp_path / "branch.pt").stat().st_size > 0
+
+
+def test_fit_person_takes_nested_config_flags(fitted, tmp_path):
+    """Every TrainConfig / PreprocessConfig field is a flag (emogs.config_cli); bad values exit 2."""
+    tmp, root, _ = fitted
+    for bad in (["--train.lr.means", "fast"], ["--preprocess.size", "big"], ["--train.stages", "{mouth: 1}"]):
+        with pytest.raises(SystemExit) as exc:
+            _tool("fit_person").main([str(root), "--out", str(tmp_path / "bad"), *bad])
+        assert exc.value.code == 2, bad
+    out = tmp_path / "o"
+    rc = _tool("fit_person").main([str(root), "--out", str(out), "--preset", str(tmp / "tiny.yaml"),
+                                   "--quiet", "--no-eval",
+                                   "--train.stages", "{canonical: 2, networks: 1, emotion: 0}",
+                                   "--train.model.max_face", "150", "--train.lr.means", "2e-4"])
+    assert rc == 0
+    cfg = json.loads((out / "avatar" / "avatar.json").read_text())["train"]["config"]
+    assert cfg["stages"] == {"canonical": 2, "networks": 1, "fuse": 2, "emotion": 0}  # fuse: the preset's
+    assert cfg["model"]["max_face"] == 150 and cfg["lr"]["means"] == 2e-4 and cfg["model"]["num_face"] == 100
