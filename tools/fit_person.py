@@ -19,11 +19,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from emogs.config_cli import ConfigError, add_dataclass_arguments, dataclass_overrides, from_dict  # noqa: E402
-from emogs.train.config import TrainConfig  # noqa: E402
-from preprocess.config import PreprocessConfig  # noqa: E402
+from emogs.config_cli import ConfigError, add_dataclass_arguments, dataclass_overrides, from_dict
+from emogs.train.config import TrainConfig
+from preprocess.config import PreprocessConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,7 +74,7 @@ def preprocess(video: Path, ds_dir: Path, pcfg: PreprocessConfig, progress: bool
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from emogs.train import Trainer, evaluate_avatar, load_config
+    from emogs.train import Trainer, load_config
 
     try:
         cfg = load_config(args.preset, overrides=dataclass_overrides(args, "train"))
@@ -90,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     from emogs.data import PersonDataset
     from emogs.data.emotion_frames import EmotionFrames
+    from emogs.eval import evaluate_avatar
+
     if args.no_emotion:
         cfg.stages["emotion"] = 0
     if args.syncnet_weights:

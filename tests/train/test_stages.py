@@ -8,7 +8,7 @@ import torch
 from emogs.data import PersonDataset
 from emogs.data.synthetic import write_toy_dataset
 from emogs.train import STAGES, Trainer, config_from_dict
-from emogs.train.checkpoint import avatar_tensors
+from emogs.avatar.store import avatar_tensors
 from emogs.train.stages import STAGE_SPECS, StageSpec
 
 
