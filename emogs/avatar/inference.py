@@ -14,8 +14,10 @@ densify / prune, swapping a net and in-place edits under `torch.no_grad()` all i
 Not detected (call `avatar.prepare_inference(force=True)` after them): edits through `tensor.data`
 (no version bump) and replacing a parameter object *inside* a deform net.
 
-Result: the same image as `Avatar.render` up to float rounding (summation order of the split first
-head layer), checked to 1e-5 in tests/avatar/test_inference.py.
+What differs from `Avatar.render` is only where the offsets come from (the nets' cached `infer` instead
+of `forward`): both apply them with `emogs.fields.deform.deform_gaussians` and rasterize with
+`emogs.avatar.raster.rasterize_sets`. Result: the same image up to float rounding (summation order of
+the split first head layer), checked to 1e-5 in tests/avatar/test_inference.py.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import copy
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from ..avatar.avatar import AvatarOptions
+from ..avatar import AvatarOptions
 from ..config_cli import ConfigError, from_dict, load_yaml
 from ..fields.encoding import TriplaneConfig
 from ..gaussians import DensifyStrategy
