@@ -5,10 +5,10 @@ from dataclasses import replace
 import pytest
 import torch
 
+from emogs.avatar.store import avatar_tensors
 from emogs.data import PersonDataset
 from emogs.data.synthetic import write_toy_dataset
 from emogs.train import STAGES, Trainer, config_from_dict
-from emogs.avatar.store import avatar_tensors
 from emogs.train.stages import STAGE_SPECS, StageSpec
 
 
