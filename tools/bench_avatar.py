@@ -97,19 +97,20 @@ def main(argv: list[str] | None = None) -> int:
         """Avatar.render (the differentiable path) split into the same stages, under no_grad."""
         from emogs.avatar.avatar import scale_intrinsics
         from emogs.avatar.compositor import composite
+        from emogs.avatar.raster import DeformedSet
 
         t0 = time.perf_counter()
         fm, fq, fs, _ = avatar._deformed(avatar.face, avatar.face_net, (c.audio, c.aus), c.va)
         mm, mq, ms, _ = avatar._deformed(avatar.mouth, avatar.mouth_net, (c.audio,), None)
-        face_parts = [(avatar.face, fm, fq, fs)]
+        face_parts = [DeformedSet(avatar.face, fm, fq, fs)]
         if avatar.eyes is not None:  # rasterized with the face
-            face_parts.append((avatar.eyes, *avatar._deformed(avatar.eyes, None, (), None)[:3]))
+            face_parts.append(DeformedSet(avatar.eyes, *avatar._deformed(avatar.eyes, None, (), None)[:3]))
         t1 = time.perf_counter()
         K = scale_intrinsics(c.K, args.size / float(ds.size))
         R, tt = c.w2c[:3, :3].float(), c.w2c[:3, 3].float()
         f = avatar._render_set(face_parts, R, tt, K, args.size, args.size, False)
         t2 = time.perf_counter()
-        m = avatar._render_set([(avatar.mouth, mm, mq, ms)], R, tt, K, args.size, args.size, False)
+        m = avatar._render_set([DeformedSet(avatar.mouth, mm, mq, ms)], R, tt, K, args.size, args.size, False)
         t3 = time.perf_counter()
         composite(f[0], f[2], m[0], m[2], c.background).clamp(0, 1)
         t4 = time.perf_counter()

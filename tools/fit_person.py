@@ -6,6 +6,9 @@
 3. evaluation on the validation split -> OUT/avatar/eval.json + side_by_side.mp4
 
 VIDEO may also be an existing person-dataset folder (then step 1 is skipped).
+Every preprocessing and training option is a flag: --preprocess.FIELD (preprocess.config.PreprocessConfig)
+and --train.FIELD / --train.SECTION.FIELD over the preset (emogs.train.config.TrainConfig), e.g.
+--train.lr.means 1e-4 --train.stages "{canonical: 100}" --train.model.max_face 10000 --preprocess.size 256.
 """
 
 from __future__ import annotations
@@ -16,11 +19,15 @@ import sys
 import time
 from pathlib import Path
 
+from emogs.config_cli import ConfigError, add_dataclass_arguments, dataclass_overrides, from_dict
 from emogs.errors import cli_entry
+from emogs.train.config import TrainConfig
+from preprocess.config import PreprocessConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                usage="%(prog)s VIDEO [--out DIR] [--preset NAME] [options]")
     p.add_argument("video", help="talking-head video, or an existing person dataset folder")
     p.add_argument("--out", help="output folder (default: out/<video name>)")
     p.add_argument("--preset", default="quick", help="quick (CPU demo) | paper (GPU schedule) | a YAML path")
@@ -35,29 +42,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lpips-weights", help="AlexNet-LPIPS weights file (enables LPIPS loss and metric)")
     p.add_argument("--syncnet-weights", help="SyncNet weights (syncnet_v2.model as a state dict): enables "
                    "L_sync in training and Sync-E/C in the report")
-    p.add_argument("--eval-frames", type=int, default=-1, help="validation frames to evaluate (-1: preset)")
     p.add_argument("--no-eval", action="store_true")
     p.add_argument("--no-emotion", action="store_true", help="skip the emotional frames and emotion branch")
     p.add_argument("--no-audio", action="store_true", help="a video without speech: an avatar that does not "
                    "talk (audio features are zeros; a silent or missing audio track is refused without it)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_dataclass_arguments(p, PreprocessConfig, "preprocess", "preprocessing (python -m preprocess)")
+    add_dataclass_arguments(p, TrainConfig, "train", "training, over the preset (configs/*.yaml)",
+                            exclude=("preset", "densify.max_gaussians"))
     return p
 
 
-def preprocess(video: Path, ds_dir: Path, progress: bool, emotion: bool, tts: bool = False,
-               no_audio: bool = False, val_interleaved: int = 0, occluders: bool = True) -> Path:
+def preprocess(video: Path, ds_dir: Path, pcfg: PreprocessConfig, progress: bool, emotion: bool,
+               tts: bool = False, occluders: bool = True) -> Path:
     """Run the preprocessing pipeline (finished stages are skipped), plus the optional stages: the
     person's lip-sync judge (for `person_sync` in the report and L_sync), TTS speech when L_sync
     wants it, and the emotional frames when the emotion branch is wanted. A dataset folder passed
     as VIDEO is used as is."""
     if (video / "manifest.json").exists():
         return video
-    from preprocess.config import PreprocessConfig
     from preprocess.errors import PreprocessError
     from preprocess.pipeline import run_pipeline
 
     t0 = time.time()
-    pcfg = PreprocessConfig(no_audio=no_audio, val_interleaved=val_interleaved)
     run_pipeline(str(video), str(ds_dir), pcfg, progress=progress)
     optional = {"lipsync_judge": "no lip-sync judge ({err}); the report will lack person_sync"}
     if occluders:
@@ -77,7 +84,15 @@ def preprocess(video: Path, ds_dir: Path, progress: bool, emotion: bool, tts: bo
 
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from emogs.train import Trainer, load_config
+
+    try:
+        cfg = load_config(args.preset, overrides=dataclass_overrides(args, "train"))
+        pcfg = from_dict(PreprocessConfig, dataclass_overrides(args, "preprocess"))
+    except (ConfigError, FileNotFoundError) as err:
+        parser.error(str(err))
     video = Path(args.video)
     if not video.exists():
         raise SystemExit(f"error: {video} does not exist\n  fix: check the path of the video")
@@ -89,17 +104,19 @@ def main(argv: list[str] | None = None) -> int:
     from emogs.data.emotion_frames import EmotionFrames
     from emogs.eval import evaluate_avatar
     from emogs.io.atomic import save_text
-    from emogs.train import Trainer, load_config
     from emogs.train.schedule import clip_steps_scale, scale_steps, short_clip_warning
 
-    cfg = load_config(args.preset)
     if args.no_emotion:
         cfg.stages["emotion"] = 0
     if args.syncnet_weights:
         cfg.syncnet_weights = args.syncnet_weights
-    ds_dir = preprocess(video, out / "dataset", not args.quiet, emotion=cfg.stages.get("emotion", 0) > 0,
+    if args.no_audio:
+        pcfg.no_audio = True
+    if args.val_interleaved:
+        pcfg.val_interleaved = args.val_interleaved
+    ds_dir = preprocess(video, out / "dataset", pcfg, not args.quiet,
+                        emotion=cfg.stages.get("emotion", 0) > 0,
                         tts=cfg.resolved_sync_judge() != "none" and cfg.sync_tts_fraction > 0,
-                        no_audio=args.no_audio, val_interleaved=args.val_interleaved,
                         occluders=not args.no_occluders)
     train = PersonDataset(ds_dir, split="train")
     clip_s = train.num_frames / train.fps
@@ -129,14 +146,14 @@ def main(argv: list[str] | None = None) -> int:
 
     lp, reason = load_lpips(cfg.lpips_weights)
     sync_net = load_syncnet(cfg.syncnet_weights) if cfg.syncnet_weights else None
-    n = cfg.num_eval_frames if args.eval_frames < 0 else args.eval_frames
     splits = [s for s in ("val", "val_interleaved") if s in train.manifest.get("split", {})]
     for split in splits:  # the standard split (comparable with the anchors), then the interleaved one
         tag = "" if split == "val" else f"_{split}"
         name = f"eval{tag}.json"
-        res = evaluate_avatar(avatar, PersonDataset(ds_dir, split=split), num_frames=n, lpips_model=lp,
-                              lpips_reason=reason, video_path=avatar_dir / f"side_by_side{tag}.mp4",
-                              sync_net=sync_net, person_judge=load_person_judge(ds_dir)[0])
+        res = evaluate_avatar(avatar, PersonDataset(ds_dir, split=split), num_frames=cfg.num_eval_frames,
+                              lpips_model=lp, lpips_reason=reason,
+                              video_path=avatar_dir / f"side_by_side{tag}.mp4", sync_net=sync_net,
+                              person_judge=load_person_judge(ds_dir)[0])
         res["train_minutes_this_run"] = round(train_s / 60, 2)
         save_text(avatar_dir / name, json.dumps(res, indent=2))
         print(f"[fit_person] {split}: PSNR {res['psnr']:.2f} dB, SSIM {res['ssim']:.3f}, "

@@ -4,6 +4,7 @@ and its folder on disk (`store`: save / load / resolve)."""
 from .avatar import (
     Avatar,
     AvatarConfig,
+    AvatarOptions,
     FrameConditions,
     build_avatar,
     build_networks,
@@ -15,6 +16,7 @@ from .store import load_avatar, read_avatar_meta, resolve_avatar_folder, save_av
 __all__ = [
     "Avatar",
     "AvatarConfig",
+    "AvatarOptions",
     "FrameConditions",
     "build_avatar",
     "build_networks",

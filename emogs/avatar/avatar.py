@@ -20,23 +20,23 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..fields.deform.common import deform_gaussians
 from ..fields.encoding import TriplaneConfig
 from ..gaussians import (
     GaussianSet,
-    gaussian_normals,
     init_eye_gaussians,
     init_face_gaussians,
     init_mouth_gaussians,
 )
 from .compositor import background_at, composite, composite_alpha
+from .raster import DeformedSet, rasterize_sets
 
 
 @dataclass
-class AvatarConfig:
-    """Everything needed to rebuild an avatar's modules (saved as JSON beside the weights)."""
+class AvatarOptions:
+    """The avatar's choices that do not depend on the dataset (the training preset's `model` section
+    extends these; see emogs.train.config.ModelConfig)."""
 
-    audio_dim: int = 0
-    aus_names: list[str] = field(default_factory=list)
     sh_degree: int = 2
     num_face: int = 10_000
     num_mouth: int = 2_000
@@ -45,6 +45,19 @@ class AvatarConfig:
     face_hidden: int = 64
     mouth_hidden: int = 32
     emotion_hidden: int = 32
+    # the emotion branch's V/A embedding: "facs" (the V/A model's AU intensities) or "va" (raw), both
+    # relative to the person's rest expression emotion_rest_va (see EmotionDeformNet)
+    emotion_embedding: str = "facs"
+    backend: str = "auto"  # rasterizer backend
+
+
+@dataclass
+class AvatarConfig(AvatarOptions):
+    """Everything needed to rebuild an avatar's modules (saved as JSON beside the weights): the
+    `AvatarOptions`, the dataset's dimensions and the encoders."""
+
+    audio_dim: int = 0
+    aus_names: list[str] = field(default_factory=list)
     # TalkingGaussian's encoders: finest resolution = torch-ngp's `256 * bound` (face) / `384 * bound` (mouth)
     face_encoder: TriplaneConfig = field(default_factory=lambda: TriplaneConfig(finest_resolution=38))
     mouth_encoder: TriplaneConfig = field(default_factory=lambda: TriplaneConfig(base_resolution=64,
@@ -52,14 +65,10 @@ class AvatarConfig:
     emotion_encoder: TriplaneConfig = field(default_factory=lambda: TriplaneConfig(log2_table_size=15,
                                                                                    finest_resolution=38))
     with_emotion: bool = False
-    # the emotion branch's V/A embedding: "facs" (the V/A model's AU intensities) or "va" (raw), both
-    # relative to the person's rest expression emotion_rest_va (see EmotionDeformNet)
-    emotion_embedding: str = "facs"
     emotion_rest_va: list[float] | None = None
     audio_window: int = 4
     audio_extractor: str = ""
     fps: float = 25.0
-    backend: str = "auto"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -172,59 +181,35 @@ class Avatar(nn.Module):
 
     # -- deformation ----------------------------------------------------------------------------
     def _deformed(self, g: GaussianSet, net, args, emotion_va: Tensor | None):
-        means, q, log_s = g.means, g.params["quats"], g.params["log_scales"]
+        """(means, unit quats, scales, offsets for the regularisers) of set `g` deformed by `net(means,
+        *args)` and, with `emotion_va`, the emotion branch (`deform_gaussians`, as the fast path)."""
         offsets: dict[str, Tensor] = {}
+        d = e = None
         if net is not None:
-            out = net(means, *args)
-            means = means + out.d_xyz
-            offsets["d_xyz"] = out.d_xyz
-            if getattr(out, "d_rot", None) is not None:
-                q = q + out.d_rot
-                offsets["d_rot"] = out.d_rot
-            if getattr(out, "d_scale", None) is not None:
-                log_s = log_s + out.d_scale
-                offsets["d_scale"] = out.d_scale
+            d = net(g.means, *args)
+            offsets["d_xyz"] = d.d_xyz
+            if getattr(d, "d_rot", None) is not None:
+                offsets["d_rot"] = d.d_rot
+            if getattr(d, "d_scale", None) is not None:
+                offsets["d_scale"] = d.d_scale
         if emotion_va is not None and self.emotion_net is not None:
             # f_E's offsets compose on top of the audio/AU deformation; its hash grid is queried at the
             # canonical positions (the audio offsets are far below a grid cell), which keeps the
             # per-frame cost of a stream at the MLPs alone (the encoding is cached at inference).
             e = self.emotion_net(g.means, emotion_va)
-            means = means + e.d_xyz
-            q = q + e.d_rot if getattr(e, "d_rot", None) is not None else q
-            log_s = log_s + e.d_scale if getattr(e, "d_scale", None) is not None else log_s
             offsets["e_xyz"] = e.d_xyz
-        q = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-        return means, q, log_s.exp(), offsets
+        means, q, s = deform_gaussians(g.means, g.params["quats"], g.params["log_scales"], d, e)
+        return means, q, s, offsets
 
-    def _render_set(self, parts, R, t, K, width, height, normals=True, extra=None):
-        """Rasterize Gaussian sets together (depth-sorted as one set): parts = [(GaussianSet, means,
-        unit quats, scales), ...]; `extra` [N, E] features of the first part (zeros for the others)
-        are alpha-blended too. -> rgb, normal (or None), alpha, depth, info (meta; its "rows" is the
-        first part's slice of the per-Gaussian entries), and the blended `extra` ([H,W,E], or None)."""
-        from ..render import rasterize
-
-        def cat(xs):  # one set: its own tensor, no copy
-            return torch.cat(xs) if len(xs) > 1 else xs[0]
-
-        campos = -(R.T @ t)
-        means, quats, scales = (cat([p[i] for p in parts]) for i in (1, 2, 3))
-        opac = cat([p[0].opacities for p in parts])
-        feats = [p[0].colors(campos, p[1]) for p in parts]
-        if normals:
-            feats = [torch.cat([f, gaussian_normals(p[2], p[3], p[0].params["delta_n"], p[1], campos) @ R.T],
-                               dim=-1) for f, p in zip(feats, parts)]
-        if extra is not None:
-            feats = [torch.cat([f, extra.to(f.dtype) if i == 0 else f.new_zeros(len(f), extra.shape[-1])],
-                               dim=-1) for i, f in enumerate(feats)]
-        feats = cat(feats)
-        viewmat = torch.eye(4, dtype=means.dtype)
-        viewmat[:3, :3], viewmat[:3, 3] = R, t
-        out = rasterize(means, quats, scales, opac, feats, viewmat, K, width, height,
-                        background=None, backend=self.config.backend)
+    def _render_set(self, sets: list[DeformedSet], R, t, K, width, height, normals=True, extra=None):
+        """Rasterize deformed sets together (`rasterize_sets`; `extra` [N, E] features of the first set
+        are alpha-blended too). -> rgb, normal (or None), alpha, depth, info (meta; its "rows" is the
+        first set's slice of the per-Gaussian entries), and the blended `extra` ([H,W,E], or None)."""
+        out = rasterize_sets(sets, R, t, K, width, height, normals, self.config.backend, extra)
         info = dict(out.meta)
-        info.update(width=width, height=height, rows=slice(0, len(parts[0][1])))
+        info.update(width=width, height=height, rows=slice(0, len(sets[0].means)))
         n_img = out.image[..., 3:6] if normals else None
-        e_img = out.image[..., feats.shape[-1] - extra.shape[-1]:] if extra is not None else None
+        e_img = out.image[..., out.image.shape[-1] - extra.shape[-1]:] if extra is not None else None
         return out.image[..., :3], n_img, out.alpha, out.depth, info, e_img
 
     def render(
@@ -267,12 +252,12 @@ class Avatar(nn.Module):
                 flow_g = project_points(fm, R, t, K) - project_points(fm - f_off["e_xyz"], R, t, K)
         # the eyeballs are rasterized with the face (depth-sorted together): lids in front of them
         # hide them, and what lies behind them in the face set is hidden by them
-        face_parts = [(self.face, fm, fq, fs)]
+        face_sets = [DeformedSet(self.face, fm, fq, fs)]
         if self.eyes is not None:
             em, eq, es, _ = self._deformed(self.eyes, None, (), None)
-            face_parts.append((self.eyes, em, eq, es))
-        f_rgb, f_n, f_a, f_d, f_info, f_flow = self._render_set(face_parts, *cam, extra=flow_g)
-        m_rgb, m_n, m_a, m_d, m_info, _ = self._render_set([(self.mouth, mm, mq, ms)], *cam)
+            face_sets.append(DeformedSet(self.eyes, em, eq, es))
+        f_rgb, f_n, f_a, f_d, f_info, f_flow = self._render_set(face_sets, *cam, extra=flow_g)
+        m_rgb, m_n, m_a, m_d, m_info, _ = self._render_set([DeformedSet(self.mouth, mm, mq, ms)], *cam)
         bg = background_at(cond.background, height, width)
         rgb = composite(f_rgb, f_a, m_rgb, m_a, bg)
         normal = None

@@ -14,8 +14,10 @@ densify / prune, swapping a net and in-place edits under `torch.no_grad()` all i
 Not detected (call `avatar.prepare_inference(force=True)` after them): edits through `tensor.data`
 (no version bump) and replacing a parameter object *inside* a deform net.
 
-Result: the same image as `Avatar.render` up to float rounding (summation order of the split first
-head layer), checked to 1e-5 in tests/avatar/test_inference.py.
+What differs from `Avatar.render` is only where the offsets come from (the nets' cached `infer` instead
+of `forward`): both apply them with `emogs.fields.deform.deform_gaussians` and rasterize with
+`emogs.avatar.raster.rasterize_sets`. Result: the same image up to float rounding (summation order of
+the split first head layer), checked to 1e-5 in tests/avatar/test_inference.py.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..gaussians import GaussianSet, gaussian_normals
-from ..gaussians.gaussian_set import eval_sh_colors
+from ..fields.deform.common import deform_gaussians
+from ..gaussians import GaussianSet
 from .compositor import background_at
+from .raster import DeformedSet, rasterize_sets
 
 
 def _structure(avatar) -> tuple:
@@ -133,51 +136,21 @@ def build_inference_cache(avatar) -> InferenceCache:
 
 
 def _deform(c: SetCache, net, args: tuple, emotion_net, va: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
-    """Deformed (means, unit quats, linear scales) of one set; same composition as `Avatar._deformed`."""
-    means, q, log_s = c.means, c.quats, c.log_scales
-    def apply(d):  # not in place: `means` etc. may still be the cached canonical tensors
-        nonlocal means, q, log_s
-        means = means + d.d_xyz
-        q = q + d.d_rot if d.d_rot is not None else q
-        log_s = log_s + d.d_scale if d.d_scale is not None else log_s
-
-    if net is not None:
-        apply(net.infer(c.spatial, *args))
-    if va is not None and emotion_net is not None:
-        apply(_emotion_offsets(c, emotion_net, va))
-    q = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    return means, q, log_s.exp()
-
-
-def _features(c: SetCache, means, quats, scales, campos, R, normals) -> Tensor:
-    """Per-Gaussian SH colours [N,3] (+ camera-frame normals [N,3] with `normals`) of set `c` at
-    (means, unit quats, linear scales)."""
-    feats = eval_sh_colors(c.sh_degree, c.sh, means - campos.reshape(1, 3))
-    if normals:
-        n_world = gaussian_normals(quats, scales, c.delta_n, means, campos)
-        feats = torch.cat([feats, n_world @ R.T], dim=-1)
-    return feats
+    """Deformed (means, unit quats, linear scales) of one set: the nets' cached `infer` offsets applied
+    by `deform_gaussians`, as in `Avatar._deformed`."""
+    d = net.infer(c.spatial, *args) if net is not None else None
+    e = _emotion_offsets(c, emotion_net, va) if va is not None and emotion_net is not None else None
+    return deform_gaussians(c.means, c.quats, c.log_scales, d, e)
 
 
 def _rasterize(c: SetCache, means, quats, scales, R, t, K, width, height, normals, backend,
                eyes: SetCache | None = None):
     """One rasterizer pass of set `c` deformed to (means, quats, scales), with the (undeformed)
-    `eyes` appended when given."""
-    from ..render import rasterize
-
-    campos = -(R.T @ t)
-    feats = _features(c, means, quats, scales, campos, R, normals)
-    opacities = c.opacities
+    `eyes` appended when given (`rasterize_sets`, as `Avatar.render`)."""
+    sets = [DeformedSet(c, means, quats, scales)]
     if eyes is not None:
-        e_means, e_quats, e_scales = _deform(eyes, None, (), None, None)
-        e_feats = _features(eyes, e_means, e_quats, e_scales, campos, R, normals)
-        means, quats, scales = (torch.cat(x) for x in ((means, e_means), (quats, e_quats),
-                                                         (scales, e_scales)))
-        feats, opacities = torch.cat([feats, e_feats]), torch.cat([opacities, eyes.opacities])
-    viewmat = torch.eye(4, dtype=means.dtype)
-    viewmat[:3, :3], viewmat[:3, 3] = R, t
-    return rasterize(means, quats, scales, opacities, feats, viewmat, K, width, height,
-                     background=None, backend=backend)
+        sets.append(DeformedSet(eyes, *_deform(eyes, None, (), None, None)))
+    return rasterize_sets(sets, R, t, K, width, height, normals, backend)
 
 
 def _covered_box(alpha: Tensor) -> tuple[slice, slice] | None:

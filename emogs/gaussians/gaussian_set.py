@@ -157,6 +157,11 @@ class GaussianSet(nn.Module):
         return torch.sigmoid(self.params["opacity_logit"])
 
     @property
+    def delta_n(self) -> Tensor:
+        """[N,3] residuals added to the shortest-axis normals (`gaussian_normals`)."""
+        return self.params["delta_n"]
+
+    @property
     def sh(self) -> Tensor:
         """[N,(d+1)^2,3] SH coefficients."""
         return torch.cat([self.params["sh0"], self.params["shN"]], dim=1)

@@ -2,37 +2,42 @@
 
     cfg = load_config("quick")                 # configs/quick.yaml
     cfg = load_config("my.yaml", overrides={"stages": {"canonical": 100}})
+
+Every value is checked against its field's type (emogs.config_cli: a string where a number is
+expected is an error naming the key); unknown keys are errors. The sections are the library's own
+dataclasses where one exists: `densify` is emogs.gaussians.DensifyStrategy (shared by the face and
+mouth sets, each capped at model.max_face / model.max_mouth), `model` extends
+emogs.avatar.AvatarOptions. Configs written before (avatar.json's train.config, old YAML files) with
+`densify.max_face` / `densify.max_mouth` are read as model.max_face / model.max_mouth.
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-import yaml
+from ..avatar import AvatarOptions
+from ..config_cli import ConfigError, from_dict, load_yaml
+from ..fields.encoding import TriplaneConfig
+from ..gaussians import DensifyStrategy
+from .stages import STAGES
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
-STAGES = ("canonical", "networks", "fuse", "emotion")
 
 
 @dataclass
-class ModelConfig:
-    """Sizes of the avatar (see emogs.avatar.AvatarConfig; dataset-dependent fields are filled in)."""
+class ModelConfig(AvatarOptions):
+    """The avatar's options (emogs.avatar.AvatarOptions: sizes, hidden widths, embedding, backend) plus
+    what training decides: the Gaussian budgets, the eyeballs' training, the hash encoders' sizes (->
+    AvatarConfig's TriplaneConfigs, `encoders()`) and whether to fit the emotion branch."""
 
-    sh_degree: int = 2
-    num_face: int = 10_000
-    num_mouth: int = 2_000
-    # eyeballs behind the lids (what raised lids uncover in the emotion stage); 0: none
-    num_eyes: int = 1_000
-    # what the fit trains of them: "colours" (their colours, in the emotion stage only: where they stay
-    # as placed and painted, opaque) or "all" (every parameter in every stage)
+    # densification caps of the face and mouth sets (emogs.gaussians.DensifyStrategy.max_gaussians)
+    max_face: int = 30_000
+    max_mouth: int = 5_000
+    # what the fit trains of the eyeballs: "colours" (their colours, in the emotion stage only: where they
+    # stay as placed and painted, opaque) or "all" (every parameter in every stage)
     eye_training: str = "colours"
-    face_shell_fraction: float = 0.3
-    face_hidden: int = 64
-    mouth_hidden: int = 32
-    emotion_hidden: int = 32
-    emotion_embedding: str = "facs"  # the emotion branch reads "facs" (V/A model AU intensities) or raw "va"
     hash_log2_table_size: int = 17
     hash_levels: int = 12
     face_finest_resolution: int = 38  # TalkingGaussian: 256 * bound
@@ -41,7 +46,23 @@ class ModelConfig:
     # at the face's 38 (8 mm cells) the eye region's error was 12.6 grey levels vs 12.2 (docs/emotion.md)
     emotion_finest_resolution: int = 256
     with_emotion: str = "auto"  # "auto" (when the dataset has emotion/ frames) | "on" | "off"
-    backend: str = "auto"  # rasterizer backend
+
+    def options(self) -> dict:
+        """The AvatarOptions fields of this config (keyword arguments of AvatarConfig)."""
+        return {f.name: getattr(self, f.name) for f in fields(AvatarOptions)}
+
+    def encoders(self) -> dict[str, TriplaneConfig]:
+        """AvatarConfig's face_encoder / mouth_encoder / emotion_encoder from the hash sizes."""
+        lv, t = self.hash_levels, self.hash_log2_table_size
+        return {
+            "face_encoder": TriplaneConfig(num_levels=lv, log2_table_size=t, base_resolution=16,
+                                           finest_resolution=self.face_finest_resolution),
+            "mouth_encoder": TriplaneConfig(num_levels=lv, log2_table_size=t,
+                                            base_resolution=min(64, self.mouth_finest_resolution),
+                                            finest_resolution=self.mouth_finest_resolution),
+            "emotion_encoder": TriplaneConfig(num_levels=lv, log2_table_size=min(15, t), base_resolution=16,
+                                              finest_resolution=self.emotion_finest_resolution),
+        }
 
 
 @dataclass
@@ -81,20 +102,6 @@ class LossWeights:
 
 
 @dataclass
-class DensifyConfig:
-    grow_grad2d: float = 0.0002
-    grow_scale3d: float = 0.01
-    prune_opa: float = 0.005
-    prune_scale3d: float = 0.1
-    refine_start: int = 500
-    refine_stop: int = 15_000
-    refine_every: int = 100
-    reset_every: int = 3000
-    max_face: int = 30_000
-    max_mouth: int = 5_000
-
-
-@dataclass
 class GuardConfig:
     """NaN / explosion guard: a step whose loss is not finite or exceeds `explode_factor` x the
     running median is skipped and the last good state (kept every `snapshot_every` steps) restored."""
@@ -115,7 +122,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     lr: LearningRates = field(default_factory=LearningRates)
     loss: LossWeights = field(default_factory=LossWeights)
-    densify: DensifyConfig = field(default_factory=DensifyConfig)
+    densify: DensifyStrategy = field(default_factory=DensifyStrategy)  # max_gaussians: model.max_face/mouth
     guard: GuardConfig = field(default_factory=GuardConfig)
     lpips_weights: str | None = None
     syncnet_weights: str | None = None  # SyncNet state dict: enables L_sync and Sync-E/C in the report
@@ -128,8 +135,18 @@ class TrainConfig:
     num_eval_frames: int = 0  # 0 = the whole validation split
     threads: int = 0  # torch threads (0 = leave as is)
 
+    def __post_init__(self):
+        bad = sorted(set(self.stages) - set(STAGES))
+        if bad:
+            raise ConfigError(f"unknown stages {bad} in 'stages'; stages are {STAGES}")
+        self.stages = {s: self.stages.get(s, 0) for s in STAGES}
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The config as plain data (`config_from_dict` reads it back); without densify.max_gaussians,
+        which the trainer sets per Gaussian set from model.max_face / model.max_mouth."""
+        d = asdict(self)
+        del d["densify"]["max_gaussians"]
+        return d
 
     def total_steps(self, with_emotion: bool = True) -> int:
         return sum(v for k, v in self.stages.items() if with_emotion or k != "emotion")
@@ -144,26 +161,34 @@ class TrainConfig:
         return self.sync_judge
 
 
-def _fill(cls, data: dict, where: str):
+# keys of earlier configs -> where they live now (avatar.json keeps the config it was trained with)
+_MOVED = {("densify", "max_face"): ("model", "max_face"), ("densify", "max_mouth"): ("model", "max_mouth")}
+
+
+def _upgrade(data: dict, where: str) -> dict:
+    """Move the keys of earlier configs (`_MOVED`) to their current place; refuse densify.max_gaussians
+    (each set has its own cap)."""
+    data = copy.deepcopy(data)
+    for (sec, key), (new_sec, new_key) in _MOVED.items():
+        if isinstance(data.get(sec), dict) and key in data[sec]:
+            value = data[sec].pop(key)
+            if not isinstance(data.setdefault(new_sec, {}), dict):
+                break  # a malformed section: the type check names it
+            data[new_sec].setdefault(new_key, value)
+    if isinstance(data.get("densify"), dict) and "max_gaussians" in data["densify"]:
+        raise ConfigError(f"'{where}': densify.max_gaussians is set per Gaussian set; use model.max_face "
+                          "and model.max_mouth")
+    return data
+
+
+def _fill(data: dict, where: str) -> TrainConfig:
+    """TrainConfig from `data` (read from `where`: a file name or "dict"); errors name both."""
     if not isinstance(data, dict):
-        raise ValueError(f"config section '{where}' must be a mapping, got {type(data).__name__}")
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise ValueError(f"unknown config keys {unknown} in '{where}'; known: {sorted(known)}")
-    kw = {}
-    for k, v in data.items():
-        default = getattr(cls(), k) if k in known else None
-        if is_dataclass(default) and isinstance(v, dict):
-            kw[k] = _fill(type(default), v, f"{where}.{k}")
-        elif k == "stages":
-            bad = sorted(set(v) - set(STAGES))
-            if bad:
-                raise ValueError(f"unknown stages {bad} in '{where}.stages'; stages are {STAGES}")
-            kw[k] = {s: int(v.get(s, 0)) for s in STAGES}
-        else:
-            kw[k] = v
-    return cls(**kw)
+        raise ConfigError(f"{where}: a config must be a mapping, got {type(data).__name__}")
+    try:
+        return from_dict(TrainConfig, _upgrade(data, where))
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -184,11 +209,12 @@ def load_config(name_or_path: str | Path, overrides: dict | None = None) -> Trai
             f"config {name_or_path!r} not found; presets: {presets}, or pass a YAML path."
         )
     with open(p) as f:
-        data = yaml.safe_load(f) or {}
-    data = _merge(data, overrides or {})
+        data = load_yaml(f) or {}
+    data = _merge(_upgrade(data, p.name), _upgrade(overrides or {}, "overrides"))
     data.setdefault("preset", p.stem)
-    return _fill(TrainConfig, data, p.name)
+    return _fill(data, p.name)
 
 
 def config_from_dict(data: dict) -> TrainConfig:
-    return _fill(TrainConfig, data, "dict")
+    """TrainConfig from a mapping (e.g. avatar.json's train.config; type-checked, unknown keys are errors)."""
+    return _fill(data, "dict")

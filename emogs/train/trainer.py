@@ -7,14 +7,16 @@ One frame is sampled per step from the memory-mapped dataset (memory does not gr
 length); the frame of step s depends only on (seed, s), so a resumed run sees the same frames as
 an uninterrupted one.
 
-Stages (global step counter; `cfg.stages` gives the steps of each):
+Stages (global step counter; `cfg.stages` gives the steps of each) are data, `StageSpec`s
+(emogs.train.stages: what trains, which losses, which deformations), in order:
 - canonical: Gaussians only (no deformation), L_rgb + L_normal + alpha-mask terms; densification
   (face and mouth; the eyeballs keep their number).
-- networks: the audio/AU manipulation networks join (face + mouth), same losses + offset penalty.
+- networks: the audio/AU manipulation networks join (face + mouth), + offset penalty, L_sync.
 - fuse: everything fine-tuned at `lr.fuse_scale` x the learning rates; LPIPS when weights exist.
-- emotion: the emotion branch and the eyeballs (what raised lids uncover is only seen here), on the
-  synthetic emotional frames with their target V/A, mixed with real frames at their estimated V/A
-  (`emotion_real_fraction`) to keep neutral behaviour.
+- emotion: the emotion branch and the eyeballs' colours (what raised lids uncover is only seen here),
+  on the synthetic emotional frames with their target V/A, mixed with real frames at their estimated
+  V/A (`emotion_real_fraction`) to keep neutral behaviour.
+The loss of a frame is emogs.train.objective.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +37,7 @@ from torch import Tensor
 from .. import losses
 from ..avatar import Avatar, AvatarConfig, build_avatar
 from ..avatar.store import avatar_from_tensors, avatar_tensors, save_avatar
-from ..fields import TriplaneConfig
-from ..gaussians import PARAM_KEYS, DensifyStrategy, make_optimizer
+from ..gaussians import PARAM_KEYS, make_optimizer
 from .checkpoint import (
     latest_checkpoint,
     load_optimizer_tensors,
@@ -44,6 +46,8 @@ from .checkpoint import (
     write_checkpoint,
 )
 from .config import STAGES, TrainConfig
+from .objective import flow_target, frame_objective
+from .stages import STAGE_SPECS, StageSpec
 from .targets import make_target
 
 log = logging.getLogger("emogs.train")
@@ -55,35 +59,18 @@ class TrainingDiverged(RuntimeError):
 
 def avatar_config_for(cfg: TrainConfig, dataset, with_emotion: bool) -> AvatarConfig:
     """The AvatarConfig of a training run on `dataset` (sizes from cfg.model, dims from the data)."""
-    m = cfg.model
     af = dataset.manifest.get("audio_features", {})
     return AvatarConfig(
+        **cfg.model.options(),
+        **cfg.model.encoders(),
         audio_dim=int(dataset.audio_dim),
         aus_names=list(dataset.aus_names),
-        sh_degree=m.sh_degree,
-        num_face=m.num_face,
-        num_mouth=m.num_mouth,
-        num_eyes=m.num_eyes,
-        face_shell_fraction=m.face_shell_fraction,
-        face_hidden=m.face_hidden,
-        mouth_hidden=m.mouth_hidden,
-        emotion_hidden=m.emotion_hidden,
-        face_encoder=TriplaneConfig(num_levels=m.hash_levels, log2_table_size=m.hash_log2_table_size,
-                                   base_resolution=16, finest_resolution=m.face_finest_resolution),
-        mouth_encoder=TriplaneConfig(num_levels=m.hash_levels, log2_table_size=m.hash_log2_table_size,
-                                    base_resolution=min(64, m.mouth_finest_resolution),
-                                    finest_resolution=m.mouth_finest_resolution),
-        emotion_encoder=TriplaneConfig(num_levels=m.hash_levels,
-                                      log2_table_size=min(15, m.hash_log2_table_size),
-                                      base_resolution=16, finest_resolution=m.emotion_finest_resolution),
         with_emotion=with_emotion,
-        emotion_embedding=m.emotion_embedding,
         # the expression the synthetic frames' targets are relative to (the emotion stage's record)
         emotion_rest_va=dataset.manifest.get("stages", {}).get("emotion", {}).get("rest_va"),
         audio_window=int(getattr(dataset, "audio_window_size", 4)),
         audio_extractor=str(af.get("extractor", "")),
         fps=float(dataset.fps),
-        backend=m.backend,
     )
 
 
@@ -148,7 +135,9 @@ class Trainer:
         progress: bool = True,
         sync_net=None,
         step_callback: Callable[[int, dict], None] | None = None,
+        specs: Mapping[str, StageSpec] | None = None,
     ):
+        """`specs`: the StageSpec of each stage name of `cfg.stages` (default: STAGE_SPECS)."""
         if len(dataset) == 0:
             raise ValueError("the training split is empty; check the dataset's manifest 'split'.")
         self.cfg = cfg
@@ -168,20 +157,21 @@ class Trainer:
             raise ValueError(
                 "model.with_emotion is 'on' but the dataset has no emotion/ frames; generate them with "
                 "`python -m preprocess VIDEO DATASET --stages emotion` or set it to 'auto'.")
-        self.with_emotion = has_em and mode != "off" and cfg.stages.get("emotion", 0) > 0
+        self.specs = dict(STAGE_SPECS if specs is None else specs)
+        missing = [s for s in STAGES if s not in self.specs]
+        if missing:
+            raise ValueError(f"no StageSpec for the stages {missing}")
+        wants_emotion = any(cfg.stages.get(s, 0) > 0 for s in STAGES if self.specs[s].emotion)
+        self.with_emotion = has_em and mode != "off" and wants_emotion
         self.plan = [(s, int(cfg.stages.get(s, 0))) for s in STAGES
-                     if cfg.stages.get(s, 0) > 0 and (s != "emotion" or self.with_emotion)]
+                     if cfg.stages.get(s, 0) > 0 and (not self.specs[s].emotion or self.with_emotion)]
         self.total_steps = sum(n for _, n in self.plan)
         self.avatar_cfg = avatar_config_for(cfg, dataset, self.with_emotion)
         self.lpips_model, self.lpips_status = losses.load_lpips(cfg.lpips_weights)
         self.sync_term = self._sync_term(sync_net)
         self.guard = NanGuard(cfg.guard.explode_factor, cfg.guard.warmup)
-        d = cfg.densify
-        common = dict(grow_grad2d=d.grow_grad2d, grow_scale3d=d.grow_scale3d, prune_opa=d.prune_opa,
-                      prune_scale3d=d.prune_scale3d, refine_start=d.refine_start, refine_stop=d.refine_stop,
-                      refine_every=d.refine_every, reset_every=d.reset_every)
-        self.strategies = {"face": DensifyStrategy(max_gaussians=d.max_face, **common),
-                           "mouth": DensifyStrategy(max_gaussians=d.max_mouth, **common)}
+        self.strategies = {"face": replace(cfg.densify, max_gaussians=cfg.model.max_face),
+                           "mouth": replace(cfg.densify, max_gaussians=cfg.model.max_mouth)}
         self.step = 0
         self._consecutive_bad = 0
         self.events: list[dict] = []  # guard / densify events (also logged)
@@ -296,12 +286,12 @@ class Trainer:
             start += n
         raise IndexError(f"step {step} is past the end of training ({self.total_steps})")
 
-    def _set_lrs(self, stage: str, step: int) -> None:
+    def _set_lrs(self, spec: StageSpec, step: int) -> None:
         lr = self.cfg.lr
-        gauss_steps = sum(n for s, n in self.plan if s in ("canonical", "networks")) or 1
+        gauss_steps = sum(n for s, n in self.plan if self.specs[s].means_decay) or 1
         frac = min(step / gauss_steps, 1.0)
         means_lr = lr.means * (lr.means_final / lr.means) ** frac
-        scale = lr.fuse_scale if stage == "fuse" else 1.0
+        scale = getattr(lr, spec.lr_scale) if spec.lr_scale else 1.0
         for opt in (self.opt_face, self.opt_mouth, self.opt_eyes):
             if opt is None:
                 continue
@@ -314,83 +304,62 @@ class Trainer:
             for g in opt.param_groups:
                 g["lr"] = (lr.grid if g["name"] == "grid" else lr.mlp) * scale
 
-    def _sample(self, stage: str, step: int):
+    def _sample(self, spec: StageSpec, step: int):
         """-> (FrameSample, use its V/A, is a synthetic emotional frame)."""
         gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step)
-        if stage == "emotion" and float(torch.rand((), generator=gen)) >= self.cfg.emotion_real_fraction:
+        if spec.emotion and float(torch.rand((), generator=gen)) >= self.cfg.emotion_real_fraction:
             em = self.emotion_frames
             return em[int(torch.randint(len(em), (), generator=gen))], True, True
         real = self.dataset[int(torch.randint(len(self.dataset), (), generator=gen))]
-        return real, stage == "emotion", False
+        return real, spec.emotion, False
 
     # ------------------------------------------------------------------ one step
     def compute_loss(self, stage: str, sample, use_va: bool,
                      synthetic: bool = False) -> tuple[Tensor, dict, dict]:
-        cfg, w = self.cfg, self.cfg.loss
+        """(loss, parts, render) of `sample` in `stage`: the render its StageSpec asks for and the
+        frame objective (emogs.train.objective)."""
+        spec, cfg = self.specs[stage], self.cfg
         tgt = make_target(sample, cfg.train_size, use_va=use_va)
         s = cfg.train_size
-        # the emotion branch's motion vs the edit's: the synthetic frame's flow, none on a real frame
-        flow_tgt = None
-        if stage == "emotion" and w.emotion_flow > 0:
-            flow_tgt = tgt.emotion_flow if synthetic else torch.zeros(s, s, 2)
-        out = self.avatar.render(tgt.cond, s, s, deform=stage != "canonical", emotion=stage == "emotion",
+        flow_tgt = flow_target(spec, cfg.loss, tgt, synthetic, s)
+        out = self.avatar.render(tgt.cond, s, s, deform=spec.deform, emotion=spec.emotion,
                                  image_size=tgt.image_size, emotion_flow=flow_tgt is not None)
-        # occluders (a hand over the face) are left out: no loss, no gradient, never learned into the face
-        rgb, image = losses.leave_out(out["rgb"], tgt.image, tgt.occluded)
-        lp = self.lpips_model if stage == "fuse" else None
-        l_rgb = losses.rgb_loss(rgb, image, w.dssim, lp, w.lpips)
-        if w.mouth_region > 0 and stage != "canonical":
-            l_rgb = l_rgb + w.mouth_region * losses.region_l1(rgb, image, tgt.mouth_box)
-        if w.eye_region > 0 and stage == "emotion" and tgt.eye_boxes:
-            l_rgb = l_rgb + w.eye_region * sum(
-                losses.region_l1(rgb, image, b) for b in tgt.eye_boxes) / len(tgt.eye_boxes)
-        l_norm = losses.normal_loss(out["normal"], tgt.normals, tgt.normal_valid,
-                                    self.avatar.face.params["delta_n"], w.normal_l1, w.normal_tv, w.delta_n)
-        loss = l_rgb + l_norm
-        parts = {"rgb": float(l_rgb.detach()), "normal": float(l_norm.detach())}
-        if flow_tgt is not None:
-            l_flow = losses.flow_l1(out["emotion_flow"], flow_tgt, out["face_alpha"], tgt.face_mask)
-            loss = loss + w.emotion_flow * l_flow
-            parts["flow_px"] = float(l_flow.detach())
-        if stage != "emotion":
-            face_a, face_m = losses.leave_out(out["face_alpha"], tgt.face_mask, tgt.occluded)
-            vis_mouth = (1 - out["face_alpha"]) * out["mouth_alpha"]
-            vis_mouth, mouth_m = losses.leave_out(vis_mouth, tgt.mouth_mask, tgt.occluded)
-            l_a = losses.alpha_mask_loss(face_a, face_m) + losses.alpha_mask_loss(vis_mouth, mouth_m)
-            loss = loss + w.alpha * l_a
-            parts["alpha"] = float(l_a.detach())
-        offs = [v for d in out["offsets"].values() for v in d.values()]
-        if offs:
-            loss = loss + losses.deformation_reg(*offs, weight=w.deform)
-        with torch.no_grad():
-            mse = float(((rgb.clamp(0, 1) - image) ** 2).mean())
-        parts["psnr"] = -10 * math.log10(max(mse, 1e-10))
+        loss, parts = frame_objective(spec, out, tgt, cfg.loss, self.avatar.face.params["delta_n"],
+                                      self.lpips_model, flow_tgt)
         return loss, parts, out
+
+    def _trained(self, spec: StageSpec) -> frozenset[str]:
+        """The parameter groups `spec` trains, with every eyeball parameter under eye_training "all"."""
+        return spec.trains | {"eyes"} if self.cfg.model.eye_training == "all" else spec.trains
+
+    def _stage_optimizers(self, spec: StageSpec) -> list[torch.optim.Optimizer]:
+        by_group = {"gaussians": [self.opt_face, self.opt_mouth], "nets": [self.opt_nets],
+                    "emotion": [self.opt_emotion], "eyes": [self.opt_eyes], "eye_colours": [self.opt_eyes]}
+        opts: list = []
+        for group in sorted(self._trained(spec)):
+            opts += [o for o in by_group[group] if o is not None and all(o is not x for x in opts)]
+        return opts
 
     def train_step(self) -> dict | None:
         """One optimisation step at `self.step`; returns its loss parts or None when skipped."""
         stage, _, _ = self.stage_at(self.step)
-        self._set_lrs(stage, self.step)
-        sample, use_va, synthetic = self._sample(stage, self.step)
-        opts = {"canonical": [self.opt_face, self.opt_mouth, self.opt_eyes],
-                "networks": [self.opt_face, self.opt_mouth, self.opt_eyes, self.opt_nets],
-                "fuse": [self.opt_face, self.opt_mouth, self.opt_eyes, self.opt_nets],
-                "emotion": [self.opt_emotion, self.opt_eyes]}[stage]
-        opts = [o for o in opts if o is not None]
-        self._freeze_for(stage)
+        spec = self.specs[stage]
+        self._set_lrs(spec, self.step)
+        sample, use_va, synthetic = self._sample(spec, self.step)
+        opts = self._stage_optimizers(spec)
+        self._freeze_for(spec)
         for opt in self._optimizers().values():
             opt.zero_grad(set_to_none=True)
-        densify = stage in ("canonical", "networks")
         loss, parts, out = self.compute_loss(stage, sample, use_va, synthetic)
         kind = f"{stage}/{'synthetic' if synthetic else 'real'}"
         every = max(self.cfg.sync_every, 1)
-        if self.sync_term is not None and stage != "canonical" and self.step % every == 0:
+        if self.sync_term is not None and "sync" in spec.losses and self.step % every == 0:
             gen = torch.Generator().manual_seed(self.cfg.seed * 104_729 + self.step)
-            l_sync = self.sync_term(self.avatar, gen, emotion=stage == "emotion")
+            l_sync = self.sync_term(self.avatar, gen, emotion=spec.emotion)
             loss = loss + self.sync_weight * l_sync
             parts["sync"] = float(l_sync.detach())
             kind += "+sync"  # the guard's running median of these steps is their own
-        if densify:
+        if spec.densify:
             for k in ("face", "mouth"):
                 self.strategies[k].step_pre_backward(out[f"{k}_info"])
         lv = float(loss.detach())
@@ -406,7 +375,7 @@ class Trainer:
         self.guard.accept(lv, kind)
         for opt in opts:
             opt.step()
-        if densify:
+        if spec.densify:
             gen = torch.Generator().manual_seed(self.cfg.seed * 7919 + self.step)
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(int(torch.randint(2**31 - 1, (), generator=gen)))
@@ -440,20 +409,17 @@ class Trainer:
                   f"TTS windows {cfg.sync_tts_fraction if tts is not None else 0:g}")
         return SyncTerm(judge, self.dataset, cfg.train_size, tts, cfg.sync_tts_fraction)
 
-    def _freeze_for(self, stage: str) -> None:
-        """requires_grad only on what `stage` trains (saves the backward pass the rest)."""
-        av = self.avatar
-        gauss = stage in ("canonical", "networks", "fuse")
-        nets = stage in ("networks", "fuse")
-        for m, on in ((av.face, gauss), (av.mouth, gauss), (av.face_net, nets),
-                      (av.mouth_net, nets), (av.emotion_net, stage == "emotion")):
+    def _freeze_for(self, spec: StageSpec) -> None:
+        """requires_grad only on what `spec` trains (saves the backward pass the rest)."""
+        av, on = self.avatar, self._trained(spec)
+        for m, group in ((av.face, "gaussians"), (av.mouth, "gaussians"), (av.face_net, "nets"),
+                         (av.mouth_net, "nets"), (av.emotion_net, "emotion")):
             if m is not None:
                 for p in m.parameters():
-                    p.requires_grad_(on)
+                    p.requires_grad_(group in on)
         if av.eyes is not None:
-            every = self.cfg.model.eye_training == "all"
             for k, p in av.eyes.params.items():
-                p.requires_grad_(every or (stage == "emotion" and k in ("sh0", "shN")))
+                p.requires_grad_("eyes" in on or ("eye_colours" in on and k in ("sh0", "shN")))
 
     def _bad_step(self, reason: str) -> None:
         self._consecutive_bad += 1

@@ -200,10 +200,10 @@ def test_cached_spatial_features_give_the_same_deformation():
     # the split head equals the plain MLP on the concatenated input
     enc = face.encoder(xyz)
     cond = torch.randn(300, face.head.in_dim - enc.shape[1])
-    from emogs.fields.deform import _head_rest, _split_head_first
+    from emogs.fields.deform.common import head_rest, split_head_first
 
     torch.testing.assert_close(
-        _head_rest(face.head, _split_head_first(face.head, enc), [cond[:, :20], cond[:, 20:]]),
+        head_rest(face.head, split_head_first(face.head, enc), [cond[:, :20], cond[:, 20:]]),
         face.head(torch.cat([enc, cond], 1)),
     )
     with pytest.raises(ValueError, match="recompute"):

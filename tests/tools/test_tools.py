@@ -172,3 +172,21 @@ def test_render_emotion_from_a_reference(tmp_path, capsys):
     with pytest.raises(SystemExit):  # one emotion source at a time
         render.build_parser().parse_args(["AV", "--audio", "a", "--out", "o", "--emotion", "sad",
                                           "--emotion-from", str(face)])
+
+
+def test_fit_person_takes_nested_config_flags(fitted, tmp_path):
+    """Every TrainConfig / PreprocessConfig field is a flag (emogs.config_cli); bad values exit 2."""
+    tmp, root, _ = fitted
+    for bad in (["--train.lr.means", "fast"], ["--preprocess.size", "big"], ["--train.stages", "{mouth: 1}"]):
+        with pytest.raises(SystemExit) as exc:
+            _tool("fit_person").main([str(root), "--out", str(tmp_path / "bad"), *bad])
+        assert exc.value.code == 2, bad
+    out = tmp_path / "o"
+    rc = _tool("fit_person").main([str(root), "--out", str(out), "--preset", str(tmp / "tiny.yaml"),
+                                   "--quiet", "--no-eval",
+                                   "--train.stages", "{canonical: 2, networks: 1, emotion: 0}",
+                                   "--train.model.max_face", "150", "--train.lr.means", "2e-4"])
+    assert rc == 0
+    cfg = json.loads((out / "avatar" / "avatar.json").read_text())["train"]["config"]
+    assert cfg["stages"] == {"canonical": 2, "networks": 1, "fuse": 2, "emotion": 0}  # fuse: the preset's
+    assert cfg["model"]["max_face"] == 150 and cfg["lr"]["means"] == 2e-4 and cfg["model"]["num_face"] == 100

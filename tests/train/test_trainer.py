@@ -15,13 +15,12 @@ from emogs.train.checkpoint import latest_checkpoint
 
 TINY_MODEL = {"sh_degree": 1, "num_face": 120, "num_mouth": 20, "face_hidden": 16, "mouth_hidden": 16,
               "emotion_hidden": 16, "hash_levels": 4, "hash_log2_table_size": 10,
-              "face_finest_resolution": 16, "mouth_finest_resolution": 16}
+              "face_finest_resolution": 16, "mouth_finest_resolution": 16, "max_face": 300, "max_mouth": 60}
 
 
 def _cfg(stages, size=16, **kw):
     d = {"train_size": size, "stages": stages, "model": dict(TINY_MODEL),
-         "densify": {"refine_start": 4, "refine_every": 5, "refine_stop": 1000, "reset_every": 0,
-                     "max_face": 300, "max_mouth": 60},
+         "densify": {"refine_start": 4, "refine_every": 5, "refine_stop": 1000, "reset_every": 0},
          "lr": {"means": 1e-3, "means_final": 1e-4}, "checkpoint_every": 10, "log_every": 10}
     d.update(kw)
     return config_from_dict(d)
@@ -167,9 +166,9 @@ def test_fit_recovers_the_toy_head(tmp_path):
     root = write_toy_dataset(tmp_path / "ds", num_frames=24, size=24, audio_dim=8)
     ds = PersonDataset(root)
     cfg = _cfg({"canonical": 100, "networks": 80, "fuse": 40, "emotion": 0}, size=24,
-               model={**TINY_MODEL, "num_face": 200, "num_mouth": 30},
-               densify={"refine_start": 40, "refine_every": 40, "refine_stop": 160, "reset_every": 0,
-                        "max_face": 400, "max_mouth": 60}, checkpoint_every=1000)
+               model={**TINY_MODEL, "num_face": 200, "num_mouth": 30, "max_face": 400},
+               densify={"refine_start": 40, "refine_every": 40, "refine_stop": 160, "reset_every": 0},
+               checkpoint_every=1000)
     av = Trainer(cfg, ds, tmp_path / "fit", progress=False).run()
     val = PersonDataset(root, split="val")
     res = evaluate_avatar(av, val, detect=lambda rgb: None, fps_frames=2)
