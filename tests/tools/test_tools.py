@@ -183,7 +183,7 @@ def test_fit_person_takes_nested_config_flags(fitted, tmp_path):
         assert exc.value.code == 2, bad
     out = tmp_path / "o"
     rc = _tool("fit_person").main([str(root), "--out", str(out), "--preset", str(tmp / "tiny.yaml"),
-                                   "--quiet", "--no-eval",
+                                   "--quiet", "--no-eval", "--fixed-schedule",
                                    "--train.stages", "{canonical: 2, networks: 1, emotion: 0}",
                                    "--train.model.max_face", "150", "--train.lr.means", "2e-4"])
     assert rc == 0

@@ -37,7 +37,7 @@ def test_occluded_pixels_get_no_gradient_and_their_content_is_never_learned(tmp_
     trainer = Trainer(config_from_dict(tiny_train_config), ds, tmp_path / "fit", progress=False)
     torch.manual_seed(0)
     trainer._setup(trainer._fresh_avatar().train())
-    trainer._freeze_for("networks")
+    trainer._freeze_for(trainer.specs["networks"])
     sample = ds[2]
     loss, grad = _loss_and_rgb_grad(trainer, sample)
     hand = torch.from_numpy(occ[2] > 0)
