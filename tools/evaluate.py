@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-video", action="store_true", help="do not write the side-by-side video")
     p.add_argument("--no-emotion", action="store_true", help="skip the emotion-conditioned metrics")
     p.add_argument("--out", help="output JSON (default AVATAR/eval.json)")
+    from emogs.device import add_device_argument
+
+    add_device_argument(p)
     return p
 
 
@@ -111,7 +114,8 @@ def heldout_eval(avatar, ds, audio_path: str, truth_path: str | None, truth_vide
         T = min(T, len(lm_rig))
     lm_video = _detect_video(truth_video, T) if truth_video else None
     lm_det = _crop_to_dataset(lm_video, ds) if truth_video else None
-    feats, _ = extract_audio_features(wav, T, ds.fps, extractor_name(avatar.config.audio_extractor))
+    feats, _ = extract_audio_features(wav, T, ds.fps, extractor_name(avatar.config.audio_extractor),
+                                      device=avatar.device)
     preds = np.full((T, 478, 2), np.nan)
     options = DriveOptions(pose="fixed")
     res: dict = {}
@@ -120,7 +124,7 @@ def heldout_eval(avatar, ds, audio_path: str, truth_path: str | None, truth_vide
     with FaceMeshDetector(video_mode=True, max_faces=1) as det:
         for t, cond in enumerate(drive_conditions(ds, feats, avatar.config.audio_window, None, options)):
             with torch.no_grad():
-                rgb = avatar.render_frame(cond, ds.size, image_size=ds.size)["rgb"]
+                rgb = avatar.render_frame(cond, ds.size, image_size=ds.size)["rgb"].cpu()
             r8 = (rgb.numpy() * 255 + 0.5).astype(np.uint8)
             for meter in renders.values():
                 meter.add(r8)
@@ -225,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if (args.truth or args.truth_video) and not args.audio:
         raise SystemExit("error: --truth / --truth-video need --audio (the held-out speech)")
+    from emogs.device import device_from_args
+
+    device = device_from_args(args)
     from emogs.data import PersonDataset
     from emogs.lipsync import load_syncnet
     from emogs.lipsync.person_judge import load_person_judge
@@ -233,6 +240,10 @@ def main(argv: list[str] | None = None) -> int:
     from emogs.train.checkpoint import resolve_avatar_folder
 
     avatar, meta = load_avatar(args.avatar)
+    from emogs.backends import require_backends
+
+    require_backends(avatar.config.backend, avatar.config.face_encoder.backend, device)
+    avatar.to(device)
     folder = resolve_avatar_folder(args.avatar)
     ds_root = args.dataset or meta.get("dataset")
     if not ds_root or not Path(ds_root).exists():
@@ -292,7 +303,7 @@ def emotion_metrics(avatar, ds, folder: Path | None = None, lip_frames: int = 8)
         def render(cond, va):
             cond.va = None if va is None else torch.as_tensor(np.asarray(va), dtype=torch.float32)
             with torch.no_grad():
-                rgb = avatar.render_frame(cond, ds.size, image_size=ds.size)["rgb"]
+                rgb = avatar.render_frame(cond, ds.size, image_size=ds.size)["rgb"].cpu()
             return (rgb.numpy() * 255 + 0.5).astype(np.uint8)
 
         def render_with_flow(cond, va):
@@ -300,7 +311,8 @@ def emotion_metrics(avatar, ds, folder: Path | None = None, lip_frames: int = 8)
             cond.va = torch.as_tensor(np.asarray(va), dtype=torch.float32)
             with torch.no_grad():
                 out = avatar.render(cond, ds.size, image_size=ds.size, normals=False, emotion_flow=True)
-            return (out["rgb"].clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8), out["emotion_flow"].numpy()
+            rgb8 = (out["rgb"].clamp(0, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+            return rgb8, out["emotion_flow"].cpu().numpy()
 
         renders = []
 

@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-eval", action="store_true")
     p.add_argument("--no-emotion", action="store_true", help="skip the emotional frames and emotion branch")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    from emogs.device import add_device_argument
+
+    add_device_argument(p)
     return p
 
 
@@ -68,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     video = Path(args.video)
     if not video.exists():
         raise SystemExit(f"error: {video} does not exist")
+    from emogs.device import describe_device, device_from_args
+
+    device = device_from_args(args)
+    print(f"[fit_person] device: {describe_device(device)}")
     out = Path(args.out) if args.out else Path("out") / video.stem
     out.mkdir(parents=True, exist_ok=True)
     from emogs.data import PersonDataset
@@ -75,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     from emogs.train import Trainer, evaluate_avatar, load_config
 
     cfg = load_config(args.preset)
+    from emogs.backends import require_backends
+
+    require_backends(cfg.model.backend, cfg.model.hash_backend, device)
     if args.no_emotion:
         cfg.stages["emotion"] = 0
     if args.syncnet_weights:
@@ -97,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     emotion = EmotionFrames(train) if has_emotion else None
     avatar_dir = out / "avatar"
     t0 = time.time()
-    trainer = Trainer(cfg, train, avatar_dir, emotion_frames=emotion, progress=not args.quiet)
+    trainer = Trainer(cfg, train, avatar_dir, emotion_frames=emotion, progress=not args.quiet, device=device)
     avatar = trainer.run(resume=args.resume)
     train_s = time.time() - t0
     print(f"[fit_person] training done in {train_s / 60:.1f} min -> {avatar_dir}")

@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pose-frame", type=int, default=0)
     p.add_argument("--size", type=int, default=0, help="output size (default: the dataset's)")
     p.add_argument("--max-seconds", type=float, default=0, help="render only the first N seconds")
+    from emogs.device import add_device_argument
+
+    add_device_argument(p)
     return p
 
 
@@ -70,6 +73,9 @@ def extractor_name(recorded: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from emogs.device import describe_device, device_from_args
+
+    device = device_from_args(args)
     import torch
     from tqdm import tqdm
 
@@ -82,7 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     tune_allocator()  # reuse frame-sized buffers instead of page-faulting them every frame
     avatar, meta = load_avatar(args.avatar)
     cfg = avatar.config
-    avatar.prepare_inference()
+    from emogs.backends import require_backends
+
+    require_backends(avatar.config.backend, avatar.config.face_encoder.backend, device)
+    avatar.to(device).prepare_inference()
     ds_root = args.dataset or meta.get("dataset")
     if not ds_root or not Path(ds_root).exists():
         raise SystemExit(f"error: the avatar's dataset {ds_root!r} was not found; pass --dataset DIR.")
@@ -94,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     num_frames = max(1, int(round(len(wav) / 16000 * fps)))
     from preprocess.audio_features import extract_audio_features
 
-    feats, _info = extract_audio_features(wav, num_frames, fps, extractor_name(cfg.audio_extractor))
+    feats, _info = extract_audio_features(wav, num_frames, fps, extractor_name(cfg.audio_extractor),
+                                          device=device)
     if feats.shape[1] != cfg.audio_dim:
         raise SystemExit(f"error: audio features have {feats.shape[1]} dims, the avatar expects "
                          f"{cfg.audio_dim}.")
@@ -118,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
 
     write_video(args.out, frames(), fps=fps, audio=wav, sample_rate=16000)
     dt = time.time() - t0
-    print(f"wrote {args.out}: {num_frames} frames at {size}x{size} in {dt:.1f} s ({num_frames / dt:.1f} FPS)")
+    print(f"wrote {args.out}: {num_frames} frames at {size}x{size} in {dt:.1f} s ({num_frames / dt:.1f} FPS, "
+          f"{describe_device(device)})")
     return 0
 
 

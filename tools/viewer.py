@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resolution", type=int, default=0, help="initial image size (default min(256, dataset))")
     p.add_argument("--fps", type=float, default=0, help="display rate while playing (default: dataset fps)")
     p.add_argument("--max-seconds", type=float, help="stop by itself after N seconds")
+    from emogs.device import add_device_argument
+
+    add_device_argument(p)
     return p
 
 
@@ -58,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.audio and args.live_port:
         raise SystemExit("error: give --audio or --live-port, not both")
+    from emogs.device import device_from_args
+
+    device = device_from_args(args)
     from emogs.avatar.inference import tune_allocator
     from emogs.data import PersonDataset
     from emogs.train import load_avatar
@@ -66,7 +72,10 @@ def main(argv: list[str] | None = None) -> int:
 
     tune_allocator()  # reuse frame-sized buffers instead of page-faulting them every frame
     avatar, meta = load_avatar(args.avatar)
-    avatar.prepare_inference()
+    from emogs.backends import require_backends
+
+    require_backends(avatar.config.backend, avatar.config.face_encoder.backend, device)
+    avatar.to(device).prepare_inference()
     cfg = avatar.config
     extractor = extractor_name(cfg.audio_extractor)
     ds_root = args.dataset or meta.get("dataset")
@@ -90,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
         wav = read_audio(args.audio, 16000)
         n = max(1, int(round(len(wav) / 16000 * source.fps)))
-        feats, _ = extract_audio_features(wav, n, source.fps, extractor)
+        feats, _ = extract_audio_features(wav, n, source.fps, extractor, device=device)
         if feats.shape[1] != cfg.audio_dim:
             raise SystemExit(f"error: audio features have {feats.shape[1]} dims, the avatar expects "
                              f"{cfg.audio_dim}")

@@ -174,7 +174,7 @@ def _rasterize(c: SetCache, means, quats, scales, R, t, K, width, height, normal
         means, quats, scales = (torch.cat(x) for x in ((means, e_means), (quats, e_quats),
                                                          (scales, e_scales)))
         feats, opacities = torch.cat([feats, e_feats]), torch.cat([opacities, eyes.opacities])
-    viewmat = torch.eye(4, dtype=means.dtype)
+    viewmat = torch.eye(4, dtype=means.dtype, device=means.device)
     viewmat[:3, :3], viewmat[:3, 3] = R, t
     return rasterize(means, quats, scales, opacities, feats, viewmat, K, width, height,
                      background=None, backend=backend)
@@ -269,7 +269,7 @@ def render_frame_fast(
     mouth = _rasterize(cache.mouth, mm, mq, ms, R, t, K, width, height, normals, backend)
     clock.lap("raster_mouth")
 
-    bg = background_at(cond.background, height, width)
+    bg = background_at(cond.background, height, width, device=face.image.device)
     f_a, m_a = face.alpha, mouth.alpha
     f_t = 1.0 - f_a  # [H,W,1] face transmittance
     rgb = _composite_rgb(face.image[..., :3], f_t, mouth.image[..., :3], m_a, bg)

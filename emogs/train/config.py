@@ -41,7 +41,8 @@ class ModelConfig:
     # at the face's 38 (8 mm cells) the eye region's error was 12.6 grey levels vs 12.2 (docs/emotion.md)
     emotion_finest_resolution: int = 256
     with_emotion: str = "auto"  # "auto" (when the dataset has emotion/ frames) | "on" | "off"
-    backend: str = "auto"  # rasterizer backend
+    backend: str = "auto"  # rasterizer backend: auto | cpu | cuda | gsplat | torch (emogs.backends)
+    hash_backend: str = "auto"  # hash-grid backend: auto | cpu | cuda | torch | tcnn (emogs.backends)
 
 
 @dataclass

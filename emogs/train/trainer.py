@@ -33,6 +33,7 @@ from torch import Tensor
 
 from .. import losses
 from ..avatar import Avatar, AvatarConfig, build_avatar
+from ..backends import check_backends
 from ..fields import TriplaneConfig
 from ..gaussians import PARAM_KEYS, DensifyStrategy, make_optimizer
 from .checkpoint import (
@@ -71,13 +72,15 @@ def avatar_config_for(cfg: TrainConfig, dataset, with_emotion: bool) -> AvatarCo
         mouth_hidden=m.mouth_hidden,
         emotion_hidden=m.emotion_hidden,
         face_encoder=TriplaneConfig(num_levels=m.hash_levels, log2_table_size=m.hash_log2_table_size,
-                                   base_resolution=16, finest_resolution=m.face_finest_resolution),
+                                   base_resolution=16, finest_resolution=m.face_finest_resolution,
+                                   backend=m.hash_backend),
         mouth_encoder=TriplaneConfig(num_levels=m.hash_levels, log2_table_size=m.hash_log2_table_size,
                                     base_resolution=min(64, m.mouth_finest_resolution),
-                                    finest_resolution=m.mouth_finest_resolution),
+                                    finest_resolution=m.mouth_finest_resolution, backend=m.hash_backend),
         emotion_encoder=TriplaneConfig(num_levels=m.hash_levels,
                                       log2_table_size=min(15, m.hash_log2_table_size),
-                                      base_resolution=16, finest_resolution=m.emotion_finest_resolution),
+                                      base_resolution=16, finest_resolution=m.emotion_finest_resolution,
+                                      backend=m.hash_backend),
         with_emotion=with_emotion,
         emotion_embedding=m.emotion_embedding,
         # the expression the synthetic frames' targets are relative to (the emotion stage's record)
@@ -150,10 +153,14 @@ class Trainer:
         progress: bool = True,
         sync_net=None,
         step_callback: Callable[[int, dict], None] | None = None,
+        device: torch.device | str = "cpu",
     ):
         if len(dataset) == 0:
             raise ValueError("the training split is empty; check the dataset's manifest 'split'.")
         self.cfg = cfg
+        self.device = torch.device(device)  # the avatar, targets and judges live here (emogs.device)
+        # the concrete rasterizer / hash-grid backends there; a requested one that is absent fails now
+        self.backends = check_backends(cfg.model.backend, cfg.model.hash_backend, self.device)
         self.dataset = dataset
         self.emotion_frames = emotion_frames
         self.out_dir = Path(out_dir)
@@ -176,6 +183,8 @@ class Trainer:
         self.total_steps = sum(n for _, n in self.plan)
         self.avatar_cfg = avatar_config_for(cfg, dataset, self.with_emotion)
         self.lpips_model, self.lpips_status = losses.load_lpips(cfg.lpips_weights)
+        if self.lpips_model is not None:
+            self.lpips_model.to(self.device)
         self.sync_term = self._sync_term(sync_net)
         self.guard = NanGuard(cfg.guard.explode_factor, cfg.guard.warmup)
         d = cfg.densify
@@ -205,7 +214,7 @@ class Trainer:
         eye_img = (still_eyeballs(img, np.asarray(self.dataset.landmarks[t0]))
                    if self.avatar_cfg.num_eyes > 0 else None)
         return build_avatar(self.avatar_cfg, self._template(), img, self.dataset.w2c[t0].numpy(),
-                            self.dataset.K.numpy(), seed=self.cfg.seed, eye_image=eye_img)
+                            self.dataset.K.numpy(), seed=self.cfg.seed, eye_image=eye_img).to(self.device)
 
     def _setup(self, avatar: Avatar) -> None:
         self.avatar = avatar
@@ -223,7 +232,7 @@ class Trainer:
             self.opt_emotion = torch.optim.AdamW([{"params": grid, "lr": self.cfg.lr.grid, "name": "grid"},
                                                   {"params": mlp, "lr": self.cfg.lr.mlp, "name": "mlp"}],
                                                  weight_decay=0.0, eps=1e-15)
-        self.densify_state = {k: self.strategies[k].initialize_state(len(getattr(avatar, k)))
+        self.densify_state = {k: self.strategies[k].initialize_state(len(getattr(avatar, k)), self.device)
                               for k in ("face", "mouth")}
 
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -245,14 +254,14 @@ class Trainer:
         return avatar_tensors(self.avatar), extra
 
     def load_state_tensors(self, av: dict[str, Tensor], extra: dict[str, Tensor]) -> None:
-        self._setup(avatar_from_tensors(self.avatar_cfg, av).train())
+        self._setup(avatar_from_tensors(self.avatar_cfg, av).to(self.device).train())
         for name, opt in self._optimizers().items():
             load_optimizer_tensors(f"opt.{name}", opt, extra)
         for k in ("face", "mouth"):
             for sk in list(self.densify_state[k]):
                 key = f"densify.{k}.{sk}"
                 if key in extra:
-                    self.densify_state[k][sk] = extra[key].clone()
+                    self.densify_state[k][sk] = extra[key].to(self.device, copy=True)
 
     def _snapshot(self) -> None:
         av, extra = self.state_tensors()
@@ -326,12 +335,12 @@ class Trainer:
     def compute_loss(self, stage: str, sample, use_va: bool,
                      synthetic: bool = False) -> tuple[Tensor, dict, dict]:
         cfg, w = self.cfg, self.cfg.loss
-        tgt = make_target(sample, cfg.train_size, use_va=use_va)
+        tgt = make_target(sample, cfg.train_size, use_va=use_va).to(self.device)
         s = cfg.train_size
         # the emotion branch's motion vs the edit's: the synthetic frame's flow, none on a real frame
         flow_tgt = None
         if stage == "emotion" and w.emotion_flow > 0:
-            flow_tgt = tgt.emotion_flow if synthetic else torch.zeros(s, s, 2)
+            flow_tgt = tgt.emotion_flow if synthetic else torch.zeros(s, s, 2, device=self.device)
         out = self.avatar.render(tgt.cond, s, s, deform=stage != "canonical", emotion=stage == "emotion",
                                  image_size=tgt.image_size, emotion_flow=flow_tgt is not None)
         rgb = out["rgb"]
@@ -432,7 +441,7 @@ class Trainer:
 
         tts = load_tts_bank(self.dataset.root) if cfg.sync_tts_fraction > 0 else None
         net = sync_net if sync_net is not None else load_syncnet(cfg.syncnet_weights)
-        judge = SyncNetLoss(net, self.dataset, tts)
+        judge = SyncNetLoss(net.to(self.device), self.dataset, tts)
         self._log(f"L_sync: {kind} judge, weight {self.sync_weight:g}, every {cfg.sync_every} steps, "
                   f"TTS windows {cfg.sync_tts_fraction if tts is not None else 0:g}")
         return SyncTerm(judge, self.dataset, cfg.train_size, tts, cfg.sync_tts_fraction)
@@ -486,7 +495,8 @@ class Trainer:
         if not (resume and self.resume()):
             torch.manual_seed(self.cfg.seed)
             self._setup(self._fresh_avatar().train())
-            self._log(f"training {self.total_steps} steps: {self.plan}; LPIPS: {self.lpips_status}")
+            self._log(f"training {self.total_steps} steps: {self.plan}; LPIPS: {self.lpips_status}; "
+                      f"device {self.device}, backends {self.backends}")
         self._snapshot()
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, dynamic_ncols=True,
                    desc="fit")
