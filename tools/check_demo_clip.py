@@ -18,10 +18,11 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from emogs.demo_actor.face_rig import eye_aspect  # noqa: E402
-from emogs.demo_actor.truth import load_truth  # noqa: E402
-from emogs.demo_actor.video import read_clip  # noqa: E402
-from preprocess.landmarks import LEFT_EYE, LIPS_INNER, LIPS_OUTER, RIGHT_EYE, FaceMeshDetector  # noqa: E402
+from demo_actor.face_rig import eye_aspect  # noqa: E402
+from demo_actor.truth import load_truth  # noqa: E402
+from demo_actor.video import read_clip  # noqa: E402
+from emogs.face.landmarks import FaceMeshDetector  # noqa: E402
+from emogs.face.topology import LEFT_EYE, LIPS_INNER, LIPS_OUTER, RIGHT_EYE  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"blinks: {int(np.sum(np.diff(blink.astype(int)) == 1))}; detected eye aspect at blinks "
               f"{np.nanmean(ear[blink]):.3f} vs open {np.nanmedian(ear[open_]):.3f}")
     if args.sheet:
-        from emogs.demo_actor.sheet import contact_sheet, pick_frames
+        from demo_actor.sheet import contact_sheet, pick_frames
 
         picks = pick_frames(truth, 8)
         contact_sheet({k: frames[k] for k in picks}, truth, args.sheet, tile=192)

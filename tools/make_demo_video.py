@@ -17,9 +17,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from emogs.demo_actor.actor import ActorConfig, load_portrait, make_clip  # noqa: E402
-from emogs.demo_actor.life import EmotionSegment  # noqa: E402
-from emogs.demo_actor.speech import align_wav, concatenate, synthesize, write_wav  # noqa: E402
+from demo_actor.actor import ActorConfig, load_portrait, make_clip  # noqa: E402
+from demo_actor.life import EmotionSegment  # noqa: E402
+from emogs.audio.tts import align_wav, concatenate, synthesize, write_wav  # noqa: E402
 
 ASSETS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "demo")
 
@@ -63,9 +63,9 @@ def _sentence_windows(parts, gap: float) -> list[tuple[float, float]]:
 
 
 def _sheet(out: str, name: str, ext: str = "png") -> None:
-    from emogs.demo_actor.sheet import contact_sheet, pick_frames
-    from emogs.demo_actor.truth import load_truth
-    from emogs.demo_actor.video import read_clip
+    from demo_actor.sheet import contact_sheet, pick_frames
+    from demo_actor.truth import load_truth
+    from demo_actor.video import read_clip
 
     truth = load_truth(os.path.join(out, f"{name}_truth.npz"))
     frames, _, _, _ = read_clip(os.path.join(out, f"{name}.mp4"))

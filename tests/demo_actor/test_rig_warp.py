@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from emogs.demo_actor.actor import DemoActor
-from emogs.demo_actor.face_rig import Expression, eye_aspect
-from emogs.demo_actor.warp import apply_similarity, similarity, transform_points
-from preprocess.landmarks import LEFT_EYE, RIGHT_EYE
+from demo_actor.actor import DemoActor
+from demo_actor.face_rig import Expression, eye_aspect
+from demo_actor.warp import apply_similarity, similarity, transform_points
+from emogs.face.topology import LEFT_EYE, RIGHT_EYE
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_load_portrait_from_another_framing():
     face-centred square crop with the face at the same relative size."""
     import skimage.data
 
-    from emogs.demo_actor.actor import load_portrait
+    from demo_actor.actor import load_portrait
 
     img = skimage.data.astronaut()[:, ::-1]
     img = np.ascontiguousarray(np.pad(img, ((40, 0), (0, 200), (0, 0)), mode="edge"))  # 552 x 712

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from scipy.spatial import Delaunay
 
-from preprocess.landmarks import FACE_OVAL, LEFT_EYE, LIPS_INNER, RIGHT_EYE
+from emogs.face.topology import FACE_OVAL, LEFT_EYE, LIPS_INNER, RIGHT_EYE
 
 HOLES = {"mouth": LIPS_INNER, "right_eye": RIGHT_EYE, "left_eye": LEFT_EYE}
 _SUB = 16  # fillPoly sub-pixel precision (shift = 4 bits)

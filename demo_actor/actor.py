@@ -18,10 +18,11 @@ from dataclasses import asdict, dataclass, field
 import cv2
 import numpy as np
 
+from emogs.audio.tts import Speech, write_wav
+
 from .face_rig import Expression, FaceRig
 from .life import EmotionSegment, blink_track, emotion_tracks, expression_from_va, frame_times, head_motion
 from .mouth import draw_mouth, teeth_colour
-from .speech import Speech, write_wav
 from .truth import write_truth
 from .video import ClipWriter
 from .visemes import VISEMES, mouth_tracks
@@ -67,7 +68,7 @@ def load_portrait(photo: str | np.ndarray | None = None, size: int = 512,
                   face_scale: float = 2.0) -> Portrait:
     """Read ``photo`` (path, RGB array, or None = skimage's astronaut), crop a face-centred square
     of side ``face_scale`` x face size, resize to ``size``, and detect the neutral mesh on it."""
-    from preprocess.landmarks import FaceMeshDetector
+    from emogs.face.landmarks import FaceMeshDetector
 
     if photo is None:
         import skimage.data
