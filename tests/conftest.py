@@ -1,5 +1,7 @@
 """Fixtures shared across the test packages."""
 
+from pathlib import Path
+
 import pytest
 
 
@@ -30,3 +32,18 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def load_tool():
+    """load_tool("render") -> the module tools/render.py (tools are scripts, not a package)."""
+    import importlib.util
+
+    def load(name: str):
+        path = Path(__file__).resolve().parents[1] / "tools" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(f"_tool_fixture_{name}", path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+
+    return load

@@ -1,16 +1,12 @@
 """emogs.device: parsing, validation and resolution of --device; the tools' exit code 2 without CUDA."""
 
 import argparse
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
 
 from emogs import device as dev
 from emogs.avatar import FrameConditions
-
-TOOLS = Path(__file__).resolve().parents[1] / "tools"
 
 
 @pytest.mark.parametrize("spec, want", [("auto", ("auto", None)), ("cpu", ("cpu", None)),
@@ -66,22 +62,15 @@ def test_device_from_args_exits_2_with_the_message(monkeypatch, capsys):
     assert "Traceback" not in err
 
 
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(f"_tool_dev_{name}", TOOLS / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.mark.parametrize("name, argv", [
     ("fit_person", ["{tmp}"]),
     ("render", ["{tmp}", "--audio", "x.wav", "--out", "o.mp4"]),
     ("evaluate", ["{tmp}"]),
     ("viewer", ["{tmp}"]),
 ])
-def test_tools_refuse_cuda_without_gpu_before_any_work(name, argv, monkeypatch, tmp_path, capsys):
+def test_tools_refuse_cuda_without_gpu_before_any_work(name, argv, monkeypatch, tmp_path, capsys, load_tool):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    tool = _tool(name)
+    tool = load_tool(name)
     args = [a.format(tmp=tmp_path) for a in argv] + ["--device", "cuda:0"]
     with pytest.raises(SystemExit) as exc:
         tool.main(args)

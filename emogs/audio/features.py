@@ -220,7 +220,7 @@ def whisper_encode_window(wav: np.ndarray, threads: int = 0, device="cpu") -> np
     sees that GPU (`emogs.device.ctranslate2_device`), else on the CPU."""
     import ctranslate2
 
-    from emogs.device import ctranslate2_device
+    from ..device import ctranslate2_device
 
     if len(wav) > WHISPER_WINDOW_SAMPLES:
         raise ValueError(
@@ -230,7 +230,8 @@ def whisper_encode_window(wav: np.ndarray, threads: int = 0, device="cpu") -> np
     padded[: len(wav)] = wav
     mel = log_mel_spectrogram(padded, num_mel_frames=3001)[:3000]  # Whisper drops the last STFT frame
     x = np.ascontiguousarray(mel.T[None])  # [1, 80, 3000]
-    out = _whisper_encoder(threads, *ctranslate2_device(device)).encode(ctranslate2.StorageView.from_array(x))
+    encoder = _whisper_encoder(threads, *ctranslate2_device(device))
+    out = encoder.encode(ctranslate2.StorageView.from_array(x))
     if out.device != "cpu":
         out = out.to_device(ctranslate2.Device.cpu)
     return np.asarray(out, dtype=np.float32)[0]

@@ -403,8 +403,10 @@ class Trainer:
         reason = self.guard.check(lv, kind=kind)
         if reason is None:
             loss.backward()
-            finite = all(torch.isfinite(p.grad).all() for opt in opts for g in opt.param_groups
-                         for p in g["params"] if p.grad is not None)
+            # one device sync for all gradients (not one per parameter: they stall a GPU's queue)
+            checks = [torch.isfinite(p.grad).all() for opt in opts for g in opt.param_groups
+                      for p in g["params"] if p.grad is not None]
+            finite = bool(torch.stack(checks).all()) if checks else True
             reason = self.guard.check(lv, finite, kind)
         if reason is not None:
             return self._bad_step(reason)

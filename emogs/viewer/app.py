@@ -349,7 +349,7 @@ class ViewerApp:
 
         box = self._live_box
         live = LiveAudioFeatures(StreamConfig(fps=self.source.fps, window=self.avatar.config.audio_window,
-                                              extractor=self._live_extractor))
+                                              extractor=self._live_extractor, device=str(self.avatar.device)))
         for chunk in self._live_iter:
             if self._stop.is_set():
                 return
