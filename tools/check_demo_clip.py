@@ -11,18 +11,15 @@ correlation, mouth gap vs audio-envelope correlation, eye-aspect dip at blinks, 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from demo_actor.face_rig import eye_aspect  # noqa: E402
-from demo_actor.truth import load_truth  # noqa: E402
-from demo_actor.video import read_clip  # noqa: E402
-from emogs.face.landmarks import FaceMeshDetector  # noqa: E402
-from emogs.face.topology import LEFT_EYE, LIPS_INNER, LIPS_OUTER, RIGHT_EYE  # noqa: E402
+from demo_actor.face_rig import eye_aspect
+from demo_actor.truth import load_truth
+from demo_actor.video import read_clip
+from emogs.face.landmarks import FaceMeshDetector
+from emogs.face.topology import LEFT_EYE, LIPS_INNER, LIPS_OUTER, RIGHT_EYE
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,11 +15,9 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from demo_actor.actor import ActorConfig, load_portrait, make_clip  # noqa: E402
-from demo_actor.life import EmotionSegment  # noqa: E402
-from emogs.audio.tts import align_wav, concatenate, synthesize, write_wav  # noqa: E402
+from demo_actor.actor import ActorConfig, load_portrait, make_clip
+from demo_actor.life import EmotionSegment
+from emogs.audio.tts import align_wav, concatenate, synthesize, write_wav
 
 ASSETS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "demo")
 
