@@ -5,8 +5,8 @@
 Every folder `cuda_ext/<name>/` (except `common/`) becomes one extension module
 `emogs._ext_<name>`:
 
-* its `*.cpp` files are always compiled (C++17, -O3, OpenMP): the CPU kernels and the
-  thin torch binding;
+* its `*.cpp` files are always compiled (C++17, or C++20 with torch >= 2.14; -O3, OpenMP): the CPU
+  kernels and the thin torch binding;
 * its `*.cu` files are compiled as well, with `-DEMOGS_WITH_CUDA`, when a CUDA build of
   torch and nvcc are present. `EMOGS_CUDA=1` forces the CUDA build (fails loudly when it
   cannot), `EMOGS_CUDA=0` skips it.
