@@ -42,8 +42,8 @@ def test_hash_grid_comparison_dense_and_hashed_levels():
 
 
 def test_timed_fit_and_render_fps_on_the_cpu(tmp_path):
+    from emogs.avatar.drive import frame_conditions
     from emogs.data.synthetic import write_toy_dataset
-    from emogs.train.evaluate import frame_conditions
 
     root = write_toy_dataset(tmp_path / "ds", num_frames=6, size=24, audio_dim=8)
     (tmp_path / "tiny.yaml").write_text(

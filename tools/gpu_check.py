@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         avatar, rate, ds = timed_fit(dataset, Path(tmp) / "fit", args.steps, device)
         res["train_steps"] = args.steps
         res["train_steps_per_s"] = round(rate, 2)
-        from emogs.train.evaluate import frame_conditions
+        from emogs.avatar.drive import frame_conditions
 
         res["render_fps_512"] = round(render_fps(avatar, frame_conditions(ds[0]), size=512), 1)
     res["total_s"] = round(time.time() - t0, 1)
