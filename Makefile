@@ -8,7 +8,7 @@ export OMP_NUM_THREADS ?= 2
 
 KERNELS := $(wildcard cuda_ext/*/*.cpp cuda_ext/*/*.cu cuda_ext/*/*.h cuda_ext/common/*.h)
 
-.PHONY: demo test install sysdeps build lint bench clean
+.PHONY: demo test install sysdeps build lint bench clean gpu-check
 
 install: sysdeps $(VENV)/.installed $(VENV)/.built
 
@@ -37,6 +37,12 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+
+# On a machine with a CUDA GPU and a CUDA torch (README, "GPU install"): builds the CUDA kernels,
+# compares them with the torch reference, times a short 512 px fit and rendering (~4 min); JSON last line.
+# Without a GPU it says so and exits 0.
+gpu-check: install
+	$(PY) tools/gpu_check.py
 
 bench: install
 	$(PY) tools/bench_render.py

@@ -5,8 +5,8 @@
 Every folder `cuda_ext/<name>/` (except `common/`) becomes one extension module
 `emogs._ext_<name>`:
 
-* its `*.cpp` files are always compiled (C++17, -O3, OpenMP): the CPU kernels and the
-  thin torch binding;
+* its `*.cpp` files are always compiled (C++17, or C++20 with torch >= 2.14; -O3, OpenMP): the CPU
+  kernels and the thin torch binding;
 * its `*.cu` files are compiled as well, with `-DEMOGS_WITH_CUDA`, when a CUDA build of
   torch and nvcc are present. `EMOGS_CUDA=1` forces the CUDA build (fails loudly when it
   cannot), `EMOGS_CUDA=0` skips it.
@@ -47,6 +47,14 @@ def _want_cuda() -> bool:
     return has_cuda
 
 
+def _cxx_std() -> str:
+    """torch >= 2.14's headers require C++20 (`#error` otherwise); older ones build as C++17."""
+    import torch
+
+    major, minor = (int(x) for x in torch.__version__.split("+")[0].split(".")[:2])
+    return "-std=c++20" if (major, minor) >= (2, 14) else "-std=c++17"
+
+
 def _extensions():
     try:
         from torch.utils.cpp_extension import CppExtension, CUDAExtension
@@ -56,7 +64,7 @@ def _extensions():
 
     use_cuda = _want_cuda()
     common = os.path.join(EXT_ROOT, "common")
-    cxx_flags = ["-O3", "-std=c++17", "-fopenmp", "-ffp-contract=off"]
+    cxx_flags = ["-O3", _cxx_std(), "-fopenmp", "-ffp-contract=off"]
     if os.environ.get("EMOGS_NATIVE", "0") == "1":
         cxx_flags.append("-march=native")
     exts = []
@@ -81,7 +89,7 @@ def _extensions():
                 CUDAExtension(
                     sources=cpp + cu,
                     define_macros=[("EMOGS_WITH_CUDA", "1")],
-                    extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "--use_fast_math"]},
+                    extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "--use_fast_math", _cxx_std()]},
                     **kwargs,
                 )
             )

@@ -145,7 +145,7 @@ class LPIPS(nn.Module):
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
         a = (_nchw(pred) * 2 - 1 - self.shift) / self.scale
         b = (_nchw(target) * 2 - 1 - self.shift) / self.scale
-        total = torch.zeros((), dtype=a.dtype)
+        total = torch.zeros((), dtype=a.dtype, device=a.device)
         for fa, fb, lin in zip(self._features(a), self._features(b), self.lins):
             na = fa / (fa.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
             nb = fb / (fb.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)

@@ -119,13 +119,19 @@ def aue(pred_aus: np.ndarray, true_aus: np.ndarray, names: Sequence[str]) -> dic
     return out
 
 
-def measure_fps(render_fn: Callable[[int], object], num_frames: int = 20, warmup: int = 2) -> float:
-    """Frames per second of `render_fn(i)` over `num_frames` calls after `warmup` calls."""
+def measure_fps(render_fn: Callable[[int], object], num_frames: int = 20, warmup: int = 2,
+                device=None) -> float:
+    """Frames per second of `render_fn(i)` over `num_frames` calls after `warmup` calls (waiting
+    for the queued kernels of a CUDA `device` before each clock reading)."""
+    from .device import synchronize
+
     for i in range(warmup):
         render_fn(i)
+    synchronize(device)
     t0 = time.perf_counter()
     for i in range(num_frames):
         render_fn(i)
+    synchronize(device)
     return num_frames / (time.perf_counter() - t0)
 
 

@@ -1,5 +1,7 @@
 """Fixtures shared across the test packages."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -56,3 +58,30 @@ def speaking_toy(tmp_path_factory):
     return root, avatar
 
 
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked @pytest.mark.cuda skip on machines without a CUDA GPU (CPU CI stays as it is)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (run `make gpu-check` / pytest -m cuda on one)")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def load_tool():
+    """load_tool("render") -> the module tools/render.py (tools are scripts, not a package)."""
+    import importlib.util
+
+    def load(name: str):
+        path = Path(__file__).resolve().parents[1] / "tools" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(f"_tool_fixture_{name}", path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+
+    return load

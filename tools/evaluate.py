@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-video", action="store_true", help="do not write the side-by-side video")
     p.add_argument("--no-emotion", action="store_true", help="skip the emotion-conditioned metrics")
     p.add_argument("--out", help="output JSON (default AVATAR/eval.json)")
+    from emogs.device import add_device_argument
+
+    add_device_argument(p)
     return p
 
 
@@ -47,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.out:  # checked before the work, not after it
         check_output_file(args.out, (".json",), "--out file", "eval.json")
+    from emogs.device import device_from_args
+
+    device = device_from_args(args)
     from emogs.avatar.store import load_avatar, resolve_avatar_folder
     from emogs.data import PersonDataset
     from emogs.eval import emotion_metrics, evaluate_avatar, heldout_eval
@@ -56,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     from emogs.losses import load_lpips
 
     avatar, meta = load_avatar(args.avatar)
+    from emogs.backends import require_backends
+
+    require_backends(avatar.config.backend, avatar.config.face_encoder.backend, device)
+    avatar.to(device)
     folder = resolve_avatar_folder(args.avatar)
     ds_root = args.dataset or meta.get("dataset")
     if not ds_root or not Path(ds_root).exists():

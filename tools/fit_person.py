@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from emogs.config_cli import ConfigError, add_dataclass_arguments, dataclass_overrides, from_dict
+from emogs.device import add_device_argument
 from emogs.errors import cli_entry
 from emogs.train.config import TrainConfig
 from preprocess.config import PreprocessConfig
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_dataclass_arguments(p, PreprocessConfig, "preprocess", "preprocessing (python -m preprocess)")
     add_dataclass_arguments(p, TrainConfig, "train", "training, over the preset (configs/*.yaml)",
                             exclude=("preset", "densify.max_gaussians"))
+    add_device_argument(p)
     return p
 
 
@@ -96,16 +98,21 @@ def main(argv: list[str] | None = None) -> int:
     video = Path(args.video)
     if not video.exists():
         raise SystemExit(f"error: {video} does not exist\n  fix: check the path of the video")
+    from emogs.device import describe_device, device_from_args
     from emogs.io.outputs import check_output_dir
 
+    device = device_from_args(args)
     out = check_output_dir(Path(args.out) if args.out else Path("out") / video.stem, "--out folder")
+    print(f"[fit_person] device: {describe_device(device)}")
     out.mkdir(parents=True, exist_ok=True)
+    from emogs.backends import require_backends
     from emogs.data import PersonDataset
     from emogs.data.emotion_frames import EmotionFrames
     from emogs.eval import evaluate_avatar
     from emogs.io.atomic import save_text
     from emogs.train.schedule import clip_steps_scale, scale_steps, short_clip_warning
 
+    require_backends(cfg.model.backend, cfg.model.hash_backend, device)
     if args.no_emotion:
         cfg.stages["emotion"] = 0
     if args.syncnet_weights:
@@ -134,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     emotion = EmotionFrames(train) if has_emotion else None
     avatar_dir = out / "avatar"
     t0 = time.time()
-    trainer = Trainer(cfg, train, avatar_dir, emotion_frames=emotion, progress=not args.quiet)
+    trainer = Trainer(cfg, train, avatar_dir, emotion_frames=emotion, progress=not args.quiet, device=device)
     avatar = trainer.run(resume=args.resume)
     train_s = time.time() - t0
     print(f"[fit_person] training done in {train_s / 60:.1f} min -> {avatar_dir}")

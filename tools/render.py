@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pose-frame", type=int, default=0)
     p.add_argument("--size", type=int, default=0, help="output size (default: the dataset's)")
     p.add_argument("--max-seconds", type=float, default=0, help="render only the first N seconds")
+    from emogs.device import add_device_argument
+
+    add_device_argument(p)
     return p
 
 
@@ -69,6 +72,9 @@ def _va_per_frame(args, num_frames: int, fps: float) -> np.ndarray | None:
 @cli_entry
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from emogs.device import describe_device, device_from_args
+
+    device = device_from_args(args)
     import torch
     from tqdm import tqdm
 
@@ -83,7 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     tune_allocator()  # reuse frame-sized buffers instead of page-faulting them every frame
     avatar, meta = load_avatar(args.avatar)
     cfg = avatar.config
-    avatar.prepare_inference()
+    from emogs.backends import require_backends
+
+    require_backends(avatar.config.backend, avatar.config.face_encoder.backend, device)
+    avatar.to(device).prepare_inference()
     ds_root = args.dataset or meta.get("dataset")
     if not ds_root or not Path(ds_root).exists():
         raise SystemExit(f"error: the avatar's dataset {ds_root!r} was not found; pass --dataset DIR.")
@@ -93,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_seconds:
         wav = wav[: int(args.max_seconds * 16000)]
     try:
-        feats = speech_features(wav, fps, cfg)
+        feats = speech_features(wav, fps, cfg, device=device)
     except AudioExtractorError as err:
         raise SystemExit(f"error: {err}") from None
     num_frames = len(feats)
@@ -117,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
 
     write_video(args.out, frames(), fps=fps, audio=wav, sample_rate=16000)
     dt = time.time() - t0
-    print(f"wrote {args.out}: {num_frames} frames at {size}x{size} in {dt:.1f} s ({num_frames / dt:.1f} FPS)")
+    print(f"wrote {args.out}: {num_frames} frames at {size}x{size} in {dt:.1f} s ({num_frames / dt:.1f} FPS, "
+          f"{describe_device(device)})")
     return 0
 
 

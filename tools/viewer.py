@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-sound", action="store_true", help="do not play the audio in the browser")
     p.add_argument("--fps", type=float, default=0, help="display rate while playing (default: dataset fps)")
     p.add_argument("--max-seconds", type=float, help="stop by itself after N seconds")
+    from emogs.device import add_device_argument
+
+    add_device_argument(p)
     return p
 
 
@@ -48,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.audio and args.live_port:
         raise SystemExit("error: give --audio or --live-port, not both")
+    from emogs.device import device_from_args
+
+    device = device_from_args(args)
     from emogs.audio.features import runnable_extractor
     from emogs.avatar.drive import AudioExtractorError, silence_features, speech_features
     from emogs.avatar.inference import tune_allocator
@@ -58,7 +64,10 @@ def main(argv: list[str] | None = None) -> int:
 
     tune_allocator()  # reuse frame-sized buffers instead of page-faulting them every frame
     avatar, meta = load_avatar(args.avatar)
-    avatar.prepare_inference()
+    from emogs.backends import require_backends
+
+    require_backends(avatar.config.backend, avatar.config.face_encoder.backend, device)
+    avatar.to(device).prepare_inference()
     cfg = avatar.config
     extractor = runnable_extractor(cfg.audio_extractor)
     ds_root = args.dataset or meta.get("dataset")
@@ -81,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
         wav = read_audio(args.audio, 16000)
         try:
-            feats = speech_features(wav, source.fps, cfg)
+            feats = speech_features(wav, source.fps, cfg, device=device)
         except AudioExtractorError as err:
             raise SystemExit(f"error: {err}") from None
     live = None

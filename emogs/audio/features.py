@@ -199,7 +199,7 @@ def whisper_model_dir() -> Path:
 
 
 @functools.lru_cache(maxsize=2)
-def _whisper_encoder(threads: int):
+def _whisper_encoder(threads: int, device: str = "cpu", index: int = 0):
     try:
         import ctranslate2
     except ImportError as err:  # pragma: no cover - depends on the environment
@@ -208,13 +208,19 @@ def _whisper_encoder(threads: int):
             "(or use extractor='logmel')."
         ) from err
     return ctranslate2.models.Whisper(
-        str(whisper_model_dir()), device="cpu", compute_type="float32", intra_threads=threads
+        str(whisper_model_dir()), device=device, device_index=index, compute_type="float32",
+        intra_threads=threads,
     )
 
 
-def whisper_encode_window(wav: np.ndarray, threads: int = 0) -> np.ndarray:
-    """Encode up to 30 s of audio (zero-padded to 30 s) -> float32 [1500, 384] at 50 Hz."""
+def whisper_encode_window(wav: np.ndarray, threads: int = 0, device="cpu") -> np.ndarray:
+    """Encode up to 30 s of audio (zero-padded to 30 s) -> float32 [1500, 384] at 50 Hz.
+
+    device: a torch device (or its name); the encoder runs on CUDA when it is one and CTranslate2
+    sees that GPU (`emogs.device.ctranslate2_device`), else on the CPU."""
     import ctranslate2
+
+    from ..device import ctranslate2_device
 
     if len(wav) > WHISPER_WINDOW_SAMPLES:
         raise ValueError(
@@ -224,11 +230,14 @@ def whisper_encode_window(wav: np.ndarray, threads: int = 0) -> np.ndarray:
     padded[: len(wav)] = wav
     mel = log_mel_spectrogram(padded, num_mel_frames=3001)[:3000]  # Whisper drops the last STFT frame
     x = np.ascontiguousarray(mel.T[None])  # [1, 80, 3000]
-    out = _whisper_encoder(threads).encode(ctranslate2.StorageView.from_array(x))
+    encoder = _whisper_encoder(threads, *ctranslate2_device(device))
+    out = encoder.encode(ctranslate2.StorageView.from_array(x))
+    if out.device != "cpu":
+        out = out.to_device(ctranslate2.Device.cpu)
     return np.asarray(out, dtype=np.float32)[0]
 
 
-def whisper_features(wav: np.ndarray, threads: int = 0) -> np.ndarray:
+def whisper_features(wav: np.ndarray, threads: int = 0, device="cpu") -> np.ndarray:
     """Whisper tiny.en encoder features over any length. wav [N] -> float32 [ceil(N / 320), 384] at 50 Hz."""
     total = max(1, -(-len(wav) // (SAMPLE_RATE // 50)))
     out = np.zeros((total, 384), dtype=np.float32)
@@ -237,7 +246,7 @@ def whisper_features(wav: np.ndarray, threads: int = 0) -> np.ndarray:
     while True:
         last = start + WHISPER_WINDOW_FRAMES >= total
         seg = wav[start * 320 : start * 320 + WHISPER_WINDOW_SAMPLES]
-        enc = whisper_encode_window(seg, threads)
+        enc = whisper_encode_window(seg, threads, device)
         lo = 0 if start == 0 else WHISPER_MARGIN_FRAMES
         hi = (
             min(WHISPER_WINDOW_FRAMES, total - start)
@@ -261,13 +270,14 @@ def runnable_extractor(recorded: str | None) -> str | None:
 
 
 def extract_audio_features(
-    wav: np.ndarray, num_frames: int, fps: float, extractor: str = "whisper", threads: int = 0
+    wav: np.ndarray, num_frames: int, fps: float, extractor: str = "whisper", threads: int = 0,
+    device="cpu",
 ) -> tuple[np.ndarray, dict]:
     """One feature vector per video frame.
 
     wav: float32 [N] mono at 16 kHz. Audio shorter than the video is zero-padded, longer is
     trimmed (both reported in ``info``). Returns (float32 [num_frames, D], info) with D = 80
-    (logmel) or 384 (whisper).
+    (logmel) or 384 (whisper). device: where the Whisper encoder runs (see `whisper_encode_window`).
     """
     if extractor not in EXTRACTORS:
         raise ValueError(f"unknown audio extractor {extractor!r}; choose one of {EXTRACTORS}.")
@@ -278,7 +288,7 @@ def extract_audio_features(
         out = frames_to_video_rate(feats, MEL_RATE, int(num_frames), float(fps))
         info.update(extractor="logmel", rate_hz=MEL_RATE)
     else:
-        feats = whisper_features(wav, threads)
+        feats = whisper_features(wav, threads, device)
         out = frames_to_video_rate(feats, WHISPER_RATE, int(num_frames), float(fps))
         info.update(extractor="whisper-tiny.en", rate_hz=WHISPER_RATE)
     info.update(dim=int(out.shape[1]), num_frames=int(num_frames), fps=float(fps))

@@ -38,6 +38,7 @@ class StreamingAudioFeatures:
     lookahead_s: float = 0.2
     context_s: float = 30.0
     threads: int = 0
+    device: str = "cpu"  # the Whisper encoder's (emogs.audio.features.whisper_encode_window)
 
     def __post_init__(self) -> None:
         if self.extractor not in EXTRACTORS:
@@ -157,7 +158,7 @@ class StreamingAudioFeatures:
         s0 = max(0, end - ctx)
         s0 -= s0 % 320  # keep 50 Hz frames on the global grid
         seg = self._slice(s0, end)
-        enc = whisper_encode_window(seg, self.threads)[: max(1, -(-len(seg) // 320))]
+        enc = whisper_encode_window(seg, self.threads, self.device)[: max(1, -(-len(seg) // 320))]
         if final:
             last = int(np.ceil(end / SAMPLE_RATE * self.fps - 1e-9))
         else:

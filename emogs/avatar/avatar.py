@@ -107,6 +107,14 @@ class FrameConditions:
     va: Tensor | None = None
     background: Tensor | None = None
 
+    def to(self, device: torch.device | str) -> FrameConditions:
+        """The same conditions on `device` (itself when every tensor is already there)."""
+        device = torch.device(device)
+        tensors = (self.w2c, self.K, self.audio, self.aus, self.va, self.background)
+        if all(t is None or t.device == device for t in tensors):
+            return self
+        return FrameConditions(*(None if t is None else t.to(device) for t in tensors))
+
 
 def scale_intrinsics(K: Tensor, factor: float) -> Tensor:
     """K of an image resized by `factor` (pixel centres at i+0.5 scale exactly)."""
@@ -179,6 +187,11 @@ class Avatar(nn.Module):
             if isinstance(enc, nn.Module):
                 enc.forward = _EncodingCache(enc)
 
+    @property
+    def device(self) -> torch.device:
+        """Where the avatar's tensors live (`avatar.to(device)` moves it); frames render there."""
+        return self.face.params["means"].device
+
     # -- deformation ----------------------------------------------------------------------------
     def _deformed(self, g: GaussianSet, net, args, emotion_va: Tensor | None):
         """(means, unit quats, scales, offsets for the regularisers) of set `g` deformed by `net(means,
@@ -237,6 +250,7 @@ class Avatar(nn.Module):
         zeros when the branch is off.
         """
         height = height or width
+        cond = cond.to(self.device)
         K = scale_intrinsics(cond.K, width / float(image_size or width))
         R, t = cond.w2c[:3, :3].float(), cond.w2c[:3, 3].float()
         va = cond.va if (emotion and cond.va is not None) else None
@@ -258,7 +272,7 @@ class Avatar(nn.Module):
             face_sets.append(DeformedSet(self.eyes, em, eq, es))
         f_rgb, f_n, f_a, f_d, f_info, f_flow = self._render_set(face_sets, *cam, extra=flow_g)
         m_rgb, m_n, m_a, m_d, m_info, _ = self._render_set([DeformedSet(self.mouth, mm, mq, ms)], *cam)
-        bg = background_at(cond.background, height, width)
+        bg = background_at(cond.background, height, width, device=f_rgb.device)
         rgb = composite(f_rgb, f_a, m_rgb, m_a, bg)
         normal = None
         if normals:
@@ -317,6 +331,7 @@ class Avatar(nn.Module):
         from .inference import render_frame_fast
 
         height = height or width
+        cond = cond.to(self.device)
         cache = self.prepare_inference()
         K = scale_intrinsics(cond.K, width / float(image_size or width))
         return render_frame_fast(self, cache, cond, K, width, height, normals, timings)

@@ -11,11 +11,12 @@ import torch
 from torch import Tensor
 
 
-def background_at(background: Tensor | None, height: int, width: int) -> Tensor:
-    """The backdrop [H,W,3] for a render of height x width: black without one, area-resized when its
-    size differs (e.g. the dataset's torso plate under a smaller render)."""
+def background_at(background: Tensor | None, height: int, width: int,
+                  device: torch.device | str | None = None) -> Tensor:
+    """The backdrop [H,W,3] for a render of height x width: black without one (on `device`, default
+    cpu), area-resized when its size differs (e.g. the dataset's torso plate under a smaller render)."""
     if background is None:
-        return torch.zeros(height, width, 3)
+        return torch.zeros(height, width, 3, device=device)
     if background.shape[:2] != (height, width):
         return torch.nn.functional.interpolate(
             background.permute(2, 0, 1)[None].float(), size=(height, width), mode="area"

@@ -34,11 +34,13 @@ def frame_conditions(sample, use_va: bool = False) -> FrameConditions:
                            background=sample.torso_background.float())
 
 
-def speech_features(wav: np.ndarray, fps: float, config, num_frames: int | None = None) -> np.ndarray:
+def speech_features(wav: np.ndarray, fps: float, config, num_frames: int | None = None,
+                    device="cpu") -> np.ndarray:
     """Features of new speech for an avatar: [T, D] float32, one vector per video frame.
 
     wav: [N] float32 mono at 16 kHz; fps: the avatar's video rate; config: its `AvatarConfig` (the
-    extractor it was trained with and `audio_dim`); num_frames: T (default: the audio's length at fps).
+    extractor it was trained with and `audio_dim`); num_frames: T (default: the audio's length at fps);
+    device: where the Whisper encoder runs (a torch device: CUDA when ctranslate2 sees that GPU).
     Raises AudioExtractorError when the recorded extractor cannot run here (imported DeepSpeech /
     HuBERT features) or its features do not have the avatar's size.
     """
@@ -51,7 +53,7 @@ def speech_features(wav: np.ndarray, fps: float, config, num_frames: int | None 
             "audio need 'whisper' or 'logmel' (refit on a dataset made with one of them).")
     if num_frames is None:
         num_frames = max(1, int(round(len(wav) / SPEECH_RATE * fps)))
-    feats, _info = extract_audio_features(wav, num_frames, fps, extractor)
+    feats, _info = extract_audio_features(wav, num_frames, fps, extractor, device=device)
     if feats.shape[1] != config.audio_dim:
         raise AudioExtractorError(f"audio features have {feats.shape[1]} dims, the avatar expects "
                                   f"{config.audio_dim}.")

@@ -242,7 +242,7 @@ def render_frame_fast(
     mouth = _rasterize(cache.mouth, mm, mq, ms, R, t, K, width, height, normals, backend)
     clock.lap("raster_mouth")
 
-    bg = background_at(cond.background, height, width)
+    bg = background_at(cond.background, height, width, device=face.image.device)
     f_a, m_a = face.alpha, mouth.alpha
     f_t = 1.0 - f_a  # [H,W,1] face transmittance
     rgb = _composite_rgb(face.image[..., :3], f_t, mouth.image[..., :3], m_a, bg)

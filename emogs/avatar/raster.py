@@ -66,7 +66,7 @@ def rasterize_sets(sets: list[DeformedSet], R: Tensor, t: Tensor, K: Tensor, wid
     if extra is not None:
         feats = [torch.cat([f, extra.to(f.dtype) if i == 0 else f.new_zeros(len(f), extra.shape[-1])], dim=-1)
                  for i, f in enumerate(feats)]
-    viewmat = torch.eye(4, dtype=means.dtype)
+    viewmat = torch.eye(4, dtype=means.dtype, device=means.device)
     viewmat[:3, :3], viewmat[:3, 3] = R, t
     return rasterize(means, quats, scales, opacities, _cat(feats), viewmat, K, width, height,
                      background=None, backend=backend)

@@ -45,7 +45,7 @@ def emotion_metrics(avatar, ds, folder: Path | None = None, lip_frames: int = 8)
         def render(cond, va):
             cond.va = None if va is None else torch.as_tensor(np.asarray(va), dtype=torch.float32)
             with torch.no_grad():
-                rgb = avatar.render_frame(cond, ds.size, image_size=ds.size)["rgb"]
+                rgb = avatar.render_frame(cond, ds.size, image_size=ds.size)["rgb"].cpu()
             return (rgb.numpy() * 255 + 0.5).astype(np.uint8)
 
         def render_with_flow(cond, va):
@@ -53,7 +53,8 @@ def emotion_metrics(avatar, ds, folder: Path | None = None, lip_frames: int = 8)
             cond.va = torch.as_tensor(np.asarray(va), dtype=torch.float32)
             with torch.no_grad():
                 out = avatar.render(cond, ds.size, image_size=ds.size, normals=False, emotion_flow=True)
-            return (out["rgb"].clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8), out["emotion_flow"].numpy()
+            rgb8 = (out["rgb"].clamp(0, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+            return rgb8, out["emotion_flow"].cpu().numpy()
 
         renders = []
 

@@ -74,7 +74,7 @@ def heldout_eval(avatar, ds, audio_path: str, truth_path: str | None, truth_vide
         T = min(T, len(lm_rig))
     lm_video = _detect_video(truth_video, T) if truth_video else None
     lm_det = _crop_to_dataset(lm_video, ds) if truth_video else None
-    feats = speech_features(wav, ds.fps, avatar.config, T)
+    feats = speech_features(wav, ds.fps, avatar.config, T, device=avatar.device)
     preds = np.full((T, 478, 2), np.nan)
     options = DriveOptions(pose="fixed")
     res: dict = {}
@@ -83,7 +83,7 @@ def heldout_eval(avatar, ds, audio_path: str, truth_path: str | None, truth_vide
     with FaceMeshDetector(video_mode=True, max_faces=1) as det:
         for t, cond in enumerate(drive_conditions(ds, feats, avatar.config.audio_window, None, options)):
             with torch.no_grad():
-                rgb = avatar.render_frame(cond, ds.size, image_size=ds.size)["rgb"]
+                rgb = avatar.render_frame(cond, ds.size, image_size=ds.size)["rgb"].cpu()
             r8 = (rgb.numpy() * 255 + 0.5).astype(np.uint8)
             for meter in renders.values():
                 meter.add(r8)

@@ -77,7 +77,7 @@ def evaluate_avatar(
         nonlocal missed
         for i in idx:
             s = dataset[int(i)]
-            rgb = avatar.render_frame(frame_conditions(s), size, image_size=size, normals=False)["rgb"]
+            rgb = avatar.render_frame(frame_conditions(s), size, image_size=size, normals=False)["rgb"].cpu()
             psnrs.append(metrics.psnr(rgb, s.image))
             occ = getattr(s, "occluded", None)  # a hand over the face (occluders.npy): not the avatar's job
             if occ is not None and occ.any() and not occ.all():
@@ -133,7 +133,7 @@ def evaluate_avatar(
     cond = frame_conditions(dataset[int(idx[0])])
     res["fps"] = metrics.measure_fps(lambda _i: avatar.render_frame(cond, size, image_size=size,
                                                                     normals=False),
-                                     num_frames=fps_frames, warmup=1)
+                                     num_frames=fps_frames, warmup=1, device=avatar.device)
     res["fps_threads"] = torch.get_num_threads()
     if video_path is not None:
         res["video"] = str(video_path)

@@ -107,8 +107,10 @@ def hash_grid_2d_torch(
     n = coords.shape[0]
     num_levels, table_size, feat = table.shape
     r = torch.tensor(res, dtype=torch.long, device=coords.device)  # [L]
-    # NaN -> 0, then clamp (torch.clamp passes the gradient on [0, 1] inclusive, as the kernels do).
-    uv = torch.nan_to_num(coords, nan=0.0).clamp(0.0, 1.0)
+    # NaN -> 0, then clamp with the kernels' gradient: 1 on [0, 1] inclusive, 0 outside (spelled out:
+    # torch.clamp's own gradient at the bounds changed in torch 2.14, from 1 to 0).
+    c = torch.nan_to_num(coords, nan=0.0)
+    uv = torch.where((c >= 0.0) & (c <= 1.0), c, c.detach().clamp(0.0, 1.0))
     pos = uv[:, None, :] * r.to(uv.dtype)[None, :, None]  # [N, L, 2]
     cell = torch.minimum(pos.detach().floor().long(), (r - 1)[None, :, None])  # [N, L, 2]
     frac = pos - cell.to(pos.dtype)  # [N, L, 2]

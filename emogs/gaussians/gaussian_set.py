@@ -187,11 +187,11 @@ def mean_nn_distance(points: Tensor, max_points: int = 4096) -> float:
 def quat_from_z_to(dirs: Tensor) -> Tensor:
     """Quaternions [N,4] (wxyz) rotating +z onto the unit vectors `dirs` [N,3]."""
     d = dirs / dirs.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    z = torch.tensor([0.0, 0.0, 1.0]).expand_as(d)
+    z = torch.tensor([0.0, 0.0, 1.0], dtype=d.dtype, device=d.device).expand_as(d)
     axis = torch.cross(z, d, dim=-1)
     w = 1.0 + (z * d).sum(-1, keepdim=True)
     q = torch.cat([w, axis], dim=-1)
     # antiparallel: rotate 180 degrees about x
     flip = w.squeeze(-1) < 1e-6
-    q[flip] = torch.tensor([0.0, 1.0, 0.0, 0.0])
+    q[flip] = torch.tensor([0.0, 1.0, 0.0, 0.0], dtype=q.dtype, device=q.device)
     return q / q.norm(dim=-1, keepdim=True)

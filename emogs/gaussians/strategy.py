@@ -74,7 +74,8 @@ def split(gset: GaussianSet, optimizer, mask: Tensor, generator: torch.Generator
     keep = (~mask).nonzero().squeeze(-1)
     scales = gset.scales[sel]
     rot = quat_to_rotmat(gset.params["quats"][sel])
-    noise = torch.randn(2, len(sel), 3, generator=generator)
+    # drawn on the CPU (the same noise on every device for one seed), then moved
+    noise = torch.randn(2, len(sel), 3, generator=generator).to(scales.device)
     offs = torch.einsum("nij,bnj->bni", rot, scales[None] * noise)  # [2,S,3]
 
     def param_fn(k: str, p: Tensor) -> Tensor:
@@ -130,8 +131,9 @@ class DensifyStrategy:
     max_gaussians: int = 30_000
     scene_scale: float = 0.3
 
-    def initialize_state(self, n: int) -> dict:
-        return {"grad2d": torch.zeros(n), "count": torch.zeros(n)}
+    def initialize_state(self, n: int, device: torch.device | str | None = None) -> dict:
+        """Per-Gaussian accumulators [n] on `device` (the Gaussian set's; default cpu)."""
+        return {"grad2d": torch.zeros(n, device=device), "count": torch.zeros(n, device=device)}
 
     def step_pre_backward(self, info: dict) -> None:
         m = info["means2d"]
@@ -158,7 +160,7 @@ class DensifyStrategy:
         m2d = info["means2d"]
         if m2d.grad is not None:
             rows = info.get("rows", slice(None))  # this set's rows when rasterized with others
-            g = m2d.grad.detach()[rows].clone()
+            g = m2d.grad.detach().reshape(-1, 2)[rows].clone()  # gsplat's means2d is [1,N,2]
             g[:, 0] *= info["width"] / 2.0
             g[:, 1] *= info["height"] / 2.0
             vis = info["radii"][rows] > 0
@@ -166,7 +168,7 @@ class DensifyStrategy:
             state["count"][vis] += 1
         if step > self.refine_start and step % self.refine_every == 0:
             out = self._refine(gset, optimizer, state)
-            state.update(self.initialize_state(len(gset)))
+            state.update(self.initialize_state(len(gset), gset.means.device))
             if self.reset_every > 0 and step % self.reset_every == 0:
                 reset_opacity(gset, optimizer, value=self.prune_opa * 2.0)
         return out
@@ -194,7 +196,7 @@ class DensifyStrategy:
         n_dup, n_spl = int(dup.sum()), int(spl.sum())
         if n_dup:
             duplicate(gset, optimizer, dup)
-            spl = torch.cat([spl, torch.zeros(n_dup, dtype=torch.bool)])
+            spl = torch.cat([spl, torch.zeros(n_dup, dtype=torch.bool, device=spl.device)])
         if n_spl:
             split(gset, optimizer, spl)
         prune = gset.opacities < self.prune_opa

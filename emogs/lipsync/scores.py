@@ -77,7 +77,7 @@ def face_crop_tensor(rgb: Tensor, box) -> Tensor:
     H, W = rgb.shape[:2]
     # the same integer bounds as face_crop's slices of the padded frame (floors, also left of 0)
     y0, y1, x0, x1 = (float(np.floor(v)) for v in crop_region(box))
-    centres = (torch.arange(CROP_SIZE, dtype=rgb.dtype) + 0.5) / CROP_SIZE
+    centres = (torch.arange(CROP_SIZE, dtype=rgb.dtype, device=rgb.device) + 0.5) / CROP_SIZE
     sx = x0 + centres * (x1 - x0) - 0.5  # source pixel coordinates of the output pixel centres
     sy = y0 + centres * (y1 - y0) - 0.5
     gx, gy = (2 * sx + 1) / W - 1, (2 * sy + 1) / H - 1

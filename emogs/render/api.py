@@ -41,14 +41,20 @@ def _gsplat_usable() -> bool:
     return torch.cuda.is_available() and importlib.util.find_spec("gsplat") is not None
 
 
-def available_backends(device: torch.device | str = "cpu") -> list[str]:
-    """Backends usable for tensors on `device`, fastest first."""
+class BackendUnavailable(RuntimeError):
+    """A requested rasterizer backend cannot run here (the message names why and the fix)."""
+
+
+def available_backends(device: torch.device | str = "cpu", dtype: torch.dtype | None = None) -> list[str]:
+    """Backends usable for tensors on `device` (of `dtype`, when given), fastest first.
+
+    gsplat is float32 only: it is left out for float64 tensors."""
     device = torch.device(device)
     out = []
     if device.type == "cuda":
         if cuda_compiled("raster"):
             out.append("cuda")
-        if _gsplat_usable():
+        if dtype in (None, torch.float32) and _gsplat_usable():
             out.append("gsplat")
     elif has_extension("raster"):
         out.append("cpu")
@@ -56,21 +62,28 @@ def available_backends(device: torch.device | str = "cpu") -> list[str]:
     return out
 
 
-def _pick_backend(backend: str, device: torch.device) -> str:
+def resolve_backend(backend: str, device: torch.device | str, dtype: torch.dtype | None = None) -> str:
+    """The concrete backend that `backend` ("auto" or a name in BACKENDS) means for tensors on
+    `device` (of `dtype`): "auto" picks the fastest available; a named backend that cannot run
+    raises BackendUnavailable naming why and the fix."""
     if backend not in BACKENDS + ("auto",):
         raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS + ('auto',)}")
-    avail = available_backends(device)
+    device = torch.device(device)
+    avail = available_backends(device, dtype)
     if backend == "auto":
         return avail[0]
     if backend not in avail:
         hint = {
-            "cpu": "build the kernels: `make build` (or EMOGS_ONLY=raster python setup.py build_ext "
-            "--inplace)",
-            "cuda": "needs CUDA tensors and emogs built with a CUDA torch + nvcc (EMOGS_CUDA=1)",
-            "gsplat": "needs CUDA tensors, a CUDA device and `pip install gsplat`",
+            "cpu": "needs CPU tensors and the built kernels: `make build` (or EMOGS_ONLY=raster python "
+            "setup.py build_ext --inplace)",
+            "cuda": "needs CUDA tensors and emogs built with a CUDA torch + nvcc (`EMOGS_CUDA=1 make build`, "
+            "README 'GPU install')",
+            "gsplat": "needs float32 CUDA tensors, a CUDA device and `pip install gsplat` "
+            "(it compiles its kernels on first use)",
         }.get(backend, "")
-        raise RuntimeError(
-            f"backend {backend!r} is not available for tensors on {device}: {hint}. Available: {avail}"
+        raise BackendUnavailable(
+            f"rasterizer backend {backend!r} is not available for tensors on {device}: {hint}. "
+            f"Available here: {avail} (or backend='auto')"
         )
     return backend
 
@@ -250,7 +263,17 @@ def _render_one(
 def _render_gsplat(
     means, quats, scales, opacities, features, viewmat, K, width, height, background, near, far, eps2d
 ) -> RenderOutput:
-    """gsplat (CUDA) backend; only reached with CUDA tensors on a machine with a CUDA device."""
+    """gsplat (CUDA, float32) backend; only reached with CUDA tensors on a machine with a CUDA device.
+
+    Mapping onto `gsplat.rasterization` (1.x): one camera -> viewmats [1,4,4], Ks [1,3,3]; our
+    features [N,C] are its post-activation `colors` (sh_degree=None, any C); render_mode "RGB+D"
+    appends the expected depth sum_i w_i z_i (not normalised: our `depth`) as channel C and a zero
+    depth background; backgrounds [1,C]; quats are (w,x,y,z), scales linear, opacities [N] as ours.
+    Returned: colors [1,H,W,C+1], alphas [1,H,W,1], info with radii [1,N,2] (per axis; [1,N] before
+    1.5), means2d [1,N,2], depths [1,N], conics [1,N,3]. `meta["means2d"]` is gsplat's own
+    [1,N,2] tensor (the one in the autograd graph, so `retain_grad()` works): read its gradient
+    with `.grad.reshape(-1, 2)`; the other meta entries are per Gaussian as with every backend.
+    """
     from gsplat import rasterization  # imported lazily: never on a machine without a GPU
 
     C = features.shape[1]
@@ -270,6 +293,8 @@ def _render_gsplat(
         render_mode="RGB+D",
         backgrounds=background[None],  # gsplat appends the zero depth background itself
         packed=False,
+        sh_degree=None,
+        rasterize_mode="classic",
     )
     radii = info["radii"][0]
     if radii.dim() == 2:  # gsplat >= 1.5 gives per-axis radii
@@ -277,6 +302,7 @@ def _render_gsplat(
     meta = dict(
         radii=radii.int(),
         means2d=info["means2d"],
+        conics=info["conics"][0],
         depths=info["depths"][0],
         num_visible=int((radii > 0).sum()),
         backend="gsplat",
@@ -319,7 +345,7 @@ def rasterize(
     _check_inputs(
         means, quats, scales, opacities, features, viewmat, K, width, height, background, normalize, near, far
     )
-    chosen = _pick_backend(backend, means.device)
+    chosen = resolve_backend(backend, means.device, means.dtype)
     if normalize:
         quats = torch.nn.functional.normalize(quats, dim=-1)
     if background is None:

@@ -136,13 +136,13 @@ def composite_reference(alphas: Tensor, features: Tensor, background: Tensor) ->
     Gaussian behind it, is left out. Returns (colour [P,C] incl. background, final T [P]).
     """
     P, M = alphas.shape
-    one = torch.ones(P, 1, dtype=alphas.dtype)
+    one = torch.ones(P, 1, dtype=alphas.dtype, device=alphas.device)
     t_after = torch.cumprod(1 - alphas, dim=1)
     keep = (t_after > TRANS_MIN).to(alphas.dtype)  # T only decreases: keep is a prefix
     kept = alphas * keep
     t_before = torch.cumprod(torch.cat([one, 1 - kept[:, :-1]], 1), dim=1)
     weights = t_before * kept
-    t_final = torch.prod(1 - kept, dim=1) if M else torch.ones(P, dtype=alphas.dtype)
+    t_final = torch.prod(1 - kept, dim=1) if M else torch.ones(P, dtype=alphas.dtype, device=alphas.device)
     return weights @ features + t_final[:, None] * background[None, :], t_final
 
 
@@ -177,8 +177,8 @@ def rasterize_reference(
             hit = (r[:, 0] <= x1) & (r[:, 2] >= x0) & (r[:, 1] <= y1) & (r[:, 3] >= y0)
             ids = order[hit]
             ys, xs = torch.meshgrid(
-                torch.arange(y0, y1 + 1, dtype=dtype) + 0.5,
-                torch.arange(x0, x1 + 1, dtype=dtype) + 0.5,
+                torch.arange(y0, y1 + 1, dtype=dtype, device=means2d.device) + 0.5,
+                torch.arange(x0, x1 + 1, dtype=dtype, device=means2d.device) + 0.5,
                 indexing="ij",
             )
             dx = means2d[ids, 0][None, :] - xs.reshape(-1, 1)

@@ -34,7 +34,8 @@ SAMPLE_RATE = 16000
 class StreamConfig:
     """fps: video frame rate; window: W (the avatar's audio_window); extractor: "logmel" |
     "whisper" (the avatar's); whisper_hop_s / whisper_lookahead_s: the streaming Whisper encoder's
-    re-encode period and safety margin (ignored for logmel)."""
+    re-encode period and safety margin (ignored for logmel); device: where the Whisper encoder runs
+    (a torch device name; CUDA when ctranslate2 sees that GPU, see emogs.device)."""
 
     fps: float = 25.0
     window: int = 4
@@ -42,6 +43,7 @@ class StreamConfig:
     whisper_hop_s: float = 0.5
     whisper_lookahead_s: float = 0.2
     threads: int = 0
+    device: str = "cpu"
 
 
 @dataclass
@@ -77,7 +79,7 @@ class LiveAudioFeatures:
         self.cfg = cfg or StreamConfig()
         self.features = StreamingAudioFeatures(
             fps=self.cfg.fps, extractor=self.cfg.extractor, hop_s=self.cfg.whisper_hop_s,
-            lookahead_s=self.cfg.whisper_lookahead_s, threads=self.cfg.threads,
+            lookahead_s=self.cfg.whisper_lookahead_s, threads=self.cfg.threads, device=self.cfg.device,
         )
         self.windows = FeatureWindowBuffer(self.cfg.window)
         self.samples = 0

@@ -37,7 +37,9 @@ def load_optimizer_tensors(prefix: str, opt: torch.optim.Optimizer, tensors: dic
     for gi, group in enumerate(opt.param_groups):
         for pi, p in enumerate(group["params"]):
             key = f"{prefix}.{gi}.{pi}."
-            st = {k[len(key):]: v.clone() for k, v in tensors.items() if k.startswith(key)}
+            # moments on the parameter's device; Adam's scalar `step` stays where torch keeps it (cpu)
+            st = {k[len(key):]: v.to(p.device, copy=True) if v.dim() > 0 else v.clone()
+                  for k, v in tensors.items() if k.startswith(key)}
             if st:
                 for k, v in st.items():
                     if v.dim() > 0 and v.shape != p.shape:

@@ -46,6 +46,7 @@ class ModelConfig(AvatarOptions):
     # at the face's 38 (8 mm cells) the eye region's error was 12.6 grey levels vs 12.2 (docs/emotion.md)
     emotion_finest_resolution: int = 256
     with_emotion: str = "auto"  # "auto" (when the dataset has emotion/ frames) | "on" | "off"
+    hash_backend: str = "auto"  # hash-grid backend: auto | cpu | cuda | torch | tcnn (emogs.backends)
 
     def options(self) -> dict:
         """The AvatarOptions fields of this config (keyword arguments of AvatarConfig)."""
@@ -53,15 +54,15 @@ class ModelConfig(AvatarOptions):
 
     def encoders(self) -> dict[str, TriplaneConfig]:
         """AvatarConfig's face_encoder / mouth_encoder / emotion_encoder from the hash sizes."""
-        lv, t = self.hash_levels, self.hash_log2_table_size
+        lv, t, hb = self.hash_levels, self.hash_log2_table_size, self.hash_backend
         return {
             "face_encoder": TriplaneConfig(num_levels=lv, log2_table_size=t, base_resolution=16,
-                                           finest_resolution=self.face_finest_resolution),
+                                           finest_resolution=self.face_finest_resolution, backend=hb),
             "mouth_encoder": TriplaneConfig(num_levels=lv, log2_table_size=t,
                                             base_resolution=min(64, self.mouth_finest_resolution),
-                                            finest_resolution=self.mouth_finest_resolution),
+                                            finest_resolution=self.mouth_finest_resolution, backend=hb),
             "emotion_encoder": TriplaneConfig(num_levels=lv, log2_table_size=min(15, t), base_resolution=16,
-                                              finest_resolution=self.emotion_finest_resolution),
+                                              finest_resolution=self.emotion_finest_resolution, backend=hb),
         }
 
 

@@ -21,7 +21,7 @@ def flow_target(spec: StageSpec, w: LossWeights, tgt: Target, synthetic: bool, s
     on a real frame; None when the stage has no "emotion_flow" term (or its weight is 0)."""
     if "emotion_flow" not in spec.losses or w.emotion_flow <= 0:
         return None
-    return tgt.emotion_flow if synthetic else torch.zeros(size, size, 2)
+    return tgt.emotion_flow if synthetic else torch.zeros(size, size, 2, device=tgt.image.device)
 
 
 def frame_objective(spec: StageSpec, out: dict, tgt: Target, w: LossWeights, delta_n: Tensor,

@@ -53,6 +53,7 @@ class SyncNetLoss:
     def audio(self, source: str, frame: int) -> Tensor:
         a = frame * MFCC_PER_FRAME
         win = torch.from_numpy(self.ceps[source][a:a + MFCC_STEPS].T.astype(np.float32))[None, None]
+        win = win.to(next(self.net.parameters()).device)
         with torch.no_grad():
             return self.net.embed_audio(win)
 

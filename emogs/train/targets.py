@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +38,16 @@ class Target:
     emotion_flow: Tensor | None = None  # [s,s,2] px at s: an emotional frame's edit motion (None: none given)
     eye_boxes: tuple[tuple[int, int, int, int], ...] = ()
     occluded: Tensor | None = None  # bool [s,s]: an occluder (hand) covers any of the pixel (None: no mask)
+
+    def to(self, device: torch.device | str) -> Target:
+        """The same target with its tensors (and conditions) on `device` (itself on its own device)."""
+        device = torch.device(device)
+        if self.image.device == device:
+            return self
+        moved = {k: getattr(self, k).to(device) for k in
+                 ("image", "face_mask", "mouth_mask", "normals", "normal_valid")}
+        flow = None if self.emotion_flow is None else self.emotion_flow.to(device)
+        return replace(self, cond=self.cond.to(device), emotion_flow=flow, **moved)
 
 
 def _resize(x: Tensor, size: int) -> Tensor:

@@ -37,6 +37,7 @@ from torch import Tensor
 from .. import losses
 from ..avatar import Avatar, AvatarConfig, build_avatar
 from ..avatar.store import avatar_from_tensors, avatar_tensors, save_avatar
+from ..backends import check_backends
 from ..gaussians import PARAM_KEYS, make_optimizer
 from .checkpoint import (
     latest_checkpoint,
@@ -136,11 +137,15 @@ class Trainer:
         sync_net=None,
         step_callback: Callable[[int, dict], None] | None = None,
         specs: Mapping[str, StageSpec] | None = None,
+        device: torch.device | str = "cpu",
     ):
         """`specs`: the StageSpec of each stage name of `cfg.stages` (default: STAGE_SPECS)."""
         if len(dataset) == 0:
             raise ValueError("the training split is empty; check the dataset's manifest 'split'.")
         self.cfg = cfg
+        self.device = torch.device(device)  # the avatar, targets and judges live here (emogs.device)
+        # the concrete rasterizer / hash-grid backends there; a requested one that is absent fails now
+        self.backends = check_backends(cfg.model.backend, cfg.model.hash_backend, self.device)
         self.dataset = dataset
         self.emotion_frames = emotion_frames
         self.out_dir = Path(out_dir)
@@ -168,6 +173,8 @@ class Trainer:
         self.total_steps = sum(n for _, n in self.plan)
         self.avatar_cfg = avatar_config_for(cfg, dataset, self.with_emotion)
         self.lpips_model, self.lpips_status = losses.load_lpips(cfg.lpips_weights)
+        if self.lpips_model is not None:
+            self.lpips_model.to(self.device)
         self.sync_term = self._sync_term(sync_net)
         self.guard = NanGuard(cfg.guard.explode_factor, cfg.guard.warmup)
         self.strategies = {"face": replace(cfg.densify, max_gaussians=cfg.model.max_face),
@@ -196,7 +203,7 @@ class Trainer:
                               self.dataset.K.numpy(), seed=self.cfg.seed, eye_image=eye_img)
         if avatar.face_net is not None:  # AUs beyond the training frames' range are clamped to it
             avatar.face_net.set_au_range(torch.from_numpy(np.asarray(self.dataset.aus)[self.dataset.frame_indices]))
-        return avatar
+        return avatar.to(self.device)
 
     def _setup(self, avatar: Avatar) -> None:
         self.avatar = avatar
@@ -214,7 +221,7 @@ class Trainer:
             self.opt_emotion = torch.optim.AdamW([{"params": grid, "lr": self.cfg.lr.grid, "name": "grid"},
                                                   {"params": mlp, "lr": self.cfg.lr.mlp, "name": "mlp"}],
                                                  weight_decay=0.0, eps=1e-15)
-        self.densify_state = {k: self.strategies[k].initialize_state(len(getattr(avatar, k)))
+        self.densify_state = {k: self.strategies[k].initialize_state(len(getattr(avatar, k)), self.device)
                               for k in ("face", "mouth")}
 
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -236,14 +243,14 @@ class Trainer:
         return avatar_tensors(self.avatar), extra
 
     def load_state_tensors(self, av: dict[str, Tensor], extra: dict[str, Tensor]) -> None:
-        self._setup(avatar_from_tensors(self.avatar_cfg, av).train())
+        self._setup(avatar_from_tensors(self.avatar_cfg, av).to(self.device).train())
         for name, opt in self._optimizers().items():
             load_optimizer_tensors(f"opt.{name}", opt, extra)
         for k in ("face", "mouth"):
             for sk in list(self.densify_state[k]):
                 key = f"densify.{k}.{sk}"
                 if key in extra:
-                    self.densify_state[k][sk] = extra[key].clone()
+                    self.densify_state[k][sk] = extra[key].to(self.device, copy=True)
 
     def _snapshot(self) -> None:
         av, extra = self.state_tensors()
@@ -319,7 +326,7 @@ class Trainer:
         """(loss, parts, render) of `sample` in `stage`: the render its StageSpec asks for and the
         frame objective (emogs.train.objective)."""
         spec, cfg = self.specs[stage], self.cfg
-        tgt = make_target(sample, cfg.train_size, use_va=use_va)
+        tgt = make_target(sample, cfg.train_size, use_va=use_va).to(self.device)
         s = cfg.train_size
         flow_tgt = flow_target(spec, cfg.loss, tgt, synthetic, s)
         out = self.avatar.render(tgt.cond, s, s, deform=spec.deform, emotion=spec.emotion,
@@ -366,8 +373,10 @@ class Trainer:
         reason = self.guard.check(lv, kind=kind)
         if reason is None:
             loss.backward()
-            finite = all(torch.isfinite(p.grad).all() for opt in opts for g in opt.param_groups
-                         for p in g["params"] if p.grad is not None)
+            # one device sync for all gradients (not one per parameter: they stall a GPU's queue)
+            checks = [torch.isfinite(p.grad).all() for opt in opts for g in opt.param_groups
+                      for p in g["params"] if p.grad is not None]
+            finite = bool(torch.stack(checks).all()) if checks else True
             reason = self.guard.check(lv, finite, kind)
         if reason is not None:
             return self._bad_step(reason)
@@ -404,7 +413,7 @@ class Trainer:
 
         tts = load_tts_bank(self.dataset.root) if cfg.sync_tts_fraction > 0 else None
         net = sync_net if sync_net is not None else load_syncnet(cfg.syncnet_weights)
-        judge = SyncNetLoss(net, self.dataset, tts)
+        judge = SyncNetLoss(net.to(self.device), self.dataset, tts)
         self._log(f"L_sync: {kind} judge, weight {self.sync_weight:g}, every {cfg.sync_every} steps, "
                   f"TTS windows {cfg.sync_tts_fraction if tts is not None else 0:g}")
         return SyncTerm(judge, self.dataset, cfg.train_size, tts, cfg.sync_tts_fraction)
@@ -455,7 +464,8 @@ class Trainer:
         if not (resume and self.resume()):
             torch.manual_seed(self.cfg.seed)
             self._setup(self._fresh_avatar().train())
-            self._log(f"training {self.total_steps} steps: {self.plan}; LPIPS: {self.lpips_status}")
+            self._log(f"training {self.total_steps} steps: {self.plan}; LPIPS: {self.lpips_status}; "
+                      f"device {self.device}, backends {self.backends}")
         self._snapshot()
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, dynamic_ncols=True,
                    desc="fit")

@@ -420,7 +420,7 @@ class ViewerApp:
 
         box = self._live_box
         cfg = StreamConfig(fps=self.source.fps, window=self.avatar.config.audio_window,
-                           extractor=self._live_extractor)
+                           extractor=self._live_extractor, device=str(self.avatar.device))
         live = LiveAudioFeatures(cfg)
         sound = LiveSoundBatcher() if "sound_player" in self.gui else None
         # the picture of time t is rendered once the audio up to t + W / fps (and the extractor's

@@ -84,7 +84,7 @@ def render_view(avatar, state: ViewerState, audio_features: np.ndarray | None,
     R = int(state.resolution)
     with torch.no_grad():
         rgb = avatar.render_frame(cond, R, R, image_size=source.size)["rgb"]
-    return (rgb.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).numpy()
+    return (rgb.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
 
 
 def pick_resolution(avatar, source: DriveSource, min_fps: float = 25.0, sizes: tuple[int, ...] = (512, 256),

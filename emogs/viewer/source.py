@@ -105,7 +105,7 @@ class DriveSource:
         """No dataset: one frontal camera framing the avatar (head about `fill` of the image)."""
         cfg = avatar.config
         c = head_center(avatar)
-        pts = avatar.face.means.detach().double().numpy()
+        pts = avatar.face.means.detach().double().cpu().numpy()
         radius = float(np.quantile(np.linalg.norm(pts[:, :2] - c[:2], axis=1), 0.9)) or 0.1
         dist = 6.0 * radius
         f = fill * size * dist / (2.0 * radius)
@@ -130,7 +130,7 @@ class DriveSource:
 
 def head_center(avatar) -> np.ndarray:
     """[3] median of the face Gaussians' centres (world)."""
-    return avatar.face.means.detach().median(dim=0).values.numpy().astype(np.float32)
+    return avatar.face.means.detach().median(dim=0).values.cpu().numpy().astype(np.float32)
 
 
 def rotate_about(w2c: Tensor, center: np.ndarray, yaw_deg: float, pitch_deg: float) -> Tensor:

@@ -225,7 +225,7 @@ def test_whisper_windows_are_stitched_away_from_their_edges(monkeypatch):
 
     calls = []
 
-    def fake_encode(seg, threads=0):  # row i = (global sample index of frame i, window start)
+    def fake_encode(seg, threads=0, device="cpu"):  # row i = (global sample index of frame i, window start)
         start = seg[0]
         calls.append(start)
         rows = np.full((1500, 384), -1.0, np.float32)
