@@ -117,3 +117,47 @@ def expression_from_va(va: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     brow = np.clip(0.8 * a * np.clip(1 - 2 * neg, 0, 1) - 1.1 * neg, -1, 1)
     cheek = np.clip(1.2 * np.maximum(v, 0), 0, 1)
     return brow.astype(np.float32), cheek.astype(np.float32)
+
+
+@dataclass
+class HeadPoseTracks:
+    """Per-frame 3-D head pose: pitch / yaw / roll (degrees), translation (px), scale; float32 [T] each."""
+
+    pitch: np.ndarray
+    yaw: np.ndarray
+    roll: np.ndarray
+    tx: np.ndarray
+    ty: np.ndarray
+    scale: np.ndarray
+
+
+def _peak_normalised(x: np.ndarray) -> np.ndarray:
+    x = x - x.mean()
+    return x / max(float(np.abs(x).max()), 1e-8)
+
+
+def head_pose_tracks(num_frames: int, fps: float, rng: np.random.Generator, yaw_max: float = 14.0,
+                     pitch_max: float = 7.0, roll_deg: float = 2.0, shift_px: float = 4.0,
+                     scale: float = 0.01, speech_energy: np.ndarray | None = None) -> HeadPoseTracks:
+    """Talking-head pose: slow drifts plus nods with speech.
+
+    Yaw: a slow drift (1.2 s smoothing) whose largest excursion is exactly ``yaw_max``; pitch:
+    a slower drift peaking at 0.7 ``pitch_max`` plus nods (the head dips on stressed speech:
+    band-passed speech energy), clipped to +-``pitch_max``; roll: low-passed noise with std
+    ``roll_deg``; translation and scale as :func:`head_motion`. Degrees / px; seeded.
+    """
+    sig = max(1.2 * fps, 1.0)
+    yaw = yaw_max * _peak_normalised(_smooth_noise(num_frames, sig, rng))
+    pitch = 0.7 * pitch_max * _peak_normalised(_smooth_noise(num_frames, 1.5 * sig, rng))
+    if speech_energy is not None:
+        e = np.asarray(speech_energy, np.float64)
+        nod = gaussian_filter1d(e, 0.1 * fps) - gaussian_filter1d(e, 0.6 * fps)
+        pitch = pitch + 0.6 * pitch_max * nod / max(float(np.abs(nod).max()), 1e-8)
+    pitch = pitch_max * np.tanh(pitch / pitch_max)
+    roll = roll_deg * _smooth_noise(num_frames, 0.7 * sig, rng)
+    tx = shift_px * _smooth_noise(num_frames, 0.7 * sig, rng)
+    ty = 0.6 * shift_px * _smooth_noise(num_frames, 0.7 * sig, rng)
+    sc = 1.0 + scale * _smooth_noise(num_frames, sig, rng)
+    f = np.float32
+    return HeadPoseTracks(pitch.astype(f), yaw.astype(f), roll.astype(f), tx.astype(f), ty.astype(f),
+                          sc.astype(f))

@@ -8,6 +8,7 @@ from emogs.demo_actor.life import (
     expression_from_va,
     frame_times,
     head_motion,
+    head_pose_tracks,
 )
 
 
@@ -40,3 +41,13 @@ def test_emotion_tracks_and_mapping():
     assert cheek[0] > 0.5 and brow[1] < -0.3 and brow[2] > 0.5
     with pytest.raises(ValueError):
         emotion_tracks([EmotionSegment(2, 1, 0, 0)], t)
+
+
+def test_head_pose_tracks_turn_nod_and_stay_in_range():
+    e = np.clip(np.sin(np.arange(600) / 7.0), 0, 1)  # bursts of "speech"
+    hp = head_pose_tracks(600, 25, np.random.default_rng(0), yaw_max=14, pitch_max=7, speech_energy=e)
+    assert np.abs(hp.yaw).max() == pytest.approx(14, abs=1e-3) and np.ptp(hp.yaw) >= 15
+    assert np.abs(hp.pitch).max() <= 7 and np.ptp(hp.pitch) >= 8
+    assert np.abs(np.diff(hp.yaw)).max() < 1.0 and np.abs(np.diff(hp.pitch)).max() < 1.5  # deg per frame
+    hp2 = head_pose_tracks(600, 25, np.random.default_rng(0), yaw_max=14, pitch_max=7, speech_energy=e)
+    np.testing.assert_array_equal(hp.yaw, hp2.yaw)
