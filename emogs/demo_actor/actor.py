@@ -162,7 +162,24 @@ class DemoActor:
         verts = self.poser.frontal(mesh, sup)
         posed = self.poser.pose(verts, pose)
         mx, my = self.posed_warp.maps(verts[:, :2], posed)
-        return remap(img, mx, my), posed[:478].astype(np.float32)
+        return soften_seams(remap(img, mx, my), mx, my), posed[:478].astype(np.float32)
+
+
+def soften_seams(img: np.ndarray, map_x: np.ndarray, map_y: np.ndarray, jump_px: float = 1.5) -> np.ndarray:
+    """Anti-alias occlusion edges: where the backward map jumps by more than ``jump_px`` between
+    neighbouring pixels (a silhouette, e.g. the nose over the far cheek), use a 3x3 box blur."""
+    jx = np.zeros(map_x.shape, bool)
+    dx = np.hypot(np.diff(map_x, axis=1), np.diff(map_y, axis=1)) > jump_px
+    dy = np.hypot(np.diff(map_x, axis=0), np.diff(map_y, axis=0)) > jump_px
+    jx[:, 1:] |= dx
+    jx[:, :-1] |= dx
+    jx[1:] |= dy
+    jx[:-1] |= dy
+    if not jx.any():
+        return img
+    out = img.copy()
+    out[jx] = cv2.blur(img, (3, 3))[jx]
+    return out
 
 
 @dataclass
