@@ -30,7 +30,7 @@ from .life import (
     head_pose_tracks,
 )
 from .mouth import draw_mouth
-from .pose import HeadPoser, Pose, rotvec
+from .pose import HeadPoser, Pose, rotvec, shading_ratio
 from .speech import Speech, write_wav
 from .truth import write_truth
 from .video import ClipWriter
@@ -159,6 +159,8 @@ class DemoActor:
         img, mesh, sup = self.frontal(expr)
         if pose is None or pose == Pose():
             return img, mesh.astype(np.float32)
+        shade = shading_ratio(mesh, pose.matrix(), img.shape[:2])
+        img = np.clip(img * shade[..., None], 0, 255).astype(np.uint8)
         verts = self.poser.frontal(mesh, sup)
         posed = self.poser.pose(verts, pose)
         mx, my = self.posed_warp.maps(verts[:, :2], posed)

@@ -106,3 +106,34 @@ class HeadPoser:
         w = self.support_w[:, None]
         out[n_face:] = verts[n_face:] + w * (rigid[n_face:] - verts[n_face:])
         return out
+
+
+# direction towards the light (camera frame): left, up, front
+LIGHT = np.array([-0.3, -0.45, -1.0]) / np.linalg.norm([-0.3, -0.45, -1.0])
+
+
+def shading_ratio(mesh: np.ndarray, r: np.ndarray, size: tuple[int, int], scale: int = 4) -> np.ndarray:
+    """Relighting of a turned face: float32 [H, W] factor for the *frontal* image.
+
+    The photo already holds the shading of the frontal pose; when the head turns by ``r`` [3, 3],
+    each surface point's diffuse term changes from ``s(n)`` to ``s(R n)`` with
+    ``s(n) = 0.55 + 0.45 max(n . LIGHT, 0)`` (a soft light from the upper left front). The ratio
+    is interpolated over the face mesh (``mesh`` [478, 3], frontal) at 1/``scale`` resolution,
+    1 outside it, feathered, and clipped to [0.7, 1.25].
+    """
+    import cv2
+
+    from preprocess.mesh_topology import face_triangles
+    from preprocess.normals import rasterize_attributes, vertex_normals
+
+    tris = face_triangles(True)
+    mesh = np.asarray(mesh, np.float64)
+    n0 = vertex_normals(mesh, tris)
+    s0 = 0.55 + 0.45 * np.maximum(n0 @ LIGHT, 0)
+    s1 = 0.55 + 0.45 * np.maximum((n0 @ r.T) @ LIGHT, 0)
+    ratio = np.clip(s1 / s0, 0.7, 1.25)
+    h, w = size
+    small = max(h, w) // scale
+    img, covered = rasterize_attributes(mesh[:, :2] / scale, mesh[:, 2], tris, (ratio - 1.0)[:, None], small)
+    delta = cv2.GaussianBlur(np.where(covered, img[..., 0], 0.0).astype(np.float32), (0, 0), 1.5)
+    return 1.0 + cv2.resize(delta, (w, h), interpolation=cv2.INTER_LINEAR)

@@ -112,19 +112,33 @@ def _triangle_maps(ids: np.ndarray, dst: np.ndarray, src: np.ndarray,
     map that takes its ``dst`` corners to its ``src`` corners (A = S @ inv(D)).
     """
     h, w = ids.shape
-    d = np.concatenate([dst[tris].transpose(0, 2, 1), np.ones((len(tris), 1, 3))], 1)  # [F,3,3]
-    s = src[tris].transpose(0, 2, 1)  # [F,2,3]
-    det = np.linalg.det(d)
-    ok = np.abs(det) > 1e-9
-    aff = np.zeros((len(tris), 2, 3))
-    aff[:, 0, 0] = aff[:, 1, 1] = 1.0
-    aff[ok] = s[ok] @ np.linalg.inv(d[ok])
-    gy, gx = np.mgrid[0:h, 0:w]
-    qx, qy = gx + 0.5, gy + 0.5
-    a = aff[np.where(ids >= 0, ids, 0)]  # [H,W,2,3]
-    sx = a[..., 0, 0] * qx + a[..., 0, 1] * qy + a[..., 0, 2]
-    sy = a[..., 1, 0] * qx + a[..., 1, 1] * qy + a[..., 1, 2]
+    aff = _affines(dst[tris], src[tris])
+    # pixel coordinates relative to the image centre keep float32 exact to ~1e-4 px
+    cx, cy = 0.5 * w, 0.5 * h
+    aff[:, :, 2] += aff[:, :, 0] * cx + aff[:, :, 1] * cy
+    coef = aff.reshape(-1, 6).astype(np.float32).T  # [6, F]
+    idx = np.where(ids >= 0, ids, 0)
+    qx = (np.arange(w, dtype=np.float32) + 0.5 - cx)[None]
+    qy = (np.arange(h, dtype=np.float32) + 0.5 - cy)[:, None]
+    sx = coef[0][idx] * qx + coef[1][idx] * qy + coef[2][idx]
+    sy = coef[3][idx] * qx + coef[4][idx] * qy + coef[5][idx]
     return sx, sy
+
+
+def _affines(d: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """[F, 2, 3] affine maps taking triangle corners ``d`` [F, 3, 2] to ``s`` [F, 3, 2] (closed form;
+    degenerate triangles get the identity)."""
+    e1, e2 = d[:, 1] - d[:, 0], d[:, 2] - d[:, 0]
+    f1, f2 = s[:, 1] - s[:, 0], s[:, 2] - s[:, 0]
+    det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    ok = np.abs(det) > 1e-9
+    det = np.where(ok, det, 1.0)
+    inv = np.stack([np.stack([e2[:, 1], -e2[:, 0]], 1), np.stack([-e1[:, 1], e1[:, 0]], 1)], 1)
+    inv = inv / det[:, None, None]
+    lin = np.stack([f1, f2], 2) @ inv  # [F,2,2]: S_edges @ inv(D_edges)
+    aff = np.concatenate([lin, (s[:, 0] - np.einsum("fij,fj->fi", lin, d[:, 0]))[..., None]], 2)
+    aff[~ok] = np.array([[1.0, 0, 0], [0, 1.0, 0]])
+    return aff
 
 
 def _fill_ids(ids: np.ndarray, dst: np.ndarray, tris: np.ndarray, order: np.ndarray) -> None:
