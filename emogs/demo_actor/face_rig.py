@@ -165,6 +165,8 @@ class FaceRig:
         y_lo_outer = np.interp(xy[:, 0], *self._outer_lo)
         margin = 0.05 * self.hw
         on_lips = (xy[:, 1] > y_up_outer - margin) & (xy[:, 1] < y_lo_outer + margin) & (au < 1)
+        if labels is not None:  # the inner lips stay where the jaw puts them (closed lips stay closed)
+            on_lips &= ~np.isin(np.arange(len(xy)), LIPS_INNER)
         pout = 0.06 * self.hw * np.clip(round_, 0, 1) * on_lips * (1 - au**2)
         dy = dy + np.where(v > 0, pout, -pout) * (np.abs(v) > 0.15)
         return np.stack([dx, dy], 1)

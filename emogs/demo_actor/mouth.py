@@ -23,7 +23,7 @@ import numpy as np
 from preprocess.landmarks import LIPS_INNER
 
 _SS = 4  # super-sampling for coverage masks
-TEETH_RGB = np.array([236.0, 230.0, 214.0])
+TEETH_RGB = np.array([234.0, 224.0, 202.0])
 # tooth boundaries across the arch, in half mouth widths from the midline
 _SEAMS = np.array([0.0, 0.2, 0.36, 0.5])
 

@@ -70,13 +70,13 @@ def viseme_frames(truth: dict) -> dict[str, int]:
 
 def mouth_sheet(frames: dict[str, tuple[int, np.ndarray]], truth: dict, path: str,
                 tile: int = 160) -> np.ndarray:
-    """Mouth close-ups {label: (frame index, rgb)}: a crop of 1.6 mouth widths around the true lips,
+    """Mouth close-ups {label: (frame index, rgb)}: a crop of 0.64 face widths around the true lips,
     upscaled to ``tile`` px, labelled with the viseme and the true gap. Returns the sheet (RGB)."""
     tiles = []
     for lab, (k, img) in frames.items():
         lm = truth["landmarks"][k][:, :2]
         c = lm[LIPS_OUTER].mean(0)
-        half = 0.8 * np.ptp(lm[LIPS_OUTER, 0])
+        half = 0.32 * np.linalg.norm(lm[454] - lm[234])  # by the face width: rounding shows as narrowing
         m = np.array([[tile / (2 * half), 0, tile / 2 - c[0] * tile / (2 * half)],
                       [0, tile / (2 * half), tile / 2 - c[1] * tile / (2 * half)]])
         crop = cv2.warpAffine(img, m, (tile, tile), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
