@@ -1,4 +1,4 @@
-"""Installs the `emogs` and `preprocess` packages and builds the kernels in `cuda_ext/`.
+"""Installs the `emogs`, `preprocess` and `demo_actor` packages and builds the kernels in `cuda_ext/`.
 
 Every folder `cuda_ext/<name>/` (except `common/`) becomes one extension module
 `emogs._ext_<name>`:
@@ -94,7 +94,7 @@ setup(
     name="emogs",
     version="0.1.0",
     description="Emotion-controllable 3D Gaussian-splatting talking-head avatars, CPU first",
-    packages=find_packages(include=["emogs", "emogs.*", "preprocess", "preprocess.*"]),
+    packages=find_packages(include=["emogs", "emogs.*", "preprocess", "preprocess.*", "demo_actor", "demo_actor.*"]),
     python_requires=">=3.10",
     ext_modules=ext_modules,
     cmdclass=cmdclass,

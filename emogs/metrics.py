@@ -13,18 +13,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .face.topology import ALIGN_POINTS, MOUTH, sorted_group
 from .losses import LPIPS
 from .losses import ssim as _ssim
 
-# MediaPipe face-mesh indices of the outer and inner lip contours (FACEMESH_LIPS).
-LIP_INDICES = (
-    0, 13, 14, 17, 37, 39, 40, 61, 78, 80, 81, 82, 84, 87, 88, 91, 95, 146, 178, 181, 185, 191,
-    267, 269, 270, 291, 308, 310, 311, 312, 314, 317, 318, 321, 324, 375, 402, 405, 409, 415,
-)
-# Points that move with the skull, not with speech or expression: eye corners, nose bridge and tip,
-# forehead, the face's sides at the temples. Used to align a render's landmarks to a ground truth
-# seen under another head pose before comparing mouths.
-RIGID_INDICES = (33, 133, 362, 263, 168, 6, 197, 195, 5, 4, 1, 10, 151, 9, 8, 234, 454, 127, 356)
+LIP_INDICES = sorted_group(MOUTH)  # MediaPipe face-mesh: the 40 outer and inner lip points
+# Points that move with the skull, not with speech or expression: used to align a render's landmarks
+# to a ground truth seen under another head pose before comparing mouths.
+RIGID_INDICES = ALIGN_POINTS
 UPPER_FACE_AUS = ("AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU45")
 LOWER_FACE_AUS = ("AU10", "AU12", "AU14", "AU15", "AU17", "AU20", "AU23", "AU25", "AU26")
 

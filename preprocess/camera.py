@@ -3,7 +3,7 @@
 World = the canonical head frame (docs/dataset.md): the head is static, the camera moves. We fit
 jointly a person-specific rigid template (478 points, world units), one focal length shared by all
 frames (square pixels, principal point at the crop centre) and a per-frame pose w2c, minimising a
-robust (Cauchy) reprojection error over the expression-insensitive points `landmarks.RIGID`:
+robust (Cauchy) reprojection error over the expression-insensitive points `emogs.face.topology.RIGID`:
 
 1. template0: Procrustes mean of MediaPipe's per-frame 3D meshes, rotated to a frontal frame
    (x: right eye -> left eye corner, y: forehead -> chin, z = x cross y, away from the camera),
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .landmarks import NUM_POINTS, RIGID
+from emogs.face.topology import NUM_POINTS, RIGID
 
 EYE_OUTER_R, EYE_OUTER_L, FOREHEAD, CHIN = 33, 263, 10, 152
 EYE_DISTANCE_M = 0.09  # average adult distance between the outer eye corners

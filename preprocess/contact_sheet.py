@@ -67,8 +67,9 @@ def write_contact_sheet(root: str | Path, out_png: str | Path | None = None, num
     """Render the contact sheet of the dataset at `root` (default output: root/contact_sheet.png)."""
     import cv2
 
+    from emogs.face.landmarks import to_68
+
     from .io_utils import save_png
-    from .landmarks import to_68
 
     root = Path(root)
     out_png = Path(out_png) if out_png else root / "contact_sheet.png"

@@ -233,7 +233,7 @@ class FaceTrack:
 def detect_face_track(path, info: VideoInfo, fps: float, detect_width: int = 320, every: int = 2,
                       progress: bool = False) -> FaceTrack:
     """First pass: face boxes on a low-resolution decode, following the largest consistent face."""
-    from .landmarks import _quiet_mediapipe
+    from emogs.face.landmarks import _quiet_mediapipe
 
     _quiet_mediapipe()
     import mediapipe as mp

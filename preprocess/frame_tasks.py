@@ -122,7 +122,7 @@ class DetectLandmarks:
     warmup: int = 12
 
     def __call__(self, start: int, end: int) -> None:
-        from .landmarks import FaceMeshDetector
+        from emogs.face.landmarks import FaceMeshDetector
 
         root = Path(self.root)
         frames = np.load(root / "frames.npy", mmap_mode="r")

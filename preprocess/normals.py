@@ -4,7 +4,7 @@ The 478 landmarks (x, y in pixels, z = MediaPipe relative depth in pixel units) 
 camera space with the shared intrinsics ``K``: a point at pixel (x, y) with relative depth z lies
 at depth ``Z = f + z`` (the face's mean depth set to f pixel-units; normals do not depend on the
 absolute scale), ``X = (x - cx) Z / fx``, ``Y = (y - cy) Z / fy``. The dense mesh
-(``preprocess.mesh_topology``: 852 triangles + eye fans) gets smooth per-vertex normals (area
+(``emogs.face.mesh_topology``: 852 triangles + eye fans) gets smooth per-vertex normals (area
 weighted), oriented so the face's visible side points to the camera (OpenCV camera: n_z < 0),
 and is rasterised with a z-buffer; each pixel's normal is the barycentric blend of its
 triangle's vertex normals, renormalised.
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from preprocess.mesh_topology import face_triangles
+from emogs.face.mesh_topology import face_triangles
 
 
 def lift_to_camera(points478: np.ndarray, K: np.ndarray) -> np.ndarray:

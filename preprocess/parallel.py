@@ -133,7 +133,7 @@ def run_frame_tasks(
     workers = min(workers, len(ranges))
     ctx = mp.get_context("forkserver")
     # imported once in the fork server, inherited by every worker (no per-worker import cost)
-    ctx.set_forkserver_preload(["numpy", "cv2", "mediapipe", "preprocess.frame_tasks", "preprocess.landmarks",
+    ctx.set_forkserver_preload(["numpy", "cv2", "mediapipe", "preprocess.frame_tasks", "emogs.face.landmarks",
                                 "preprocess.normals", "preprocess.parsing"])
     with _single_threaded_blas(), ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                                                       initargs=(task,)) as pool:

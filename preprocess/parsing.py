@@ -18,7 +18,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from preprocess.landmarks import FACE_OVAL, LEFT_BROW, LEFT_EYE, LIPS_INNER, LIPS_OUTER, RIGHT_BROW, RIGHT_EYE
+from emogs.face.topology import FACE_OVAL, LEFT_BROW, LEFT_EYE, LIPS_INNER, LIPS_OUTER, RIGHT_BROW, RIGHT_EYE
 
 CLASS_NAMES = ["background", "face", "brows", "eyes", "lips", "mouth", "teeth", "hair", "neck", "torso"]
 BACKGROUND, FACE, BROWS, EYES, LIPS, MOUTH, TEETH, HAIR, NECK, TORSO = range(10)

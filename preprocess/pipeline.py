@@ -20,75 +20,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-
 from .config import PreprocessConfig
+from .context import Stage, StageContext
 from .errors import StageError
 from .io_utils import hash_obj, save_json, sha256_file
+from .stages import DEFAULT_STAGES
 
 FORMAT_VERSION = 1
 
 
-@dataclass(frozen=True)
-class Stage:
-    """name; run(ctx) -> record dict (e.g. backend, weights; key "manifest" = top-level manifest
-    updates); outputs: files it writes (relative to the dataset); depends: upstream stage names;
-    params: PreprocessConfig fields it uses; version: bump to force reruns after a code change;
-    optional: not part of a default run (run with --stages NAME)."""
+# The stages a run knows, in run order: the default ones (stages.py) plus any `register_stage` adds.
+STAGES: list[Stage] = list(DEFAULT_STAGES)
 
-    name: str
-    run: Callable[[StageContext], dict]
-    outputs: tuple[str, ...]
-    depends: tuple[str, ...] = ()
-    params: tuple[str, ...] = ()
-    version: int = 1
-    needs_video: bool = False
-    optional: bool = False  # run only when named in `stages` (e.g. the slow emotional frames)
-
-
-@dataclass
-class StageContext:
-    out: Path
-    cfg: PreprocessConfig
-    manifest: dict
-    video: Path | None = None
-    progress: bool = True
-    log: Callable[[str], None] = print
-    warnings: list = field(default_factory=list)
-
-    def path(self, name: str) -> Path:
-        return self.out / name
-
-    def load(self, name: str) -> np.ndarray:
-        """Memory-map an .npy output of an earlier stage (clear error if it is missing)."""
-        p = self.out / name
-        if not p.exists():
-            raise StageError(f"{p} is missing",
-                             f"run the stage that writes it first (python -m preprocess VIDEO {self.out})")
-        return np.load(p, mmap_mode="r")
-
-    def warn(self, msg: str) -> None:
-        self.warnings.append(msg)
-        self.log(f"warning: {msg}")
-
-    @property
-    def num_frames(self) -> int:
-        return int(self.manifest["num_frames"])
-
-    @property
-    def size(self) -> int:
-        return int(self.manifest["size"])
-
-    @property
-    def fps(self) -> float:
-        return float(self.manifest["fps"])
-
-
-STAGES: list[Stage] = []
 
 
 def register_stage(stage: Stage, before: str | None = None) -> None:
@@ -107,13 +53,7 @@ def register_stage(stage: Stage, before: str | None = None) -> None:
 
 
 def stage_names(include_optional: bool = False) -> list[str]:
-    _ensure_registered()
     return [s.name for s in STAGES if include_optional or not s.optional]
-
-
-def _ensure_registered() -> None:
-    if not STAGES:
-        from . import stages  # noqa: F401  (registers the default stages)
 
 
 def inputs_hash(stage: Stage, cfg: PreprocessConfig, manifest: dict) -> str:
@@ -153,7 +93,6 @@ def run_pipeline(video: str | Path | None, out: str | Path, cfg: PreprocessConfi
     `stages`: only these (their upstream stages must be current); `force`: rerun them even if current.
     `video` may be None to rerun stages that do not read the video on an existing dataset.
     """
-    _ensure_registered()
     cfg = cfg or PreprocessConfig()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from .context import Stage, StageContext
 from .errors import BadWeightsError, NoFaceError, PreprocessError, StageError, format_ranges
 from .frame_tasks import DetectLandmarks, ParseFrames, RenderNormals, follow_face
 from .io_utils import MemmapWriter, NpyFrameWriter, load_wav, save_npy, save_npz, save_png, save_wav
 from .parallel import run_frame_tasks
-from .pipeline import Stage, StageContext, register_stage
 
 
 def _bar(ctx: StageContext, it, desc: str, total: int | None = None):
@@ -87,12 +87,13 @@ def run_decode(ctx: StageContext) -> dict:
 
 # ---------------------------------------------------------------------------------------- landmarks
 def run_landmarks(ctx: StageContext) -> dict:
-    from . import landmarks as lmk
+    from emogs.face import landmarks as lmk
+    from emogs.face.topology import NUM_POINTS
 
     frames = ctx.load("frames.npy")
     T, fps = ctx.num_frames, ctx.fps
     # raw per-frame results: scratch memmaps the worker processes fill (one contiguous chunk each)
-    raw = {"points": ("landmarks_raw.npy.tmp", np.float32, (T, lmk.NUM_POINTS, 3)),
+    raw = {"points": ("landmarks_raw.npy.tmp", np.float32, (T, NUM_POINTS, 3)),
            "conf": ("landmark_conf_raw.npy.tmp", np.float32, (T,)),
            "faces": ("landmark_faces_raw.npy.tmp", np.uint8, (T,))}
     try:
@@ -142,7 +143,7 @@ _follow = follow_face  # (moved to frame_tasks: worker processes run it)
 
 def _dlib68(ctx, frames, fallback, valid):
     """dlib's 68 points where its HOG detector finds the face, the mapped mesh points elsewhere."""
-    from .landmarks import Dlib68Detector
+    from emogs.face.landmarks import Dlib68Detector
 
     width = float(np.median(np.ptp(fallback[..., 0], axis=1)))
     det = Dlib68Detector(upsample=1 if width < 110 else 0)  # HOG needs faces >= ~80 px
@@ -228,7 +229,7 @@ def run_normals(ctx: StageContext) -> dict:
 
 # ---------------------------------------------------------------------------------------------- aus
 def run_aus(ctx: StageContext) -> dict:
-    from . import action_units as au
+    from emogs.face import action_units as au
 
     if ctx.cfg.openface_csv:
         aus, names = au.read_openface_csv(ctx.cfg.openface_csv, ctx.num_frames, ctx.fps)
@@ -243,7 +244,7 @@ def run_aus(ctx: StageContext) -> dict:
     aus = au.estimate_aus(lm, w2c, names, baseline=baseline)
     if aus.shape != (ctx.num_frames, len(names)):
         raise StageError(f"estimate_aus returned {aus.shape}, expected {(ctx.num_frames, len(names))}",
-                         "this is a bug in preprocess/action_units.py: report it")
+                         "this is a bug in emogs/face/action_units.py: report it")
     save_npy(ctx.path("aus.npy"), aus.astype(np.float32))
     return {"backend": "landmark-geometry",
             "manifest": {"aus": {"names": names, "baseline": baseline.to_dict()}}}
@@ -251,7 +252,7 @@ def run_aus(ctx: StageContext) -> dict:
 
 # ----------------------------------------------------------------------------------- audio features
 def run_audio_features(ctx: StageContext) -> dict:
-    from . import audio_features as af
+    from emogs.audio import features as af
 
     T, fps = ctx.num_frames, ctx.fps
     ext = ctx.cfg.audio_extractor
@@ -378,7 +379,8 @@ def run_lipsync_judge(ctx: StageContext) -> dict:
 # ------------------------------------------------------------------------------------ TTS speech
 def run_tts_audio(ctx: StageContext) -> dict:
     """espeak-ng speech featurised like the dataset's audio -> tts/ (preprocess/tts_audio.py)."""
-    from .audio_features import runnable_extractor
+    from emogs.audio.features import runnable_extractor
+
     from .tts_audio import TTS_SENTENCES, TTS_VOICES, synthesize_tts_bank
 
     recorded = ctx.manifest.get("audio_features", {}).get("extractor", "none")
@@ -413,7 +415,8 @@ def run_emotion(ctx: StageContext) -> dict:
 DECODE_PARAMS = ("fps", "size", "crop_margin", "crop_smooth_s", "detect_width", "detect_every", "sample_rate",
                  "no_audio", "min_frames", "min_face_fraction")
 
-for _stage in (
+# Every default stage, in run order (the runner, pipeline.py, starts from this list).
+DEFAULT_STAGES: tuple[Stage, ...] = (
     Stage("decode", run_decode, ("frames.npy", "crops.npy"), (), DECODE_PARAMS, needs_video=True),
     Stage("landmarks", run_landmarks, ("landmarks.npy", "landmark_conf.npy", "landmarks68.npy"), ("decode",),
           ("landmark_backend", "smooth_landmarks", "min_face_fraction")),
@@ -437,5 +440,5 @@ for _stage in (
     Stage("emotion", run_emotion, ("emotion/source_index.npy", "emotion/flow.npy"),
           ("decode", "landmarks", "camera", "parsing", "valence_arousal"),
           optional=True, version=3),
-):
-    register_stage(_stage)
+)
+

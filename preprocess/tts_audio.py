@@ -1,7 +1,7 @@
 """TTS speech for L_sync: audio the person never spoke, with no video (method, stage 2: "L_sync uses
 the real audio and TTS-synthesised audio, which makes lips robust to unseen voices").
 
-espeak-ng (emogs.demo_actor.speech) speaks `TTS_SENTENCES` in `TTS_VOICES`; each utterance is
+espeak-ng (emogs.audio.tts) speaks `TTS_SENTENCES` in `TTS_VOICES`; each utterance is
 featurised with the dataset's own audio extractor at the dataset's fps and stored as
 
     tts/audio.wav      int16 16 kHz, the utterances one after another (utterance i starts at
@@ -40,8 +40,8 @@ def synthesize_tts_bank(fps: float, extractor: str, sentences=TTS_SENTENCES, voi
     """-> (audio float32 [M] 16 kHz, features float32 [N, D], segments int64 [S, 2]).
 
     Raises RuntimeError (espeak-ng missing or failing) with the synthesiser's message."""
-    from emogs.demo_actor.speech import synthesize
-    from preprocess.audio_features import extract_audio_features
+    from emogs.audio.features import extract_audio_features
+    from emogs.audio.tts import synthesize
 
     per_frame = SAMPLE_RATE / float(fps)
     audio, feats, segments, start = [], [], [], 0

@@ -33,9 +33,9 @@ def main() -> None:
     import cv2
     import skimage.data
 
-    from preprocess.action_units import estimate_aus
-    from preprocess.audio_features import extract_audio_features, whisper_encode_window
-    from preprocess.landmarks import FaceMeshDetector
+    from emogs.audio.features import extract_audio_features, whisper_encode_window
+    from emogs.face.action_units import estimate_aus
+    from emogs.face.landmarks import FaceMeshDetector
     from preprocess.normals import FaceNormalRenderer
     from preprocess.parsing import FaceParser
 

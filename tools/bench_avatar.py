@@ -48,13 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     from emogs.avatar.inference import tune_allocator
 
     tuned = False if args.no_malloc_tune else tune_allocator()
+    from emogs.audio.features import extract_audio_features
     from emogs.avatar import build_avatar
     from emogs.avatar.drive import DriveOptions, drive_conditions
     from emogs.data import PersonDataset
     from emogs.data.synthetic import write_toy_dataset
     from emogs.train import load_config
     from emogs.train.trainer import avatar_config_for
-    from preprocess.audio_features import extract_audio_features
 
     if args.avatar:
         from emogs.train import load_avatar

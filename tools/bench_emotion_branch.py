@@ -54,17 +54,17 @@ def main(argv: list[str] | None = None) -> int:
     from emogs.data import PersonDataset
     from emogs.data.emotion_frames import EmotionFrames
     from emogs.emotion.au_mesh import LEFT_BROW, RIGHT_BROW
+    from emogs.emotion.edit import EmotionalFrameConfig, EmotionalFrameGenerator
     from emogs.emotion.metrics import motion_fidelity
     from emogs.emotion.va_model import circle_targets
+    from emogs.face.eye_layer import LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR
+    from emogs.face.landmarks import FaceMeshDetector
     from emogs.losses import flow_l1
     from emogs.train import load_avatar
     from emogs.train.config import config_from_dict, load_config
     from emogs.train.evaluate import frame_conditions
     from emogs.train.targets import make_target
     from emogs.train.trainer import Trainer
-    from preprocess.emotional_frames import EmotionalFrameConfig, EmotionalFrameGenerator
-    from preprocess.eye_layer import LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR
-    from preprocess.landmarks import FaceMeshDetector
 
     torch.set_num_threads(args.threads)
     folder = Path(args.avatar)
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.sheet and cells:
         import cv2
 
-        from preprocess.emotional_frames import contact_sheet, face_box
+        from emogs.emotion.edit import contact_sheet, face_box
 
         lm = em[int(sorted(first)[0])].landmarks.numpy() * (s / ds.size)
         sheet = contact_sheet(cells, labels, tile=192, boxes=[face_box(lm, s)] * len(cells), cols=3)

@@ -4,7 +4,7 @@
     python tools/bench_emotion_frames.py portrait.jpg      # one photo (or a video's first frame)
 
 For the paper's protocol (12 V/A targets evenly on the circle, radius 0.8) the generator
-(`preprocess.emotional_frames.EmotionalFrameGenerator`) makes emotional versions of `--frames`
+(`emogs.emotion.edit.EmotionalFrameGenerator`) makes emotional versions of `--frames`
 training frames, the same judge as tools/evaluate.py (fer, Haar face crop) judges them (V/A
 averaged over the frames of a target) -> V-RMSE, A-RMSE, V-SA, A-SA, E-Acc top-3 via
 `emogs.emotion.metrics.emotion_conditioned_eval`. Lip preservation: MediaPipe re-detected on
@@ -68,11 +68,12 @@ def main(argv: list[str] | None = None) -> int:
 
     import cv2
 
+    from emogs.emotion.edit import EmotionalFrameConfig, EmotionalFrameGenerator
     from emogs.emotion.judge import EmotionJudge
     from emogs.emotion.metrics import emotion_conditioned_eval, lip_preservation
     from emogs.emotion.va_model import circle_targets
-    from preprocess.emotional_frames import EmotionalFrameConfig, EmotionalFrameGenerator, rest_va_of_dataset
-    from preprocess.landmarks import FaceMeshDetector
+    from emogs.face.landmarks import FaceMeshDetector
+    from preprocess.emotional_frames import rest_va_of_dataset
 
     cfg = EmotionalFrameConfig()
     for kv in args.set:
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         out = {"summary": summary, "per_target": res["per_target"]}
         Path(args.json).write_text(json.dumps(out, indent=1))
     if args.sheet:
-        from preprocess.emotional_frames import face_box
+        from emogs.emotion.edit import face_box
 
         tile = 160
         rows = []

@@ -64,12 +64,12 @@ def build(args, tmp: Path):
             raise SystemExit(f"error: the avatar's extractor {avatar.config.audio_extractor!r} "
                              "cannot run live")
         return avatar, DriveSource.from_dataset(ds, avatar), avatar.config.audio_extractor.split("-")[0]
+    from emogs.audio.features import FEATURE_DIMS
     from emogs.avatar import build_avatar
     from emogs.data import PersonDataset
     from emogs.data.synthetic import write_toy_dataset
     from emogs.train import load_config
     from emogs.train.trainer import avatar_config_for
-    from preprocess.audio_features import FEATURE_DIMS
 
     dim = FEATURE_DIMS[args.extractor]
     ds = PersonDataset(write_toy_dataset(tmp / "ds", num_frames=8, size=args.size, audio_dim=dim),
@@ -108,9 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
+    from emogs.audio.features import extract_audio_features
     from emogs.stream import LatestFrame, LiveAudioFeatures, StreamConfig, latency_bound_s, pcm_chunks
     from emogs.viewer import ViewerState, render_view
-    from preprocess.audio_features import extract_audio_features
 
     tmp = Path(tempfile.mkdtemp(prefix="emogs_bench_stream_"))
     avatar, src, extractor = build(args, tmp)

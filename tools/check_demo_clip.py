@@ -21,9 +21,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from emogs.demo_actor.face_rig import eye_aspect  # noqa: E402
-from emogs.demo_actor.truth import load_truth, truth_statistics  # noqa: E402
-from preprocess.landmarks import LEFT_EYE, LIPS_INNER, LIPS_OUTER, RIGHT_EYE, FaceMeshDetector  # noqa: E402
+from demo_actor.face_rig import eye_aspect  # noqa: E402
+from demo_actor.truth import load_truth, truth_statistics  # noqa: E402
+from emogs.face.landmarks import FaceMeshDetector  # noqa: E402
+from emogs.face.topology import LEFT_EYE, LIPS_INNER, LIPS_OUTER, RIGHT_EYE  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

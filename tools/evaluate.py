@@ -50,8 +50,8 @@ def _crop_to_dataset(points: np.ndarray, ds) -> np.ndarray:
 
 def _detect_video(path: str, num_frames: int) -> np.ndarray:
     """MediaPipe landmarks [T,478,2] of the first `num_frames` frames of a video (NaN where no face)."""
+    from emogs.face.landmarks import FaceMeshDetector
     from emogs.io import iter_video_frames
-    from preprocess.landmarks import FaceMeshDetector
 
     out = np.full((num_frames, 478, 2), np.nan)
     with FaceMeshDetector(video_mode=True, max_faces=1) as det:
@@ -93,10 +93,10 @@ def heldout_eval(avatar, ds, audio_path: str, truth_path: str | None, truth_vide
     import torch
 
     from emogs import metrics
+    from emogs.audio.features import extract_audio_features
     from emogs.avatar.drive import DriveOptions, drive_conditions
+    from emogs.face.landmarks import FaceMeshDetector
     from emogs.io import read_audio
-    from preprocess.audio_features import extract_audio_features
-    from preprocess.landmarks import FaceMeshDetector
     from tools.render import extractor_name
 
     lm_rig = None
@@ -272,6 +272,7 @@ def emotion_metrics(avatar, ds, folder: Path | None = None, lip_frames: int = 8)
         import torch
 
         from emogs.emotion.au_mesh import LEFT_BROW, LEFT_EYE, RIGHT_BROW, RIGHT_EYE
+        from emogs.emotion.edit import EmotionalFrameConfig, EmotionalFrameGenerator
         from emogs.emotion.judge import EmotionJudge
         from emogs.emotion.metrics import (
             emotion_conditioned_eval,
@@ -282,9 +283,8 @@ def emotion_metrics(avatar, ds, folder: Path | None = None, lip_frames: int = 8)
             plot_va_circle,
         )
         from emogs.emotion.va_model import circle_targets
+        from emogs.face.landmarks import FaceMeshDetector
         from emogs.train.evaluate import frame_conditions
-        from preprocess.emotional_frames import EmotionalFrameConfig, EmotionalFrameGenerator
-        from preprocess.landmarks import FaceMeshDetector
 
         judge = EmotionJudge()
         base = frame_conditions(ds[0])
@@ -371,7 +371,7 @@ def targets_sheet(sample, rest_render, renders, res: dict, gen, path: Path) -> P
     target, its class and the judge's top class."""
     import cv2
 
-    from preprocess.emotional_frames import contact_sheet, face_box
+    from emogs.emotion.edit import contact_sheet, face_box
 
     real = (sample.image.numpy() * 255 + 0.5).astype(np.uint8)
     pts = sample.landmarks.numpy().astype(np.float64)

@@ -59,7 +59,7 @@ def _va_per_frame(args, num_frames: int, fps: float) -> np.ndarray | None:
 
 
 def extractor_name(recorded: str) -> str:
-    from preprocess.audio_features import runnable_extractor
+    from emogs.audio.features import runnable_extractor
 
     name = runnable_extractor(recorded)
     if name:
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_seconds:
         wav = wav[: int(args.max_seconds * 16000)]
     num_frames = max(1, int(round(len(wav) / 16000 * fps)))
-    from preprocess.audio_features import extract_audio_features
+    from emogs.audio.features import extract_audio_features
 
     feats, _info = extract_audio_features(wav, num_frames, fps, extractor_name(cfg.audio_extractor))
     if feats.shape[1] != cfg.audio_dim:

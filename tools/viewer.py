@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def extractor_name(recorded: str) -> str | None:
     """'whisper' / 'logmel' for the extractor recorded in the avatar, None if it cannot run here."""
-    from preprocess.audio_features import runnable_extractor
+    from emogs.audio.features import runnable_extractor
 
     return runnable_extractor(recorded)
 
@@ -48,7 +48,7 @@ def silence_features(extractor: str | None, fps: float, dim: int) -> np.ndarray 
     """[D] features of one second of silence with the avatar's extractor (None if unknown)."""
     if extractor is None:
         return None
-    from preprocess.audio_features import extract_audio_features
+    from emogs.audio.features import extract_audio_features
 
     feats, _ = extract_audio_features(np.zeros(16000, np.float32), max(1, int(fps)), fps, extractor)
     return feats[len(feats) // 2] if feats.shape[1] == dim else None
@@ -85,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"error: the avatar's audio extractor {cfg.audio_extractor!r} cannot run "
                              "here; new audio needs an avatar fitted on 'whisper' or 'logmel' features.")
     if args.audio:
+        from emogs.audio.features import extract_audio_features
         from emogs.io import read_audio
-        from preprocess.audio_features import extract_audio_features
 
         wav = read_audio(args.audio, 16000)
         n = max(1, int(round(len(wav) / 16000 * source.fps)))

@@ -122,7 +122,7 @@ def write_toy_dataset(root: str | Path, num_frames: int = 22, size: int = 64, au
     cv2.imwrite(str(root / "background.png"), bg[..., ::-1])
     np.save(root / "landmarks.npy", landmarks)
     np.save(root / "landmark_conf.npy", np.ones(T, np.float32))
-    from preprocess.landmarks import to_68  # noqa: PLC0415  (same mapping as the pipeline)
+    from emogs.face.landmarks import to_68  # noqa: PLC0415  (same mapping as the pipeline)
 
     np.save(root / "landmarks68.npy", to_68(landmarks))
     np.savez(root / "camera.npz", K=K, w2c=w2c, template=template, reproj_err=np.zeros(T, np.float32),

@@ -9,7 +9,8 @@ See docs/emotion.md. Modules:
   emonet      EmoNet architecture + loader (user weights)
   stylegan2   StyleGAN2 generator + loader (converted FFHQ state dicts)
   lef         g_LEF: V/A latent edit, lip-heatmap encoder E, LipExtract M_lip, losses
-The offline emotional-frame generator lives in preprocess/emotional_frames.py.
+  edit        EmotionalFrameGenerator: the offline lip-aligned emotional edit (its dataset stage:
+              preprocess/emotional_frames.py)
 """
 
 from .trajectory import VATrajectory, load_va_trajectory

@@ -18,95 +18,21 @@ from pathlib import Path
 
 import numpy as np
 
+from emogs.face import topology
+from emogs.face.topology import MOUTH, sorted_group
+
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "emotion"
 DEFAULT_TABLE = "au_to_mesh_pyfeat_v4.npz"
 
-# MediaPipe face-mesh index groups (from mediapipe's FACEMESH_* connection sets).
-LIPS = (
-    0,
-    13,
-    14,
-    17,
-    37,
-    39,
-    40,
-    61,
-    78,
-    80,
-    81,
-    82,
-    84,
-    87,
-    88,
-    91,
-    95,
-    146,
-    178,
-    181,
-    185,
-    191,
-    267,
-    269,
-    270,
-    291,
-    308,
-    310,
-    311,
-    312,
-    314,
-    317,
-    318,
-    321,
-    324,
-    375,
-    402,
-    405,
-    409,
-    415,
-)
-LEFT_EYE = (249, 263, 362, 373, 374, 380, 381, 382, 384, 385, 386, 387, 388, 390, 398, 466)
-RIGHT_EYE = (7, 33, 133, 144, 145, 153, 154, 155, 157, 158, 159, 160, 161, 163, 173, 246)
-LEFT_BROW = (276, 282, 283, 285, 293, 295, 296, 300, 334, 336)
-RIGHT_BROW = (46, 52, 53, 55, 63, 65, 66, 70, 105, 107)
-FACE_OVAL = (
-    10,
-    21,
-    54,
-    58,
-    67,
-    93,
-    103,
-    109,
-    127,
-    132,
-    136,
-    148,
-    149,
-    150,
-    152,
-    162,
-    172,
-    176,
-    234,
-    251,
-    284,
-    288,
-    297,
-    323,
-    332,
-    338,
-    356,
-    361,
-    365,
-    377,
-    378,
-    379,
-    389,
-    397,
-    400,
-    454,
-)
-IRISES = tuple(range(468, 478))
+# MediaPipe face-mesh index groups (emogs.face.topology), sorted: the order the AU -> mesh table's
+# displacements are summed in.
+LIPS = sorted_group(MOUTH)
+LEFT_EYE = sorted_group(topology.LEFT_EYE)
+RIGHT_EYE = sorted_group(topology.RIGHT_EYE)
+LEFT_BROW = sorted_group(topology.LEFT_BROW)
+RIGHT_BROW = sorted_group(topology.RIGHT_BROW)
+FACE_OVAL = sorted_group(topology.FACE_OVAL)
+IRISES = tuple(topology.IRISES)
 # Stable points for the similarity fit (outer eye corners, nose bridge/tip, face oval).
 _FIT_POINTS = (33, 133, 362, 263, 1, 4, 6, 168, 197, 195) + FACE_OVAL
 

@@ -2,7 +2,7 @@
 
     W (inverted frame) --EmoStyle-style edit--> W' = W + d(W, e)
     lip landmarks of I -> heatmaps H -> E(H) = z_l -> M_lip([z_l, W']) = d_l -> W'' = W' + d_l
-    StyleGAN2(W'') = I_E, whose lips match I; then seamless cloning (preprocess.emotional_frames).
+    StyleGAN2(W'') = I_E, whose lips match I; then seamless cloning (emogs.emotion.edit).
 
 Trained: E and M_lip (the generator and the V/A edit are frozen, loaded from user weights).
 Losses: lip landmark L2 (L_ll), lip-pixel L2 inside the lip mask (L_lp), ||d_l||^2 (L_reg),

@@ -119,7 +119,7 @@ def va_to_aus(va, names: Sequence[str] = VA_AU_NAMES, as_dict: bool = False):
     Args:
         va: [..., 2] valence, arousal in [-1, 1] (the radius is clipped to 1).
         names: AU names of the output columns; AUs the model does not set are 0
-            (e.g. pass `preprocess.action_units.AU_NAMES`).
+            (e.g. pass `emogs.face.action_units.AU_NAMES`).
         as_dict: for a single point ([2]) return {name: intensity}.
     Returns:
         np.ndarray [..., len(names)] float64, or a dict when `as_dict`.

@@ -5,7 +5,7 @@ Face Gaussians are sampled on a triangulation of it (plus a sparser shell around
 ears and forehead that the mesh does not cover); inside-mouth Gaussians fill a shallow slab
 behind the inner-lip ring; eyeball Gaussians fill each eye opening grown over the area the lids
 hide, a little behind the lids. Colours come from projecting the points into a training frame
-(for the eyeballs, a frame whose hidden eyeball is painted in: `preprocess.eye_layer`).
+(for the eyeballs, a frame whose hidden eyeball is painted in: `emogs.face.eye_layer`).
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ import math
 import numpy as np
 import torch
 
-from preprocess.eye_layer import LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR
+from emogs.face.topology import LEFT_EYE, LIPS_INNER, RIGHT_EYE
 
 from .gaussian_set import GaussianSet, mean_nn_distance
 
 # MediaPipe face mesh: the inner lip contour, in order around the mouth opening.
-INNER_LIP_RING = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191)
+INNER_LIP_RING = tuple(LIPS_INNER)
 NUM_MESH_POINTS = 478
 
 
@@ -114,7 +114,7 @@ def sample_eyeballs(
     hide most of it; it is what they uncover when they open wider than in the video."""
     t = _check_template(template)
     out = []
-    for k, contour in enumerate((RIGHT_EYE_CONTOUR, LEFT_EYE_CONTOUR)):
+    for k, contour in enumerate((RIGHT_EYE, LEFT_EYE)):
         c = t[list(contour)]
         n = num // 2 + (num % 2 if k == 0 else 0)
         ax = c[8, :2] - c[0, :2]  # corner to corner
@@ -211,7 +211,7 @@ def init_eye_gaussians(
     """Eyeball Gaussians (`sample_eyeballs`), flat discs facing the camera, `overlap` x the mean
     nearest-neighbour distance across and nearly opaque, so that together they are a solid layer (a
     hole would show whatever lies behind). Colours from `image` seen through `w2c`/`K` - pass a frame
-    with the hidden eyeball painted in (`preprocess.eye_layer.still_eyeballs`), since most of these
+    with the hidden eyeball painted in (`emogs.face.eye_layer.still_eyeballs`), since most of these
     points lie under the lids - else a light grey sclera."""
     rng = np.random.default_rng(seed)
     pts = torch.from_numpy(sample_eyeballs(template, num, rng)).float()

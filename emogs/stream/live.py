@@ -7,7 +7,7 @@
     for f in live.close(): ...
 
 Two stages, both chunk-size independent:
-1. `preprocess.audio_features.StreamingAudioFeatures` turns samples into one feature vector per
+1. `emogs.audio.streaming.StreamingAudioFeatures` turns samples into one feature vector per
    video frame as soon as the frame's audio (plus the STFT half window) has arrived;
 2. `FeatureWindowBuffer` emits frame t's [2W+1, D] window once frame t+W's vector exists.
 
@@ -60,7 +60,7 @@ class StreamFrame:
 def latency_bound_s(cfg: StreamConfig, chunk_samples: int = 0) -> float:
     """Upper bound of `StreamFrame.lookahead_s` for chunks of `chunk_samples` (the chunk granularity
     adds up to one chunk: a frame completed early in a chunk waits for the chunk's end)."""
-    from preprocess.audio_features import HOP, N_FFT
+    from emogs.audio.features import HOP, N_FFT
 
     base = cfg.window / cfg.fps + (N_FFT / 2 + 1.5 * HOP) / SAMPLE_RATE + 1.0 / SAMPLE_RATE
     if cfg.extractor == "whisper":
@@ -72,7 +72,7 @@ class LiveAudioFeatures:
     """Samples in, render-ready per-frame audio windows out (see the module docstring)."""
 
     def __init__(self, cfg: StreamConfig | None = None):
-        from preprocess.audio_features import StreamingAudioFeatures
+        from emogs.audio.streaming import StreamingAudioFeatures
 
         self.cfg = cfg or StreamConfig()
         self.features = StreamingAudioFeatures(

@@ -27,7 +27,7 @@ def frame_conditions(sample, use_va: bool = False) -> FrameConditions:
 
 def _detector():
     try:
-        from preprocess.landmarks import FaceMeshDetector
+        from emogs.face.landmarks import FaceMeshDetector
 
         return FaceMeshDetector(video_mode=False, max_faces=1), None
     except Exception as err:  # mediapipe missing or broken
@@ -192,7 +192,7 @@ def _dataset_audio(dataset, first_frame: int, num_frames: int) -> np.ndarray:
 
 def _aue(pred: np.ndarray, true: np.ndarray, w2c: np.ndarray) -> dict:
     try:
-        from preprocess.action_units import (
+        from emogs.face.action_units import (
             AU_NAMES,
             au_geometry_features,
             features_to_intensity,

@@ -198,7 +198,7 @@ class Trainer:
             return cam["template"].astype(np.float32)
 
     def _fresh_avatar(self) -> Avatar:
-        from preprocess.eye_layer import still_eyeballs
+        from emogs.face.eye_layer import still_eyeballs
 
         t0 = int(self.dataset.frame_indices[0])
         img = (self.dataset.image(t0).numpy() * 255).astype(np.uint8)

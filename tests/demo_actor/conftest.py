@@ -3,21 +3,21 @@ import pytest
 
 @pytest.fixture(scope="session")
 def portrait256():
-    from emogs.demo_actor.actor import load_portrait
+    from demo_actor.actor import load_portrait
 
     return load_portrait(None, 256)
 
 
 @pytest.fixture(scope="session")
 def hopper256():
-    from emogs.demo_actor.actor import load_portrait
+    from demo_actor.actor import load_portrait
 
     return load_portrait("hopper", 256)
 
 
 @pytest.fixture(scope="session")
 def detector():
-    from preprocess.landmarks import FaceMeshDetector
+    from emogs.face.landmarks import FaceMeshDetector
 
     det = FaceMeshDetector(video_mode=False, max_faces=1)
     yield det

@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from emogs.demo_actor.truth import load_truth, truth_statistics
-from preprocess.landmarks import LIPS_INNER, LIPS_OUTER
+from demo_actor.truth import load_truth, truth_statistics
+from emogs.face.topology import LIPS_INNER, LIPS_OUTER
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ASSETS = os.path.join(ROOT, "assets", "demo")

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from emogs.demo_actor.truth import load_truth
+from demo_actor.truth import load_truth
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")

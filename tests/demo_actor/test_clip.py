@@ -1,5 +1,5 @@
 """End to end: a short generated clip (256 px) checked against its own ground truth and the
-project's landmark detector (preprocess/landmarks.py)."""
+project's landmark detector (emogs/face/landmarks.py)."""
 
 import json
 import os
@@ -8,12 +8,12 @@ import shutil
 import numpy as np
 import pytest
 
-from emogs.demo_actor.actor import ActorConfig, DemoActor, iter_frames, make_clip, plan
-from emogs.demo_actor.face_rig import eye_aspect
-from emogs.demo_actor.sheet import contact_sheet, pick_frames
-from emogs.demo_actor.truth import load_truth, truth_statistics
-from emogs.demo_actor.video import read_clip
-from preprocess.landmarks import LEFT_EYE, LIPS_INNER, LIPS_OUTER, RIGHT_EYE
+from demo_actor.actor import ActorConfig, DemoActor, iter_frames, make_clip, plan
+from demo_actor.face_rig import eye_aspect
+from demo_actor.sheet import contact_sheet, pick_frames
+from demo_actor.truth import load_truth, truth_statistics
+from demo_actor.video import read_clip
+from emogs.face.topology import LEFT_EYE, LIPS_INNER, LIPS_OUTER, RIGHT_EYE
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 
@@ -23,7 +23,7 @@ CFG = dict(size=256, fps=25, seed=5, blink_mean_interval=1.6)
 
 @pytest.fixture(scope="module")
 def speech():
-    from emogs.demo_actor.speech import synthesize
+    from emogs.audio.tts import synthesize
 
     return synthesize(TEXT, voice="en-us+f3", rate=165)
 

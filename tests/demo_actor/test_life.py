@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from emogs.demo_actor.life import (
+from demo_actor.life import (
     EmotionSegment,
     blink_track,
     emotion_tracks,

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from emogs.demo_actor.actor import DemoActor
-from emogs.demo_actor.face_rig import Expression, eye_aspect
-from emogs.demo_actor.pose import Pose, rotation_matrix, rotvec
-from emogs.demo_actor.warp import apply_similarity, similarity, transform_points
-from preprocess.landmarks import LEFT_EYE, LIPS_INNER, RIGHT_EYE
+from demo_actor.actor import DemoActor
+from demo_actor.face_rig import Expression, eye_aspect
+from demo_actor.pose import Pose, rotation_matrix, rotvec
+from demo_actor.warp import apply_similarity, similarity, transform_points
+from emogs.face.topology import LEFT_EYE, LIPS_INNER, RIGHT_EYE
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ import shutil
 import numpy as np
 import pytest
 
-from emogs.demo_actor import speech as sp
-from emogs.demo_actor.visemes import VISEME_ID, VISEMES, mouth_tracks, phone_to_viseme
+from demo_actor.visemes import VISEME_ID, VISEMES, mouth_tracks, phone_to_viseme
+from emogs.audio import tts as sp
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 

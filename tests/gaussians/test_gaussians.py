@@ -131,7 +131,7 @@ def test_colors_from_projection():
 def _template_with_eyes():
     """`_template` with two almond eye contours (y grows downwards, as in MediaPipe: the upper lid
     has the smaller y), 28 mm wide, on the plane z = -0.04, and their irises."""
-    from preprocess.eye_layer import IRIS_GROUPS, LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR
+    from emogs.face.eye_layer import IRIS_GROUPS, LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR
 
     t = _template().astype(np.float64)
     eyes = ((RIGHT_EYE_CONTOUR, -0.04, IRIS_GROUPS[0]), (LEFT_EYE_CONTOUR, 0.04, IRIS_GROUPS[1]))

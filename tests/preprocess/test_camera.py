@@ -3,7 +3,8 @@ import pytest
 import skimage.data
 import torch
 
-from preprocess import landmarks as L
+from emogs.face import landmarks as L
+from emogs.face import topology as topo
 from preprocess.camera import _rodrigues, fit_camera, initial_template, rotation_angles
 
 S = 512
@@ -35,7 +36,7 @@ def _rel_angle_err(Ra, Rb):
 
 def test_template_frame(template):
     assert np.abs(template).max() <= 0.15
-    assert template[L.LEFT_EYE, 0].mean() > template[L.RIGHT_EYE, 0].mean()  # x: to the image right
+    assert template[topo.LEFT_EYE, 0].mean() > template[topo.RIGHT_EYE, 0].mean()  # x: to the image right
     assert template[152, 1] > template[10, 1]  # y: chin below forehead
     assert template[1, 2] < template[234, 2]  # z: nose tip nearer the camera than the cheek side
     assert abs(np.linalg.norm(template[263] - template[33]) - 0.09) < 1e-6
@@ -66,7 +67,8 @@ def test_robust_to_expression(template):
     rv = np.zeros((T, 3))
     tv = np.tile([0.0, 0.0, 0.7], (T, 1))
     lm, R = _render(template, rv, tv, 1400.0, noise=0.2)
-    moving = np.array(sorted(set(L.MOUTH) | set(L.LEFT_BROW) | set(L.RIGHT_BROW) | {152, 148, 377, 176, 400}))
+    moving = np.array(sorted(set(topo.MOUTH) | set(topo.LEFT_BROW) | set(topo.RIGHT_BROW)
+                             | {152, 148, 377, 176, 400}))
     opening = 25.0 * (np.sin(np.linspace(0, 6 * np.pi, T)) > 0)  # the mouth opens / closes abruptly
     lm[:, moving, 1] += opening[:, None]
     fit = fit_camera(lm, np.ones(T), S)

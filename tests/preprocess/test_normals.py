@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from face_samples import astronaut, detect, mouth_series
 
-from preprocess.landmarks import FACE_OVAL, LEFT_EYE, LIPS_INNER, RIGHT_EYE
-from preprocess.mesh_topology import boundary_edges, face_triangles, tessellation_edges
+from emogs.face.mesh_topology import boundary_edges, face_triangles, tessellation_edges
+from emogs.face.topology import FACE_OVAL, LEFT_EYE, LIPS_INNER, RIGHT_EYE
 from preprocess.normals import (
     FaceNormalRenderer,
     NormalEstimator,

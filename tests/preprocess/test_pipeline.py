@@ -339,7 +339,7 @@ def test_real_frames_get_valence_arousal_by_default(dataset):
 
 
 def test_aus_store_the_person_baseline(dataset):
-    from preprocess.action_units import AUBaseline, estimate_aus_single
+    from emogs.face.action_units import AUBaseline, estimate_aus_single
 
     _, root, manifest, _ = dataset
     base = manifest["aus"]["baseline"]

@@ -49,7 +49,7 @@ def test_real_judge_on_astronaut(tmp_path):
     import cv2
     from skimage import data
 
-    from preprocess.landmarks import FaceMeshDetector
+    from emogs.face.landmarks import FaceMeshDetector
 
     img = cv2.resize(data.astronaut()[20:240, 125:345], (256, 256))
     pts = FaceMeshDetector(video_mode=False, max_faces=1)(img)[0].points

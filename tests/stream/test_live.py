@@ -4,6 +4,7 @@ import threading
 import numpy as np
 import pytest
 
+from emogs.audio.features import extract_audio_features
 from emogs.avatar.drive import audio_windows
 from emogs.stream import (
     LatestFrame,
@@ -13,7 +14,6 @@ from emogs.stream import (
     latency_bound_s,
     pcm_chunks,
 )
-from preprocess.audio_features import extract_audio_features
 
 
 def _speechlike(seconds, sr=16000, seed=0):

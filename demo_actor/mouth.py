@@ -20,7 +20,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from preprocess.landmarks import LIPS_INNER
+from emogs.face.topology import LIPS_INNER
 
 _SS = 4  # super-sampling for coverage masks
 TEETH_RGB = np.array([234.0, 224.0, 202.0])

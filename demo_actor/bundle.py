@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import os
 
+from emogs.audio.tts import concatenate, synthesize
+
 from .actor import ActorConfig, load_portrait, make_clip
 from .sheet import contact_sheet, mouth_sheet, pick_frames, viseme_frames
-from .speech import concatenate, synthesize
 from .truth import load_truth, truth_statistics
 from .video import read_frames
 

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from scipy.spatial import Delaunay
 
-from preprocess.landmarks import FACE_OVAL, LEFT_EYE, LIPS_INNER, RIGHT_EYE
+from emogs.face.topology import FACE_OVAL, LEFT_EYE, LIPS_INNER, RIGHT_EYE
 
 HOLES = {"mouth": LIPS_INNER, "right_eye": RIGHT_EYE, "left_eye": LEFT_EYE}
 _SUB = 16  # fillPoly sub-pixel precision (shift = 4 bits)
@@ -160,7 +160,7 @@ class PosedMeshWarp:
     """
 
     def __init__(self, base: PiecewiseAffineWarp):
-        from preprocess.mesh_topology import face_triangles as closed_face
+        from emogs.face.mesh_topology import face_triangles as closed_face
 
         n = 478
         mouth_c = n

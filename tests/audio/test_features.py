@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
-from preprocess.audio_features import (
-    StreamingAudioFeatures,
+from emogs.audio.features import (
     extract_audio_features,
     frames_to_video_rate,
     import_audio_features,
     log_mel_spectrogram,
 )
+from emogs.audio.streaming import StreamingAudioFeatures
 
 SR = 16000
 
@@ -122,7 +122,7 @@ def test_logmel_matches_a_direct_stft():
     # frame 10 directly: samples centred on 1600
     win = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(400) / 400)
     spec = np.abs(np.fft.rfft(wav[1400:1800] * win)) ** 2
-    from preprocess.audio_features import mel_filterbank
+    from emogs.audio.features import mel_filterbank
 
     ref = np.log10(np.maximum(mel_filterbank() @ spec, 1e-10))
     np.testing.assert_allclose(mel[10], ref, rtol=1e-4, atol=1e-4)
@@ -178,7 +178,7 @@ def _has_whisper() -> bool:
     try:
         import ctranslate2  # noqa: F401
 
-        from preprocess.audio_features import whisper_model_dir
+        from emogs.audio.features import whisper_model_dir
 
         whisper_model_dir()
         return True
@@ -221,7 +221,7 @@ def test_whisper_streaming_close_to_offline(speech):
 
 def test_whisper_windows_are_stitched_away_from_their_edges(monkeypatch):
     """Long audio: each 50 Hz frame comes from a window where it is >= 5 s from an inner edge."""
-    import preprocess.audio_features as af
+    import emogs.audio.features as af
 
     calls = []
 

@@ -20,10 +20,9 @@ from collections import defaultdict, deque
 
 import numpy as np
 
-# eye loops ordered along the contour (same as preprocess.landmarks.RIGHT_EYE / LEFT_EYE)
-_RIGHT_EYE = [33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246]
-_LEFT_EYE = [263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466]
-RIGHT_IRIS_CENTRE, LEFT_IRIS_CENTRE = 468, 473
+from .topology import LEFT_EYE, LEFT_IRIS, RIGHT_EYE, RIGHT_IRIS
+
+RIGHT_IRIS_CENTRE, LEFT_IRIS_CENTRE = RIGHT_IRIS[0], LEFT_IRIS[0]
 
 
 def tessellation_edges() -> np.ndarray:
@@ -100,7 +99,7 @@ def face_triangles(fill_eyes: bool = True) -> np.ndarray:
         if not all(count[tuple(sorted(e))] >= 3 for e in ((t[0], t[1]), (t[0], t[2]), (t[1], t[2])))
     ]
     if fill_eyes:
-        for loop, centre in ((_RIGHT_EYE, RIGHT_IRIS_CENTRE), (_LEFT_EYE, LEFT_IRIS_CENTRE)):
+        for loop, centre in ((RIGHT_EYE, RIGHT_IRIS_CENTRE), (LEFT_EYE, LEFT_IRIS_CENTRE)):
             for k in range(len(loop)):
                 tris.append((loop[k], loop[(k + 1) % len(loop)], centre))
     return _orient(tris)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from preprocess.landmarks import FACE_OVAL, LIPS_INNER
+from emogs.face.topology import FACE_OVAL, LIPS_INNER
 
 
 def rotation_matrix(pitch_deg: float, yaw_deg: float, roll_deg: float) -> np.ndarray:
@@ -123,7 +123,7 @@ def shading_ratio(mesh: np.ndarray, r: np.ndarray, size: tuple[int, int], scale:
     """
     import cv2
 
-    from preprocess.mesh_topology import face_triangles
+    from emogs.face.mesh_topology import face_triangles
     from preprocess.normals import rasterize_attributes, vertex_normals
 
     tris = face_triangles(True)

@@ -11,7 +11,7 @@ The 478 -> 68 mapping `MP478_TO_68` was derived, not copied: dlib's 68-point pre
 `skimage.data.astronaut()` (original and mirrored, rotated by -10/0/+10 degrees, scaled by
 0.8/1.0/1.3); for every dlib point we picked the mesh vertex (of the 468 non-iris vertices) with the
 smallest mean distance over the 18 images. Mean error of the mapping vs dlib on those images:
-1.66 px on a face ~180 px wide (checked again in tests/preprocess/test_landmarks.py). Jaw points
+1.66 px on a face ~180 px wide (checked again in tests/face/test_landmarks.py). Jaw points
 (0-16) are the least stable (dlib's jaw follows the visible contour, the mesh's is fixed on the
 skin), eyes and lips the most (< 1.5 px).
 """
@@ -25,30 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-NUM_POINTS = 478
-
-# ---------------------------------------------------------------------------------------------
-# Index constants (MediaPipe face-mesh topology). Loops are ordered along the contour so they can be
-# used directly as polygons; the sets equal mediapipe's FACEMESH_* connection sets (tested).
-# ---------------------------------------------------------------------------------------------
-LIPS_OUTER = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185]
-LIPS_INNER = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191]
-RIGHT_EYE = [33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246]
-LEFT_EYE = [263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466]
-RIGHT_BROW = [70, 63, 105, 66, 107, 55, 65, 52, 53, 46]  # upper edge (outer -> inner), then lower
-LEFT_BROW = [300, 293, 334, 296, 336, 285, 295, 282, 283, 276]
-RIGHT_IRIS = [468, 469, 470, 471, 472]  # centre first, then the ring
-LEFT_IRIS = [473, 474, 475, 476, 477]
-FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
-             152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
-NOSE = [1, 2, 4, 5, 6, 19, 45, 48, 64, 94, 97, 98, 115, 168, 195, 197, 220, 275, 278, 294, 326, 327,
-        344, 440]
-MOUTH = sorted(set(LIPS_OUTER) | set(LIPS_INNER))
-# Points that move little with expression (forehead, nose bridge, eye corners, upper face oval):
-# used for the rigid head pose (preprocess/camera.py).
-RIGID = sorted({10, 338, 297, 332, 109, 67, 103, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1,
-                33, 133, 263, 362, 130, 359, 226, 446, 127, 356, 234, 454, 162, 389, 21, 251,
-                54, 284, 193, 417, 122, 351, 245, 465})
+from .topology import LEFT_EYE, LEFT_IRIS, MOUTH, NUM_POINTS, RIGHT_EYE, RIGHT_IRIS
 
 # dlib / iBUG-68 index -> MediaPipe vertex (see the module docstring for how it was derived).
 MP478_TO_68 = np.array([

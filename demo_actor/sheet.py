@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from preprocess.landmarks import LEFT_EYE, LIPS_INNER, LIPS_OUTER, RIGHT_EYE
+from emogs.face.topology import LEFT_EYE, LIPS_INNER, LIPS_OUTER, RIGHT_EYE
 
 
 def pick_frames(truth: dict, n: int = 8) -> list[int]:

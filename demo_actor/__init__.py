@@ -3,17 +3,18 @@
 Used to make the bundled clip in ``assets/demo/`` (``tools/make_demo_video.py --bundle``). See
 docs/demo_actor.md.
 
-    from emogs.demo_actor import synthesize, load_portrait, make_clip, ActorConfig
+    from demo_actor import synthesize, load_portrait, make_clip, ActorConfig
     speech = synthesize("Hello there.", voice="en-us+f3")
     make_clip(speech, "/tmp/clip", "hello", ActorConfig(size=512))
 """
+
+from emogs.audio.tts import Phone, Speech, align_wav, concatenate, synthesize, write_wav
 
 from .actor import PORTRAITS, ActorConfig, DemoActor, Portrait, load_portrait, make_clip, plan
 from .bundle import make_bundle
 from .face_rig import Expression, FaceRig, eye_aspect
 from .life import EmotionSegment
 from .pose import Pose
-from .speech import Phone, Speech, align_wav, concatenate, synthesize, write_wav
 from .truth import load_truth, truth_statistics
 from .video import ClipWriter, read_clip
 from .visemes import VISEMES, mouth_tracks, phone_to_viseme

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import skimage.data
 
-from preprocess import landmarks as L
+from emogs.face import landmarks as L
+from emogs.face import topology as topo
 
 
 @pytest.fixture(scope="module")
@@ -24,16 +25,16 @@ def test_index_constants_match_mediapipe_topology():
     def idx(conn):
         return {i for e in conn for i in e}
 
-    assert set(L.LIPS_OUTER) | set(L.LIPS_INNER) == idx(c.FACEMESH_LIPS)
-    assert set(L.LEFT_EYE) == idx(c.FACEMESH_LEFT_EYE) and set(L.RIGHT_EYE) == idx(c.FACEMESH_RIGHT_EYE)
-    assert set(L.LEFT_BROW) == idx(c.FACEMESH_LEFT_EYEBROW)
-    assert set(L.RIGHT_BROW) == idx(c.FACEMESH_RIGHT_EYEBROW)
-    assert set(L.LEFT_IRIS[1:]) == idx(c.FACEMESH_LEFT_IRIS)
-    assert set(L.RIGHT_IRIS[1:]) == idx(c.FACEMESH_RIGHT_IRIS)
-    assert set(L.FACE_OVAL) == idx(c.FACEMESH_FACE_OVAL) and set(L.NOSE) == idx(c.FACEMESH_NOSE)
+    assert set(topo.LIPS_OUTER) | set(topo.LIPS_INNER) == idx(c.FACEMESH_LIPS)
+    assert set(topo.LEFT_EYE) == idx(c.FACEMESH_LEFT_EYE) and set(topo.RIGHT_EYE) == idx(c.FACEMESH_RIGHT_EYE)
+    assert set(topo.LEFT_BROW) == idx(c.FACEMESH_LEFT_EYEBROW)
+    assert set(topo.RIGHT_BROW) == idx(c.FACEMESH_RIGHT_EYEBROW)
+    assert set(topo.LEFT_IRIS[1:]) == idx(c.FACEMESH_LEFT_IRIS)
+    assert set(topo.RIGHT_IRIS[1:]) == idx(c.FACEMESH_RIGHT_IRIS)
+    assert set(topo.FACE_OVAL) == idx(c.FACEMESH_FACE_OVAL) and set(topo.NOSE) == idx(c.FACEMESH_NOSE)
     # loops are ordered: consecutive points are mesh edges
     edges = {frozenset(e) for e in c.FACEMESH_TESSELATION} | {frozenset(e) for e in c.FACEMESH_CONTOURS}
-    for loop in (L.LIPS_OUTER, L.LIPS_INNER, L.LEFT_EYE, L.RIGHT_EYE, L.FACE_OVAL):
+    for loop in (topo.LIPS_OUTER, topo.LIPS_INNER, topo.LEFT_EYE, topo.RIGHT_EYE, topo.FACE_OVAL):
         assert all(frozenset((a, b)) in edges for a, b in zip(loop, loop[1:] + loop[:1]))
 
 
@@ -44,11 +45,11 @@ def test_detector_on_real_portrait(mesh, astronaut):
     x0, y0, x1, y1 = mesh.bbox
     assert 150 < x0 < x1 < 300 and 40 < y0 < y1 < 220  # the astronaut's face
     # person's left eye is on the image right; lips below the nose below the eyes
-    assert p[L.LEFT_EYE, 0].mean() > p[L.RIGHT_EYE, 0].mean()
-    assert p[L.LEFT_EYE, 1].mean() < p[1, 1] < p[L.LIPS_OUTER, 1].mean()
+    assert p[topo.LEFT_EYE, 0].mean() > p[topo.RIGHT_EYE, 0].mean()
+    assert p[topo.LEFT_EYE, 1].mean() < p[1, 1] < p[topo.LIPS_OUTER, 1].mean()
     # iris centre inside its eye contour's box
-    eye = p[L.LEFT_EYE, :2]
-    assert (eye.min(0) < p[L.LEFT_IRIS[0], :2]).all() and (p[L.LEFT_IRIS[0], :2] < eye.max(0)).all()
+    eye = p[topo.LEFT_EYE, :2]
+    assert (eye.min(0) < p[topo.LEFT_IRIS[0], :2]).all() and (p[topo.LEFT_IRIS[0], :2] < eye.max(0)).all()
 
 
 def test_to_68_matches_dlib(astronaut):
@@ -100,11 +101,11 @@ def test_smoothing_removes_jitter_without_lagging_the_mouth():
     base = rng.uniform(100, 300, (478, 3)).astype(np.float32)
     base[:, 0] = np.linspace(100, 300, 478)  # face ~200 px wide
     clean = np.repeat(base[None], T, 0)
-    mouth = np.array(L.MOUTH)
+    mouth = np.array(topo.MOUTH)
     clean[50:, mouth, 1] += 15.0  # the mouth opens in one frame
     noisy = clean + rng.normal(0, 1.0, clean.shape).astype(np.float32)
     sm = L.smooth_landmarks(noisy, fps)
-    oval = np.array(L.FACE_OVAL)
+    oval = np.array(topo.FACE_OVAL)
     assert np.std(sm[:40, oval] - clean[:40, oval]) < 0.5 * np.std(noisy[:40, oval] - clean[:40, oval])
     # within 2 frames of the jump the lips are > 80% of the way (no lag)
     jump = (sm[52, mouth, 1] - clean[40, mouth, 1]).mean()

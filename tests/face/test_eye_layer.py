@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from preprocess.eye_layer import LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR, composite_eyes, opening_mask
+from emogs.face.eye_layer import LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR, composite_eyes, opening_mask
 
 SKIN, SCLERA, IRIS, LASH = (200, 160, 140), (235, 232, 228), (90, 60, 40), (40, 30, 30)
 CENTRE, HALF_W, HALF_H, IRIS_R = np.array([200.0, 250.0]), 40.0, 14.0, 21.0
@@ -105,7 +105,7 @@ def test_lid_shadow_darkens_only_near_the_new_lid(eye):
 def test_still_eyeballs_paint_the_eyeball_the_lids_hide(eye):
     """The frame with the lids taken away: above the opening, sclera beside the iris and iris above
     it (not skin or lashes); the seen eyeball and everything outside the eye boxes unchanged."""
-    from preprocess.eye_layer import still_eyeballs
+    from emogs.face.eye_layer import still_eyeballs
 
     img, pts = eye
     out = still_eyeballs(img, pts, shadow=0.0)
@@ -132,7 +132,7 @@ def test_still_eyeballs_paint_the_eyeball_the_lids_hide(eye):
 def test_still_eyeballs_shade_the_eyeball_deeper_under_the_lids(eye):
     """With the lids' shadow: the painted sclera keeps its hue and darkens with the distance from the
     opening (1 - 0.5 (1 - exp(-d / 0.1 eye width))); the seen eyeball is not shaded."""
-    from preprocess.eye_layer import still_eyeballs
+    from emogs.face.eye_layer import still_eyeballs
 
     img, pts = eye
     plain, shaded = still_eyeballs(img, pts, shadow=0.0), still_eyeballs(img, pts, shadow=0.5)

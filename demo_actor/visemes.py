@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .speech import Phone
+from emogs.audio.tts import Phone
 
 VISEMES = ["sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "ih", "oh", "ou"]
 VISEME_ID = {name: i for i, name in enumerate(VISEMES)}

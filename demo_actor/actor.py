@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 import cv2
 import numpy as np
 
+from emogs.audio.tts import Speech, write_wav
+
 from .face_rig import Expression, FaceRig
 from .life import (
     EmotionSegment,
@@ -31,7 +33,6 @@ from .life import (
 )
 from .mouth import draw_mouth
 from .pose import HeadPoser, Pose, rotvec, shading_ratio
-from .speech import Speech, write_wav
 from .truth import write_truth
 from .video import ClipWriter
 from .visemes import VISEMES, mouth_tracks
@@ -103,7 +104,7 @@ def load_portrait(photo: str | np.ndarray | None = None, size: int = 512,
     """Read ``photo`` (path, RGB array, a name in ``PORTRAITS``, or None = "astronaut"), crop a
     face-centred square of side ``face_scale`` x face size, resize to ``size``, and detect the
     neutral mesh on it."""
-    from preprocess.landmarks import FaceMeshDetector
+    from emogs.face.landmarks import FaceMeshDetector
 
     if photo is None or (isinstance(photo, str) and photo in PORTRAITS):
         loader, source = PORTRAITS[photo or "astronaut"]

@@ -23,10 +23,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .topology import LEFT_EYE, LEFT_IRIS, RIGHT_EYE, RIGHT_IRIS
+
 # closed eye contours, MediaPipe face-mesh indices: corner, lower lid, other corner, upper lid
-RIGHT_EYE_CONTOUR = (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246)
-LEFT_EYE_CONTOUR = (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466)
-IRIS_GROUPS = (tuple(range(468, 473)), tuple(range(473, 478)))  # centre + 4 ring points each
+RIGHT_EYE_CONTOUR = tuple(RIGHT_EYE)  # the eye openings, ordered along the contour
+LEFT_EYE_CONTOUR = tuple(LEFT_EYE)
+IRIS_GROUPS = (tuple(RIGHT_IRIS), tuple(LEFT_IRIS))  # centre + 4 ring points each
 _SUB = 4  # sub-pixel bits of cv2.fillPoly (anti-aliased masks)
 
 

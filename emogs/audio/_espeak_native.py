@@ -1,6 +1,6 @@
 """espeak-ng's C library through ctypes: one utterance -> int16 PCM + phoneme start samples.
 
-Kept free of package imports (only numpy) because :func:`emogs.demo_actor.speech.synthesize`
+Kept free of package imports (only numpy) because :func:`emogs.audio.tts.synthesize`
 runs it as a script in a fresh process for every utterance (libespeak-ng keeps state between
 calls, which makes repeated in-process synthesis drift by a few samples).
 

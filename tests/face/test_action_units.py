@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from face_samples import closed_eyes, mouth_series
 
-from preprocess.action_units import (
+from emogs.face.action_units import (
     AU_NAMES,
     AUBaseline,
     au_geometry_features,

@@ -17,9 +17,19 @@ def astronaut() -> np.ndarray:
 
 @functools.cache
 def _detector():
-    from preprocess.landmarks import FaceMeshDetector
+    from emogs.face.landmarks import FaceMeshDetector
 
     return FaceMeshDetector(video_mode=False, max_faces=1)
+
+
+@functools.cache
+def face_512() -> tuple[np.ndarray, np.ndarray, object]:
+    """The astronaut portrait cropped around the face to a 512 frame: (crop [512, 512, 3] uint8,
+    its mesh points [478, 3] float64, the detector)."""
+    import cv2
+
+    crop = cv2.resize(astronaut()[20:240, 125:345], (512, 512), interpolation=cv2.INTER_CUBIC)
+    return crop, detect(crop).astype(np.float64), _detector()
 
 
 def detect(rgb: np.ndarray) -> np.ndarray:
@@ -58,7 +68,7 @@ def close_eyes(rgb: np.ndarray, pts: np.ndarray) -> np.ndarray:
     """Paint both eye openings with the skin just above the eyes (a closed lid)."""
     import cv2
 
-    from preprocess.landmarks import LEFT_EYE, RIGHT_EYE
+    from emogs.face.topology import LEFT_EYE, RIGHT_EYE
 
     out = rgb.copy()
     for loop, lid in ((RIGHT_EYE, 159), (LEFT_EYE, 386)):

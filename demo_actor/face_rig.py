@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from preprocess.landmarks import FACE_OVAL, LEFT_BROW, LEFT_EYE, LIPS_INNER, LIPS_OUTER, RIGHT_BROW, RIGHT_EYE
+from emogs.face.topology import FACE_OVAL, LEFT_BROW, LEFT_EYE, LIPS_INNER, LIPS_OUTER, RIGHT_BROW, RIGHT_EYE
 
 
 @dataclass(frozen=True)
