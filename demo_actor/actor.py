@@ -168,6 +168,14 @@ class DemoActor:
         return soften_seams(remap(img, mx, my), mx, my), posed[:478].astype(np.float32)
 
 
+def mouth_gap(landmarks: np.ndarray, pose: Pose) -> float:
+    """Inner-lip gap (px) in the frame: vertex 13 -> 14 along the head's own down axis (its image
+    projection), so a sideways offset of the two vertices does not count; < 0 = the lips overlap."""
+    down = pose.matrix()[:2, 1]
+    down = down / max(float(np.linalg.norm(down)), 1e-9)
+    return float((landmarks[14, :2] - landmarks[13, :2]) @ down)
+
+
 def soften_seams(img: np.ndarray, map_x: np.ndarray, map_y: np.ndarray, jump_px: float = 1.5) -> np.ndarray:
     """Anti-alias occlusion edges: where the backward map jumps by more than ``jump_px`` between
     neighbouring pixels (a silhouette, e.g. the nose over the far cheek), use a 3x3 box blur."""
@@ -279,7 +287,7 @@ def make_clip(speech: Speech, out_dir: str, name: str = "demo", config: ActorCon
             a, b = perf.audio_range[k]
             wr.add_frame(rgb, perf.audio[a:b])
             landmarks[k] = lm
-            gaps[k] = np.linalg.norm(lm[14, :2] - lm[13, :2]) * np.sign(lm[14, 1] - lm[13, 1] + 1e-9)
+            gaps[k] = mouth_gap(lm, perf.poses[k])
     os.replace(tmp, mp4)
     if write_audio_wav:
         write_wav(os.path.join(out_dir, f"{name}.wav"), perf.audio, speech.sample_rate)

@@ -172,10 +172,10 @@ class FaceRig:
         return np.stack([dx, dy], 1)
 
     def _photo_gap(self, x: np.ndarray) -> np.ndarray:
-        """The photo's inner-lip gap (px) at columns ``x`` [N] (0 outside the mouth)."""
+        """The photo's inner-lip gap (px, < 0 where the lips overlap) at columns ``x`` [N] (0 outside)."""
         g = np.interp(x, *self._inner_lo) - np.interp(x, *self._inner_up)
         inside = (x > self.c_right[0]) & (x < self.c_left[0])
-        return np.where(inside, np.maximum(g, 0.0), 0.0)
+        return np.where(inside, g, 0.0)
 
     def rest_displacement(self, xy: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
         """[N, 2]: photo -> neutral rest (lips closed along their mid-line, the grin removed)."""
@@ -206,7 +206,7 @@ class FaceRig:
         off = np.zeros(478)
         inner = np.array(LIPS_INNER)
         g = self._photo_gap(self.p0[inner, 0])
-        k = np.minimum(0.04 * self.hw, 0.3 * g)
+        k = np.clip(0.3 * g, 0.0, 0.04 * self.hw)
         off[inner] = np.where(self.lip_labels[inner] == 2, -k, np.where(self.lip_labels[inner] == 1, k, 0.0))
         return off
 

@@ -9,7 +9,7 @@ npz keys (T = frames, all per-frame arrays share that first dimension):
 | viseme | int64 [T] | viseme id of the phone sounding at the frame centre |
 | viseme_names | str [15] | id -> name |
 | mouth_open / mouth_width / mouth_round | float32 [T] | rig parameters (open: 0 closed .. 1 widest) |
-| mouth_gap_px | float32 [T] | inner-lip gap at the lip centre in the frame (vertex 14 - 13; 0 = closed) |
+| mouth_gap_px | float32 [T] | inner-lip gap in the frame: 13 -> 14 along the head's down axis (0 = closed) |
 | mouth_press | float32 [T] | bilabial press in [0, 1] |
 | smile | float32 [T] | rig smile (0 = neutral rest; from positive valence) |
 | au45 | float32 [T] | blink, OpenFace scale 0..5 (5 = fully closed) |
