@@ -196,36 +196,3 @@ class PosedMeshWarp:
 def remap(image: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
     """Bilinear backward warp of ``image`` [H, W, C] (edges reflected)."""
     return cv2.remap(image, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-
-
-def similarity(angle_deg: float, tx: float, ty: float, scale: float,
-               centre: tuple[float, float]) -> np.ndarray:
-    """[2, 3] forward similarity in pixel coordinates (centres at i + 0.5).
-
-    Rotates by ``angle_deg`` and scales about ``centre``, then shifts by (tx, ty).
-    """
-    a = np.deg2rad(angle_deg)
-    c, s = scale * np.cos(a), scale * np.sin(a)
-    r = np.array([[c, -s], [s, c]])
-    cx, cy = centre
-    t = np.array([cx, cy]) - r @ np.array([cx, cy]) + np.array([tx, ty])
-    return np.concatenate([r, t[:, None]], 1)
-
-
-def apply_similarity(image: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """Warp the whole image by the forward similarity ``m`` [2, 3] (pixel-centre convention)."""
-    h, w = image.shape[:2]
-    # convert to cv2's index convention: x_idx = x - 0.5
-    shift = np.array([[1, 0, -0.5], [0, 1, -0.5], [0, 0, 1]])
-    unshift = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]])
-    mm = (shift @ np.vstack([m, [0, 0, 1]]) @ unshift)[:2]
-    return cv2.warpAffine(image, mm, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-
-
-def transform_points(points: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """Apply the similarity ``m`` [2, 3] to points [N, 2+] (z scaled by the similarity's scale)."""
-    out = np.array(points, np.float64, copy=True)
-    out[:, :2] = points[:, :2] @ m[:, :2].T + m[:, 2]
-    if out.shape[1] > 2:
-        out[:, 2] *= np.sqrt(abs(np.linalg.det(m[:, :2])))
-    return out

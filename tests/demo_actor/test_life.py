@@ -7,7 +7,6 @@ from demo_actor.life import (
     emotion_tracks,
     expression_from_va,
     frame_times,
-    head_motion,
     head_pose_tracks,
 )
 
@@ -24,13 +23,6 @@ def test_blinks_are_seeded_spaced_and_fully_close():
     assert b1.min() == 0.0 and (b1 > 0.5).mean() < 0.1
     with pytest.raises(ValueError):
         blink_track(10, 25, np.random.default_rng(0), mean_interval=1.0, min_interval=1.2)
-
-
-def test_head_motion_is_small_and_smooth():
-    hm = head_motion(500, 25, np.random.default_rng(0), roll_deg=1.5, shift_px=4.0)
-    assert np.std(hm.roll) == pytest.approx(1.5, rel=0.05)
-    assert np.abs(np.diff(hm.roll)).max() < 0.3  # degrees per frame
-    assert np.abs(hm.tx).max() < 20
 
 
 def test_emotion_tracks_and_mapping():

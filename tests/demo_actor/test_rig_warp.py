@@ -6,7 +6,6 @@ import pytest
 from demo_actor.actor import DemoActor
 from demo_actor.face_rig import Expression, eye_aspect
 from demo_actor.pose import Pose, rotation_matrix, rotvec
-from demo_actor.warp import apply_similarity, similarity, transform_points
 from emogs.face.topology import LEFT_EYE, LIPS_INNER, RIGHT_EYE
 
 
@@ -136,14 +135,3 @@ def test_detector_tracks_posed_frames(actor, hopper, detector, pose):
         mouth = LIPS_INNER + [61, 291, 0, 17]
         err = np.linalg.norm(faces[0].points[mouth, :2] - lm[mouth, :2], axis=1).mean()
         assert err < 0.03 * a.rig.face_width, (pose, err)  # ~3 px on a 512 px frame
-
-
-def test_similarity_moves_image_and_points_together():
-    img = np.zeros((64, 64, 3), np.uint8)
-    img[20:22, 40:42] = 255  # a 2x2 dot centred at (41, 21)
-    m = similarity(10.0, 3.0, -2.0, 1.05, (32, 32))
-    out = apply_similarity(img, m)
-    ys, xs = np.nonzero(out[..., 0] > 40)
-    w = out[ys, xs, 0].astype(float)
-    c = np.array([(xs * w).sum() / w.sum() + 0.5, (ys * w).sum() / w.sum() + 0.5])
-    np.testing.assert_allclose(c, transform_points(np.array([[41.0, 21.0]]), m)[0], atol=0.3)
