@@ -1,4 +1,6 @@
-"""Installs the `emogs`, `preprocess` and `demo_actor` packages and builds the kernels in `cuda_ext/`.
+"""Installs the `emogs`, `preprocess` and `demo_actor` packages, the tools in `tools/` (as the package
+`emogs_tools`, with console entry points emogs-fit, emogs-render, ...) and builds the kernels in
+`cuda_ext/`.
 
 Every folder `cuda_ext/<name>/` (except `common/`) becomes one extension module
 `emogs._ext_<name>`:
@@ -94,7 +96,18 @@ setup(
     name="emogs",
     version="0.1.0",
     description="Emotion-controllable 3D Gaussian-splatting talking-head avatars, CPU first",
-    packages=find_packages(include=["emogs", "emogs.*", "preprocess", "preprocess.*", "demo_actor", "demo_actor.*"]),
+    packages=[*find_packages(include=["emogs", "emogs.*", "preprocess", "preprocess.*", "demo_actor",
+                                      "demo_actor.*"]), "emogs_tools"],
+    package_dir={"emogs_tools": "tools"},  # the CLIs in tools/, importable for the entry points below
+    entry_points={"console_scripts": [
+        "emogs-fit=emogs_tools.fit_person:main",
+        "emogs-preprocess=preprocess.__main__:main",
+        "emogs-render=emogs_tools.render:main",
+        "emogs-evaluate=emogs_tools.evaluate:main",
+        "emogs-viewer=emogs_tools.viewer:main",
+        "emogs-make-demo-video=emogs_tools.make_demo_video:main",
+        "emogs-check-demo-clip=emogs_tools.check_demo_clip:main",
+    ]},
     python_requires=">=3.10",
     ext_modules=ext_modules,
     cmdclass=cmdclass,

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from emogs.io.atomic import atomic_path, save_text
+
 REQUIRED_KEYS = ("landmarks", "viseme", "viseme_names", "mouth_open", "mouth_gap_px", "au45", "head_rotvec",
                  "head_translation", "valence_arousal", "audio_range", "fps", "sample_rate", "phone_names",
                  "phone_start", "phone_end")
@@ -73,13 +75,9 @@ def write_truth(path_npz: str, arrays: dict, summary: dict) -> None:
         if k in per_frame and isinstance(v, np.ndarray) and v.ndim >= 1:
             if len(v) != t:
                 raise ValueError(f"truth array {k} has {len(v)} frames, landmarks have {t}.")
-    tmp = path_npz + ".tmp.npz"
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path_npz)
-    js = os.path.splitext(path_npz)[0] + ".json"
-    with open(js + ".tmp", "w") as f:
-        json.dump(summary, f, indent=1, sort_keys=True)
-    os.replace(js + ".tmp", js)
+    with atomic_path(path_npz) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
+    save_text(os.path.splitext(path_npz)[0] + ".json", json.dumps(summary, indent=1, sort_keys=True))
 
 
 def truth_statistics(truth: dict) -> dict:

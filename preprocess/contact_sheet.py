@@ -12,12 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
+from emogs.data.schema import CLASS_NAMES, manifest_so_far
+
 PALETTE = np.array([
     [0, 0, 0], [255, 200, 160], [120, 70, 20], [0, 255, 255], [220, 30, 60],
     [120, 0, 120], [255, 255, 255], [140, 90, 40], [60, 180, 75], [0, 90, 220]], np.uint8)
 _COLORS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
            (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (220, 190, 255)]
-CLASS_NAMES = ["bg", "skin", "brows", "eyes", "lips", "mouth", "teeth", "hair", "neck", "torso"]
 
 
 def _load(root: Path, name: str):
@@ -68,8 +69,7 @@ def write_contact_sheet(root: str | Path, out_png: str | Path | None = None, num
     import cv2
 
     from emogs.face.landmarks import to_68
-
-    from .io_utils import save_png
+    from emogs.io.atomic import save_png
 
     root = Path(root)
     out_png = Path(out_png) if out_png else root / "contact_sheet.png"
@@ -84,9 +84,7 @@ def write_contact_sheet(root: str | Path, out_png: str | Path | None = None, num
     feats = _load(root, "audio_features.npy")
     conf = _load(root, "landmark_conf.npy")
     cam = dict(np.load(root / "camera.npz")) if (root / "camera.npz").exists() else None
-    import json
-
-    manifest = json.loads((root / "manifest.json").read_text()) if (root / "manifest.json").exists() else {}
+    manifest = manifest_so_far(root)
     marks = np.linspace(0, T - 1, min(num_frames, T)).round().astype(int)
     sc = tile / S
 

@@ -8,7 +8,6 @@ functions of the other stages (face parsing, normals, AUs).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -17,17 +16,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from emogs.data.person import FLOW_STRIDE
+from emogs.data.schema import FLOW_STRIDE, manifest_so_far
 from emogs.emotion.edit import EmotionalFrameConfig, EmotionalFrameGenerator, contact_sheet, face_box
 from emogs.emotion.va_model import circle_targets
+from emogs.io.atomic import save_bytes, save_npy, tmp_path
 
 
 def rest_va_of_dataset(root: str | Path) -> tuple[float, float]:
     """The person's rest V/A: the median judged V/A of the training frames (`valence_arousal.npy`)."""
     root = Path(root)
     va = np.load(root / "valence_arousal.npy", mmap_mode="r")
-    man_path = root / "manifest.json"
-    man = json.loads(man_path.read_text()) if man_path.is_file() else {}
+    man = manifest_so_far(root)
     lo, hi = man.get("split", {}).get("train", (0, len(va)))
     med = np.median(np.asarray(va[lo:hi], np.float64), axis=0)
     return float(med[0]), float(med[1])
@@ -67,15 +66,8 @@ def sample_plan(
     return np.concatenate(src).astype(np.int64), np.concatenate(va).astype(np.float32)
 
 
-def _save_npy_atomic(path: Path, arr: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, arr)
-    tmp.replace(path)
-
-
 def _open_memmap_tmp(path: Path, dtype, shape):
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = tmp_path(path)
     return np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape), tmp
 
 
@@ -110,8 +102,7 @@ def run_emotional_frames_stage(
     if lms.shape != (t, 478, 3):
         raise ValueError(f"landmarks.npy has shape {lms.shape}; expected {(t, 478, 3)} to match frames.npy")
     train_range = None
-    man_path = root / "manifest.json"
-    manifest = json.loads(man_path.read_text()) if man_path.is_file() else {}
+    manifest = manifest_so_far(root)
     if "split" in manifest:
         train_range = tuple(manifest["split"]["train"])
     src, va = sample_plan(t, num_targets, frames_per_target, seed, train_range)
@@ -164,13 +155,12 @@ def run_emotional_frames_stage(
     del fr, pa, nm, fl
 
     aus, au_names = _emotional_aus(root, lms, cam, src, pts_e, manifest)
-    _save_npy_atomic(out_dir / "aus.npy", aus)
-    _save_npy_atomic(out_dir / "source_index.npy", src)
-    _save_npy_atomic(out_dir / "valence_arousal.npy", va)
+    save_npy(out_dir / "aus.npy", aus)
+    save_npy(out_dir / "source_index.npy", src)
+    save_npy(out_dir / "valence_arousal.npy", va)
     sheet = contact_sheet(list(zip(sheet_real, sheet_fake)), sheet_lab, boxes=sheet_box)
     ok, png = cv2.imencode(".png", sheet[..., ::-1])
-    (out_dir / "contact_sheet.png.tmp").write_bytes(png.tobytes())
-    (out_dir / "contact_sheet.png.tmp").replace(out_dir / "contact_sheet.png")
+    save_bytes(out_dir / "contact_sheet.png", png.tobytes())
     for tmp in (fr_tmp, pa_tmp, nm_tmp, fl_tmp):
         tmp.replace(tmp.with_name(tmp.name[: -len(".tmp")]))
     outputs = [

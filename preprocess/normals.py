@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from emogs.data.schema import encode_normals
 from emogs.face.mesh_topology import face_triangles
 
 
@@ -102,18 +103,6 @@ def rasterize_attributes(
     return out, covered
 
 
-def rasterize_attributes_fast(
-    xy: np.ndarray, depth: np.ndarray, tris: np.ndarray, attrs: np.ndarray, size: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Same contract as ``rasterize_attributes`` (see ``_raster_sparse``)."""
-    py, px, vals = _raster_sparse(xy, depth, tris, attrs, size)
-    out = np.zeros((size, size, attrs.shape[1]), np.float32)
-    covered = np.zeros((size, size), bool)
-    out[py, px] = vals
-    covered[py, px] = True
-    return out, covered
-
-
 def _raster_sparse(
     xy: np.ndarray, depth: np.ndarray, tris: np.ndarray, attrs: np.ndarray, size: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -181,23 +170,6 @@ def _affine_interpolants(xy: np.ndarray, tris: np.ndarray, attrs: np.ndarray) ->
     return g
 
 
-def encode_normals(normals: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Unit normals [S, S, 3] -> uint8 round((n + 1) * 127.5), (0, 0, 0) where ~mask."""
-    enc = np.clip(np.round((normals + 1.0) * 127.5), 0, 255).astype(np.uint8)
-    enc[~mask] = 0
-    return enc
-
-
-def decode_normals(encoded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 [..., 3] -> (unit normals float32 [..., 3], valid mask [...])."""
-    enc = np.asarray(encoded)
-    valid = enc.any(axis=-1)
-    n = enc.astype(np.float32) / 127.5 - 1.0
-    n /= np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-6)
-    n[~valid] = 0
-    return n, valid
-
-
 class FaceNormalRenderer:
     """Render the face's camera-space normals from 478 landmarks.
 
@@ -262,7 +234,7 @@ class FaceNormalRenderer:
         y0, x0 = int(py.min()), int(px.min())
         h, w = int(py.max()) - y0 + 1, int(px.max()) - x0 + 1
         box = np.zeros((h * w, 3), np.uint8)
-        box[(py - y0) * w + (px - x0)] = np.clip(np.rint((n + 1.0) * 127.5), 0, 255).astype(np.uint8)
+        box[(py - y0) * w + (px - x0)] = encode_normals(n)
         return (y0, x0), box.reshape(h, w, 3)
 
 

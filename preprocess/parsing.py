@@ -18,10 +18,20 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from emogs.data.schema import (
+    BACKGROUND,
+    BROWS,
+    EYES,
+    HAIR,
+    LIPS,
+    MOUTH,
+    NECK,
+    SKIN,
+    TEETH,
+    TORSO,
+)
 from emogs.face.topology import FACE_OVAL, LEFT_BROW, LEFT_EYE, LIPS_INNER, LIPS_OUTER, RIGHT_BROW, RIGHT_EYE
 
-CLASS_NAMES = ["background", "face", "brows", "eyes", "lips", "mouth", "teeth", "hair", "neck", "torso"]
-BACKGROUND, FACE, BROWS, EYES, LIPS, MOUTH, TEETH, HAIR, NECK, TORSO = range(10)
 # colours for inspection PNGs (RGB)
 CLASS_COLORS = np.array(
     [
@@ -185,7 +195,7 @@ class FaceParser:
 
         labels = parse_with_bisenet(self._bisenet, rgb, device=self.device)
         lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
-        skin = lab[labels == FACE]
+        skin = lab[labels == SKIN]
         skin_median = np.median(skin.reshape(-1, 3), axis=0) if len(skin) >= 20 else None
         labels[teeth_mask(rgb, labels == MOUTH, skin_median, lab=lab)] = TEETH
         return labels
@@ -274,7 +284,7 @@ class FaceParser:
         hair = _keep_connected_to(hair, seed_rows=(0, max(1, int(eye_y))), cols=(0, w), connectivity=8)
         labels[other] = TORSO
         labels[hair] = HAIR
-        labels[ears] = FACE
+        labels[ears] = SKIN
 
         # neck: skin-coloured person pixels under the jaw contour, within the jaw width
         band = (xc > x_l - pad) & (xc < x_r + pad) & below_jaw & (yc < chin_y + 0.9 * face_h)
@@ -283,7 +293,7 @@ class FaceParser:
         labels[neck] = NECK
 
         # the face and its parts
-        labels[face] = FACE
+        labels[face] = SKIN
         brow_top = min(pts[RIGHT_BROW, 1].min(), pts[LEFT_BROW, 1].min())
         fringe = face & (skin_d2 > 16.0) & (yc < brow_top - 0.02 * face_h)
         labels[fringe] = HAIR

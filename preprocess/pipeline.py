@@ -23,14 +23,14 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
+from emogs.data.schema import FORMAT_VERSION, MANIFEST, manifest_so_far
+from emogs.io.atomic import save_json
+
 from .config import PreprocessConfig
 from .context import Stage, StageContext
 from .errors import StageError
-from .io_utils import hash_obj, save_json, sha256_file
+from .io_utils import hash_obj, sha256_file
 from .stages import DEFAULT_STAGES
-
-FORMAT_VERSION = 1
-
 
 # The stages a run knows, in run order: the default ones (stages.py) plus any `register_stage` adds.
 STAGES: list[Stage] = list(DEFAULT_STAGES)
@@ -73,18 +73,6 @@ def is_current(stage: Stage, cfg: PreprocessConfig, manifest: dict, out: Path) -
     return all((out / o).exists() for o in rec.get("outputs", stage.outputs))
 
 
-def _load_manifest(out: Path) -> dict:
-    import json
-
-    p = out / "manifest.json"
-    if p.exists():
-        try:
-            return json.loads(p.read_text())
-        except json.JSONDecodeError:
-            return {}
-    return {}
-
-
 def run_pipeline(video: str | Path | None, out: str | Path, cfg: PreprocessConfig | None = None,
                  stages: list[str] | None = None, force: bool = False, progress: bool = True,
                  log: Callable[[str], None] = print) -> dict:
@@ -96,9 +84,10 @@ def run_pipeline(video: str | Path | None, out: str | Path, cfg: PreprocessConfi
     cfg = cfg or PreprocessConfig()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    manifest = _load_manifest(out)
+    manifest = manifest_so_far(out)
     if manifest and manifest.get("format_version") not in (None, FORMAT_VERSION):
-        raise StageError(f"{out} holds a dataset of format {manifest.get('format_version')}",
+        raise StageError(f"{out} holds a dataset of format_version {manifest.get('format_version')!r}; this "
+                         f"emogs writes version {FORMAT_VERSION}",
                          "write to a new folder or delete the old dataset")
     manifest["format_version"] = FORMAT_VERSION
     manifest.setdefault("stages", {})
@@ -138,7 +127,7 @@ def run_pipeline(video: str | Path | None, out: str | Path, cfg: PreprocessConfi
             raise StageError(f"stage '{stage.name}' reads the video", "give the video path")
         h = inputs_hash(stage, cfg, manifest)
         if manifest["stages"].pop(stage.name, None) is not None:  # not current until it finishes
-            save_json(out / "manifest.json", manifest)
+            save_json(out / MANIFEST, manifest)
         log(f"[{stage.name}] running")
         t0, c0 = time.perf_counter(), time.process_time()
         ctx.warnings = []
@@ -161,7 +150,7 @@ def run_pipeline(video: str | Path | None, out: str | Path, cfg: PreprocessConfi
             record["warnings"] = list(ctx.warnings)
         record.update(rec)
         manifest["stages"][stage.name] = record
-        save_json(out / "manifest.json", manifest)
+        save_json(out / MANIFEST, manifest)
         log(f"[{stage.name}] done in {seconds:.1f} s")
-    save_json(out / "manifest.json", manifest)
+    save_json(out / MANIFEST, manifest)
     return manifest

@@ -13,10 +13,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from emogs.io.atomic import save_npy, save_npz, save_png, save_wav
+
 from .context import Stage, StageContext
 from .errors import BadWeightsError, NoFaceError, PreprocessError, StageError, format_ranges
 from .frame_tasks import DetectLandmarks, ParseFrames, RenderNormals, follow_face
-from .io_utils import MemmapWriter, NpyFrameWriter, load_wav, save_npy, save_npz, save_png, save_wav
+from .io_utils import MemmapWriter, NpyFrameWriter, load_wav
 from .parallel import run_frame_tasks
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from emogs.io.atomic import save_npy
+
 
 def estimate_frame_va(
     frames,
@@ -73,10 +75,7 @@ def run_valence_arousal_stage(root: str | Path, judge=None, stride: int = 5, pro
     frames = np.load(root / "frames.npy", mmap_mode="r")
     lms = np.load(root / "landmarks.npy", mmap_mode="r")
     va = estimate_frame_va(frames, lms, judge=judge, stride=stride, progress=progress)
-    tmp = root / "valence_arousal.npy.tmp"
-    with open(tmp, "wb") as f:
-        np.save(f, va)
-    tmp.replace(root / "valence_arousal.npy")
+    save_npy(root / "valence_arousal.npy", va)
     backend = getattr(judge, "backend", "fer")
     return {
         "seconds": round(time.time() - t0, 2),

@@ -12,12 +12,9 @@ encoder on one 30 s window).
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 import numpy as np
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _timeit(fn, repeat: int) -> float:

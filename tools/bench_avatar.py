@@ -21,8 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -57,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     from emogs.train.trainer import avatar_config_for
 
     if args.avatar:
-        from emogs.train import load_avatar
+        from emogs.avatar.store import load_avatar
 
         avatar, meta = load_avatar(args.avatar)
         ds = PersonDataset(meta["dataset"], split="all")

@@ -28,8 +28,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -51,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from emogs.avatar.avatar import build_networks
+    from emogs.avatar.drive import frame_conditions
+    from emogs.avatar.store import load_avatar
     from emogs.data import PersonDataset
     from emogs.data.emotion_frames import EmotionFrames
     from emogs.emotion.au_mesh import LEFT_BROW, RIGHT_BROW
@@ -60,9 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     from emogs.face.eye_layer import LEFT_EYE_CONTOUR, RIGHT_EYE_CONTOUR
     from emogs.face.landmarks import FaceMeshDetector
     from emogs.losses import flow_l1
-    from emogs.train import load_avatar
     from emogs.train.config import config_from_dict, load_config
-    from emogs.train.evaluate import frame_conditions
     from emogs.train.targets import make_target
     from emogs.train.trainer import Trainer
 

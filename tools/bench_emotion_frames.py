@@ -21,8 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 OPENING_PAIRS = ((13, 14), (82, 87), (312, 317), (81, 178), (311, 402))
 
 
@@ -68,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import cv2
 
+    from emogs.data.schema import manifest_so_far
     from emogs.emotion.edit import EmotionalFrameConfig, EmotionalFrameGenerator
     from emogs.emotion.judge import EmotionJudge
     from emogs.emotion.metrics import emotion_conditioned_eval, lip_preservation
@@ -88,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     if root.is_dir():
         frames = np.load(root / "frames.npy", mmap_mode="r")
         lms = np.load(root / "landmarks.npy", mmap_mode="r")
-        man = json.loads((root / "manifest.json").read_text()) if (root / "manifest.json").is_file() else {}
+        man = manifest_so_far(root)
         lo, hi = man.get("split", {}).get("train", (0, len(frames)))
         src = np.linspace(lo, hi - 1, args.frames + 2).round().astype(int)[1:-1]
         real = [np.asarray(frames[i]) for i in src]

@@ -15,14 +15,11 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from emogs._ext import has_extension  # noqa: E402
-from emogs.fields import FaceDeformNet, TriplaneConfig, TriplaneEncoding  # noqa: E402
+from emogs._ext import has_extension
+from emogs.fields import FaceDeformNet, TriplaneConfig, TriplaneEncoding
 
 
 def _paired(make_step, repeats: int) -> tuple[float, float, float]:

@@ -21,8 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def _rss_anon_mb(pid: int | str = "self") -> float:
     try:
@@ -58,7 +56,6 @@ def _child(video: str, out: str, size: int, extractor: str) -> None:
     import resource
     import threading
 
-    sys.path.insert(0, str(ROOT))
     from preprocess.config import PreprocessConfig
     from preprocess.pipeline import run_pipeline
 
@@ -100,7 +97,6 @@ def main() -> None:
     if a._child:
         _child(a._child[0], a._child[1], int(a._child[2]), a._child[3])
         return
-    sys.path.insert(0, str(ROOT))
     from preprocess.testclips import make_clip
 
     work = Path(a.keep) if a.keep else Path(tempfile.mkdtemp(prefix="bench_pre_"))

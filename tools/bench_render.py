@@ -18,14 +18,11 @@ import argparse
 import json
 import math
 import os
-import sys
 import time
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from emogs.render import rasterize  # noqa: E402
+from emogs.render import rasterize
 
 
 def face_scene(n: int, size: int, seed: int = 0, dtype=torch.float32) -> dict:

@@ -28,8 +28,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 
 def speech(seconds: float, tmp: Path) -> tuple[np.ndarray, str]:
     """16 kHz float32 speech of about `seconds` (espeak-ng), or a synthetic vowel track."""
@@ -54,8 +52,8 @@ def build(args, tmp: Path):
     from emogs.viewer import DriveSource
 
     if args.avatar:
+        from emogs.avatar.store import load_avatar
         from emogs.data import PersonDataset
-        from emogs.train import load_avatar
 
         avatar, meta = load_avatar(args.avatar)
         ds = PersonDataset(args.dataset or meta["dataset"], split="train",

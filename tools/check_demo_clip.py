@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from demo_actor.face_rig import eye_aspect  # noqa: E402
-from demo_actor.truth import load_truth, truth_statistics  # noqa: E402
-from emogs.face.landmarks import FaceMeshDetector  # noqa: E402
-from emogs.face.topology import LEFT_EYE, LIPS_INNER, LIPS_OUTER, RIGHT_EYE  # noqa: E402
+from demo_actor.face_rig import eye_aspect
+from demo_actor.truth import load_truth, truth_statistics
+from emogs.face.landmarks import FaceMeshDetector
+from emogs.face.topology import LEFT_EYE, LIPS_INNER, LIPS_OUTER, RIGHT_EYE
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,8 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -72,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     from emogs.data import PersonDataset
     from emogs.data.emotion_frames import EmotionFrames
-    from emogs.train import Trainer, evaluate_avatar, load_config
+    from emogs.eval import evaluate_avatar
+    from emogs.train import Trainer, load_config
 
     cfg = load_config(args.preset)
     if args.no_emotion:

@@ -18,13 +18,11 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from demo_actor.actor import PORTRAITS, ActorConfig, load_portrait, make_clip  # noqa: E402
-from demo_actor.bundle import make_bundle, speak, write_sheets  # noqa: E402
-from demo_actor.life import EmotionSegment  # noqa: E402
-from demo_actor.truth import load_truth, truth_statistics  # noqa: E402
-from emogs.audio.tts import align_wav, write_wav  # noqa: E402
+from demo_actor.actor import PORTRAITS, ActorConfig, load_portrait, make_clip
+from demo_actor.bundle import make_bundle, speak, write_sheets
+from demo_actor.life import EmotionSegment
+from demo_actor.truth import load_truth, truth_statistics
+from emogs.audio.tts import align_wav, write_wav
 
 ASSETS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets", "demo")
 

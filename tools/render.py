@@ -14,8 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -58,26 +56,16 @@ def _va_per_frame(args, num_frames: int, fps: float) -> np.ndarray | None:
     return None
 
 
-def extractor_name(recorded: str) -> str:
-    from emogs.audio.features import runnable_extractor
-
-    name = runnable_extractor(recorded)
-    if name:
-        return name
-    raise SystemExit(f"error: the avatar's audio extractor {recorded!r} cannot be run here; features for "
-                     "new audio need 'whisper' or 'logmel' (refit on a dataset made with one of them).")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import torch
     from tqdm import tqdm
 
-    from emogs.avatar.drive import DriveOptions, drive_conditions
+    from emogs.avatar.drive import AudioExtractorError, DriveOptions, drive_conditions, speech_features
     from emogs.avatar.inference import tune_allocator
+    from emogs.avatar.store import load_avatar
     from emogs.data import PersonDataset
     from emogs.io import read_audio, write_video
-    from emogs.train import load_avatar
 
     tune_allocator()  # reuse frame-sized buffers instead of page-faulting them every frame
     avatar, meta = load_avatar(args.avatar)
@@ -91,13 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     wav = read_audio(args.audio, 16000)
     if args.max_seconds:
         wav = wav[: int(args.max_seconds * 16000)]
-    num_frames = max(1, int(round(len(wav) / 16000 * fps)))
-    from emogs.audio.features import extract_audio_features
-
-    feats, _info = extract_audio_features(wav, num_frames, fps, extractor_name(cfg.audio_extractor))
-    if feats.shape[1] != cfg.audio_dim:
-        raise SystemExit(f"error: audio features have {feats.shape[1]} dims, the avatar expects "
-                         f"{cfg.audio_dim}.")
+    try:
+        feats = speech_features(wav, fps, cfg)
+    except AudioExtractorError as err:
+        raise SystemExit(f"error: {err}") from None
+    num_frames = len(feats)
     va = _va_per_frame(args, num_frames, fps)
     if va is not None and avatar.emotion_net is None:
         print("warning: this avatar has no emotion branch; the emotion setting is ignored", file=sys.stderr)

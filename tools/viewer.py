@@ -15,10 +15,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -37,30 +33,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def extractor_name(recorded: str) -> str | None:
-    """'whisper' / 'logmel' for the extractor recorded in the avatar, None if it cannot run here."""
-    from emogs.audio.features import runnable_extractor
-
-    return runnable_extractor(recorded)
-
-
-def silence_features(extractor: str | None, fps: float, dim: int) -> np.ndarray | None:
-    """[D] features of one second of silence with the avatar's extractor (None if unknown)."""
-    if extractor is None:
-        return None
-    from emogs.audio.features import extract_audio_features
-
-    feats, _ = extract_audio_features(np.zeros(16000, np.float32), max(1, int(fps)), fps, extractor)
-    return feats[len(feats) // 2] if feats.shape[1] == dim else None
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.audio and args.live_port:
         raise SystemExit("error: give --audio or --live-port, not both")
+    from emogs.audio.features import runnable_extractor
+    from emogs.avatar.drive import AudioExtractorError, silence_features, speech_features
     from emogs.avatar.inference import tune_allocator
+    from emogs.avatar.store import load_avatar
     from emogs.data import PersonDataset
-    from emogs.train import load_avatar
     from emogs.viewer import DriveSource, ViewerState, with_preset
     from emogs.viewer.app import ViewerApp, ViewerConfig
 
@@ -68,9 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     avatar, meta = load_avatar(args.avatar)
     avatar.prepare_inference()
     cfg = avatar.config
-    extractor = extractor_name(cfg.audio_extractor)
+    extractor = runnable_extractor(cfg.audio_extractor)
     ds_root = args.dataset or meta.get("dataset")
-    idle = silence_features(extractor, cfg.fps, cfg.audio_dim)
+    idle = silence_features(cfg)
     if ds_root and Path(ds_root).exists():
         ds = PersonDataset(ds_root, split="train", audio_window=cfg.audio_window)
         source = DriveSource.from_dataset(ds, avatar, idle_audio=idle)
@@ -85,15 +66,12 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"error: the avatar's audio extractor {cfg.audio_extractor!r} cannot run "
                              "here; new audio needs an avatar fitted on 'whisper' or 'logmel' features.")
     if args.audio:
-        from emogs.audio.features import extract_audio_features
         from emogs.io import read_audio
 
-        wav = read_audio(args.audio, 16000)
-        n = max(1, int(round(len(wav) / 16000 * source.fps)))
-        feats, _ = extract_audio_features(wav, n, source.fps, extractor)
-        if feats.shape[1] != cfg.audio_dim:
-            raise SystemExit(f"error: audio features have {feats.shape[1]} dims, the avatar expects "
-                             f"{cfg.audio_dim}")
+        try:
+            feats = speech_features(read_audio(args.audio, 16000), source.fps, cfg)
+        except AudioExtractorError as err:
+            raise SystemExit(f"error: {err}") from None
     live = None
     if args.live_port:
         from emogs.stream import PcmSocketSource

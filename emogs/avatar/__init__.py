@@ -1,4 +1,5 @@
-"""The avatar model: face / inside-mouth Gaussians, manipulation networks, emotion branch, compositor."""
+"""The avatar model: face / inside-mouth Gaussians, manipulation networks, emotion branch, compositor,
+and its folder on disk (`store`: save / load / resolve)."""
 
 from .avatar import (
     Avatar,
@@ -9,6 +10,7 @@ from .avatar import (
     scale_intrinsics,
 )
 from .compositor import composite, composite_alpha, over
+from .store import load_avatar, read_avatar_meta, resolve_avatar_folder, save_avatar
 
 __all__ = [
     "Avatar",
@@ -18,6 +20,10 @@ __all__ = [
     "build_networks",
     "composite",
     "composite_alpha",
+    "load_avatar",
     "over",
+    "read_avatar_meta",
+    "resolve_avatar_folder",
+    "save_avatar",
     "scale_intrinsics",
 ]

@@ -1,5 +1,8 @@
-"""Driving an avatar with new audio: per-frame conditions (camera, background, AUs, V/A).
+"""Driving an avatar: per-frame conditions (camera, background, audio window, AUs, V/A).
 
+`frame_conditions` takes them from one dataset frame (training, evaluation). For new speech,
+`speech_features` turns the audio into the features the avatar was trained on (the extractor
+recorded in its config) and `drive_conditions` pairs them with poses from the training frames.
 Head pose and torso / background come from the training frames, cycled back and forth
 (ping-pong, so there is no jump) or fixed to one frame; AUs likewise come from the training
 frames (blinks included) unless overridden.
@@ -14,6 +17,56 @@ import numpy as np
 import torch
 
 from .avatar import FrameConditions
+
+SPEECH_RATE = 16000  # Hz: the sample rate `speech_features` expects
+
+
+class AudioExtractorError(ValueError):
+    """The avatar's audio features cannot be computed for new speech here (its extractor is not runnable,
+    or it gives features of another size)."""
+
+
+def frame_conditions(sample, use_va: bool = False) -> FrameConditions:
+    """The conditions of one dataset frame (a `emogs.data.PersonSample`): its camera, audio window,
+    AUs, torso / background and, with `use_va`, its valence / arousal."""
+    return FrameConditions(w2c=sample.w2c.float(), K=sample.K.float(), audio=sample.audio.float(),
+                           aus=sample.aus.float(), va=sample.va.float() if use_va else None,
+                           background=sample.torso_background.float())
+
+
+def speech_features(wav: np.ndarray, fps: float, config, num_frames: int | None = None) -> np.ndarray:
+    """Features of new speech for an avatar: [T, D] float32, one vector per video frame.
+
+    wav: [N] float32 mono at 16 kHz; fps: the avatar's video rate; config: its `AvatarConfig` (the
+    extractor it was trained with and `audio_dim`); num_frames: T (default: the audio's length at fps).
+    Raises AudioExtractorError when the recorded extractor cannot run here (imported DeepSpeech /
+    HuBERT features) or its features do not have the avatar's size.
+    """
+    from ..audio.features import extract_audio_features, runnable_extractor
+
+    extractor = runnable_extractor(config.audio_extractor)
+    if extractor is None:
+        raise AudioExtractorError(
+            f"the avatar's audio extractor {config.audio_extractor!r} cannot be run here; features for new "
+            "audio need 'whisper' or 'logmel' (refit on a dataset made with one of them).")
+    if num_frames is None:
+        num_frames = max(1, int(round(len(wav) / SPEECH_RATE * fps)))
+    feats, _info = extract_audio_features(wav, num_frames, fps, extractor)
+    if feats.shape[1] != config.audio_dim:
+        raise AudioExtractorError(f"audio features have {feats.shape[1]} dims, the avatar expects "
+                                  f"{config.audio_dim}.")
+    return feats
+
+
+def silence_features(config) -> np.ndarray | None:
+    """[D] features of silence for an avatar (its `AvatarConfig`): what it hears between utterances.
+    None when its extractor cannot run here or gives features of another size."""
+    try:
+        feats = speech_features(np.zeros(SPEECH_RATE, np.float32), config.fps, config,
+                                max(1, int(config.fps)))
+    except AudioExtractorError:
+        return None
+    return feats[len(feats) // 2]
 
 
 @dataclass

@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .person import TORSO_CLASSES, DatasetError, FrameSample, decode_normals
+from .person import FrameSample
+from .schema import TORSO_CLASSES, DatasetError, decode_normals
 
 
 class EmotionFrames:

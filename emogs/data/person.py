@@ -6,40 +6,25 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-FORMAT_VERSION = 1
-NUM_LANDMARKS = 478
+from .schema import (
+    FLOW_STRIDE,
+    NECK,
+    NUM_LANDMARKS,
+    SKIN,
+    TORSO_CLASSES,
+    DatasetError,
+    decode_normals,
+    read_manifest,
+    rerun_hint,
+)
 
-# parsing classes (docs/dataset.md)
-BACKGROUND, SKIN, BROWS, EYES, LIPS, MOUTH, TEETH, HAIR, NECK, TORSO = range(10)
-CLASS_NAMES = ["background", "skin", "brows", "eyes", "lips", "mouth", "teeth", "hair", "neck", "torso"]
-FACE_CLASSES = (SKIN, BROWS, EYES, LIPS)
-INSIDE_MOUTH_CLASSES = (MOUTH, TEETH)
-TORSO_CLASSES = (NECK, TORSO)
 _TORSO_LUT = np.isin(np.arange(256), TORSO_CLASSES)  # class -> is torso (a table lookup beats np.isin)
-
-# file -> the preprocessing stage that writes it (named in errors so users know what to rerun)
-FILE_STAGE = {
-    "frames.npy": "decode",
-    "audio.wav": "decode",
-    "landmarks.npy": "landmarks",
-    "landmark_conf.npy": "landmarks",
-    "landmarks68.npy": "landmarks",
-    "camera.npz": "camera",
-    "parsing.npy": "parsing",
-    "background.png": "parsing",
-    "normals.npy": "normals",
-    "aus.npy": "aus",
-    "audio_features.npy": "audio_features",
-    "valence_arousal.npy": "valence_arousal",
-}
-
 
 NECK_REACH = 0.04  # how far (fraction of the image) the neck is continued up behind the jaw
 
@@ -68,50 +53,6 @@ def neck_behind_jaw(backdrop: torch.Tensor, labels: np.ndarray, reach: int) -> t
     backdrop[torch.from_numpy(ys + lo), xs_t] = backdrop[torch.from_numpy(top[xs]), xs_t]
     return backdrop
 
-
-class DatasetError(RuntimeError):
-    """A person dataset is missing a file or an array does not match the manifest."""
-
-
-def _fix(root: Path, name: str) -> str:
-    stage = FILE_STAGE.get(name, "all")
-    return (f"rerun that stage: `python -m preprocess VIDEO {root} --stages {stage} --force`"
-            if stage != "all" else f"rerun `python -m preprocess VIDEO {root}`")
-
-
-def decode_normals(encoded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 [..., 3] encoded -> (float32 [..., 3] unit normals, 0 where invalid; bool [...] valid)."""
-    valid = np.any(encoded != 0, axis=-1)
-    n = encoded.astype(np.float32) / 127.5 - 1.0
-    norm = np.linalg.norm(n, axis=-1, keepdims=True)
-    n = np.where(valid[..., None], n / np.maximum(norm, 1e-6), 0.0).astype(np.float32)
-    return n, valid
-
-
-def encode_normals(normals: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
-    """float [..., 3] unit normals -> uint8 encoding round((n + 1) * 127.5), (0,0,0) where not valid."""
-    enc = np.clip(np.round((np.asarray(normals, np.float32) + 1.0) * 127.5), 1, 255).astype(np.uint8)
-    if valid is not None:
-        enc[~np.asarray(valid, bool)] = 0
-    return enc
-
-
-def read_manifest(root: str | Path) -> dict:
-    root = Path(root)
-    path = root / "manifest.json"
-    if not path.exists():
-        raise DatasetError(f"{path} not found: {root} is not a person dataset. "
-                           f"Create one with `python -m preprocess VIDEO {root}`.")
-    with open(path) as f:
-        manifest = json.load(f)
-    version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
-        raise DatasetError(f"{path}: format_version {version!r}, this emogs reads version {FORMAT_VERSION}. "
-                           f"Re-preprocess the video with this emogs version.")
-    return manifest
-
-
-FLOW_STRIDE = 4  # emotion/flow.npy (the synthetic edit's motion field) is 1/4 of the frame size
 
 @dataclass
 class FrameSample:
@@ -165,7 +106,7 @@ class PersonDataset:
             self.fps = float(m["fps"])
             self.num_frames = T = int(m["num_frames"])
         except KeyError as err:
-            fix = _fix(self.root, "frames.npy")
+            fix = rerun_hint(self.root, "frames.npy")
             raise DatasetError(f"{self.root / 'manifest.json'} lacks {err}; {fix}") from err
         S = self.size
         self.aus_names = list(m.get("aus", {}).get("names", []))
@@ -190,7 +131,7 @@ class PersonDataset:
                 if key not in cam or cam[key].shape != shape:
                     got = cam[key].shape if key in cam else "missing"
                     raise DatasetError(f"{cam_path}: '{key}' should be {shape}, got {got}; "
-                                       f"{_fix(self.root, 'camera.npz')}")
+                                       f"{rerun_hint(self.root, 'camera.npz')}")
             self.K = torch.from_numpy(cam["K"].astype(np.float32))
             self.w2c = torch.from_numpy(cam["w2c"].astype(np.float32))
             self.world_to_metres = float(cam["world_to_metres"]) if "world_to_metres" in cam else 1.0
@@ -214,25 +155,25 @@ class PersonDataset:
     def _path(self, name: str) -> Path:
         path = self.root / name
         if not path.exists():
-            raise DatasetError(f"{path} is missing; {_fix(self.root, name)}")
+            raise DatasetError(f"{path} is missing; {rerun_hint(self.root, name)}")
         return path
 
     def _array(self, name: str, dtype, shape: tuple, root: Path | None = None) -> np.ndarray:
         base = root or self.root
         path = base / name
         if not path.exists():
-            raise DatasetError(f"{path} is missing; {_fix(self.root, name)}")
+            raise DatasetError(f"{path} is missing; {rerun_hint(self.root, name)}")
         try:
             arr = np.load(path, mmap_mode="r")
         except Exception as err:  # truncated / not an npy
-            raise DatasetError(f"{path} is unreadable ({err}); {_fix(self.root, name)}") from err
+            raise DatasetError(f"{path} is unreadable ({err}); {rerun_hint(self.root, name)}") from err
         if arr.dtype != np.dtype(dtype):
             raise DatasetError(f"{path}: dtype {arr.dtype}, expected {np.dtype(dtype)}; "
-                               f"{_fix(self.root, name)}")
+                               f"{rerun_hint(self.root, name)}")
         ok = arr.ndim == len(shape) and all(s is None or s == g for s, g in zip(shape, arr.shape))
         if not ok:
             raise DatasetError(f"{path}: shape {arr.shape}, expected {shape} (manifest num_frames="
-                               f"{self.num_frames}, size={self.size}); {_fix(self.root, name)}")
+                               f"{self.num_frames}, size={self.size}); {rerun_hint(self.root, name)}")
         return arr
 
     def _load_background(self) -> torch.Tensor:
@@ -243,7 +184,7 @@ class PersonDataset:
         if bgr is None or bgr.shape[:2] != (self.size, self.size):
             got = None if bgr is None else bgr.shape
             raise DatasetError(f"{path}: expected an RGB {self.size}x{self.size} PNG, got {got}; "
-                               f"{_fix(self.root, 'background.png')}")
+                               f"{rerun_hint(self.root, 'background.png')}")
         return torch.from_numpy(bgr[..., ::-1].astype(np.float32) / 255.0)
 
     def _load_emotion(self) -> dict:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .person import FLOW_STRIDE, FORMAT_VERSION, encode_normals
+from .schema import FLOW_STRIDE, FORMAT_VERSION, MANIFEST, encode_normals
 
 AU_NAMES = ["AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU12", "AU15", "AU25", "AU26", "AU45"]
 RADII = np.array([0.10, 0.13, 0.11])  # head ellipsoid half-axes (x, y, z), world units
@@ -163,6 +163,6 @@ def write_toy_dataset(root: str | Path, num_frames: int = 22, size: int = 64, au
         flow = np.zeros((M, S // FLOW_STRIDE, S // FLOW_STRIDE, 2), np.float16)
         flow[..., 0] = 1.5 * em_va[:, 0, None, None]
         np.save(em / "flow.npy", flow)
-    with open(root / "manifest.json", "w") as fh:
+    with open(root / MANIFEST, "w") as fh:
         json.dump(manifest, fh, indent=2)
     return root

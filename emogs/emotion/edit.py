@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 from scipy.interpolate import RBFInterpolator
 
-from emogs.data.person import FLOW_STRIDE
+from emogs.data.schema import FLOW_STRIDE
 from emogs.emotion.au_mesh import (
     FACE_OVAL,
     IRISES,

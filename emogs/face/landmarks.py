@@ -283,38 +283,3 @@ def smooth_landmarks(points: np.ndarray, fps: float, face_size: float | None = N
     # the filter's speed is in pixels/s; normalise by face size so parameters are resolution-free
     scaled = points / face_size
     return one_euro(scaled, fps, min_cutoff, beta) * face_size
-
-
-def pick_track(faces_per_frame: list[list[FaceMesh]]) -> tuple[np.ndarray, np.ndarray, int]:
-    """Follow the largest consistent face through a video.
-
-    Starts from the largest face of the first frame with a face and, in every frame, takes the face
-    nearest to the previous choice (relative to face size); a face farther than one face width is a
-    different person and is ignored.
-
-    Returns:
-        points [T, 478, 3] float32 (zeros where no face), conf [T] float32 (0 = no face),
-        max_faces: the largest number of faces seen in one frame.
-    """
-    T = len(faces_per_frame)
-    points = np.zeros((T, NUM_POINTS, 3), np.float32)
-    conf = np.zeros(T, np.float32)
-    prev = None
-    max_faces = max((len(f) for f in faces_per_frame), default=0)
-    for t, faces in enumerate(faces_per_frame):
-        if not faces:
-            continue
-        if prev is None:
-            best = faces[0]
-        else:
-            c, s = prev
-            dists = [np.linalg.norm(f.center - c) / s for f in faces]
-            k = int(np.argmin(dists))
-            if dists[k] > 1.0:
-                continue
-            best = faces[k]
-        points[t] = best.points
-        conf[t] = best.score
-        x0, _, x1, _ = best.bbox
-        prev = (best.center, max(x1 - x0, 1.0))
-    return points, conf, max_faces

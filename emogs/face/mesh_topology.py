@@ -103,9 +103,3 @@ def face_triangles(fill_eyes: bool = True) -> np.ndarray:
             for k in range(len(loop)):
                 tris.append((loop[k], loop[(k + 1) % len(loop)], centre))
     return _orient(tris)
-
-
-def boundary_edges(triangles: np.ndarray) -> np.ndarray:
-    """Edges used by exactly one triangle, int64 [B, 2] (sorted pairs)."""
-    count = _edge_counts([tuple(t) for t in triangles])
-    return np.array(sorted(e for e, c in count.items() if c == 1), dtype=np.int64).reshape(-1, 2)

@@ -77,6 +77,15 @@ def write_video(
     return path
 
 
+def video_fps(path: str | Path) -> float:
+    """The video stream's average frame rate (0.0 when the container does not say)."""
+    import av
+
+    with av.open(str(path)) as c:
+        rate = c.streams.video[0].average_rate
+    return float(rate) if rate else 0.0
+
+
 def iter_video_frames(path: str | Path) -> Iterator[np.ndarray]:
     """Stream a video's frames as uint8 [H,W,3] RGB, one at a time (never the whole video in RAM)."""
     import av

@@ -199,14 +199,13 @@ def save_person_judge(judge: PersonSyncJudge, folder: str | Path, meta: dict) ->
     """Write `folder`/lipsync_judge.safetensors and .json (meta: extractor, report ...) atomically."""
     from safetensors.torch import save_file
 
+    from ..io.atomic import atomic_path, save_text
+
     folder = Path(folder)
-    tmp = folder / (WEIGHTS_FILE + ".tmp")
-    save_file({k: v.contiguous() for k, v in judge.state_dict().items()}, str(tmp),
-              metadata={"audio_dim": str(int(judge.audio_mean.shape[0]))})
-    tmp.replace(folder / WEIGHTS_FILE)
-    tmp_json = folder / (REPORT_FILE + ".tmp")
-    tmp_json.write_text(json.dumps(meta, indent=2))
-    tmp_json.replace(folder / REPORT_FILE)
+    with atomic_path(folder / WEIGHTS_FILE) as tmp:
+        save_file({k: v.contiguous() for k, v in judge.state_dict().items()}, str(tmp),
+                  metadata={"audio_dim": str(int(judge.audio_mean.shape[0]))})
+    save_text(folder / REPORT_FILE, json.dumps(meta, indent=2))
 
 
 def load_person_judge(folder: str | Path) -> tuple[PersonSyncJudge, dict] | tuple[None, str]:

@@ -1,8 +1,9 @@
-"""Training: configs / presets, targets, the staged trainer, checkpoints, evaluation."""
+"""Training: configs / presets, targets, the staged trainer, optimiser checkpoints.
 
-from .checkpoint import latest_checkpoint, load_avatar, read_avatar_meta, save_avatar
+Avatar folders (save / load) are `emogs.avatar.store`, evaluation is `emogs.eval`."""
+
+from .checkpoint import latest_checkpoint
 from .config import STAGES, TrainConfig, config_from_dict, load_config
-from .evaluate import evaluate_avatar, frame_conditions
 from .trainer import NanGuard, Trainer, TrainingDiverged, avatar_config_for
 
 __all__ = [
@@ -13,11 +14,6 @@ __all__ = [
     "TrainingDiverged",
     "avatar_config_for",
     "config_from_dict",
-    "evaluate_avatar",
-    "frame_conditions",
     "latest_checkpoint",
-    "load_avatar",
     "load_config",
-    "read_avatar_meta",
-    "save_avatar",
 ]

@@ -10,11 +10,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..avatar import FrameConditions
+from ..avatar.drive import frame_conditions
+from ..data.schema import FACE_CLASSES, HAIR, INSIDE_MOUTH_CLASSES, LIPS
 from ..losses import mask_box
 
-FACE_CLASSES = (1, 2, 3, 4, 7)  # skin, brows, eyes, lips, hair: what the face Gaussians draw
-MOUTH_CLASSES = (5, 6)  # mouth cavity, teeth
-LIPS_AND_MOUTH = (4, 5, 6)  # lips, cavity, teeth: the region speech moves
+FACE_GAUSSIAN_CLASSES = (*FACE_CLASSES, HAIR)  # skin, brows, eyes, lips + hair: what the face Gaussians draw
+LIPS_AND_MOUTH = (LIPS, *INSIDE_MOUTH_CLASSES)  # lips, cavity, teeth: the region speech moves
 
 
 @dataclass
@@ -54,7 +55,7 @@ def _mask(parsing: Tensor, classes: Sequence[int]) -> Tensor:
     return m
 
 
-def make_target(sample, size: int, use_va: bool = True, face_classes=FACE_CLASSES) -> Target:
+def make_target(sample, size: int, use_va: bool = True, face_classes=FACE_GAUSSIAN_CLASSES) -> Target:
     """FrameSample (emogs.data) -> Target at `size` x `size`."""
     s_full = sample.image.shape[0]
     if size > s_full:
@@ -63,18 +64,12 @@ def make_target(sample, size: int, use_va: bool = True, face_classes=FACE_CLASSE
     n = _resize(sample.normals * nv[..., None], size)
     valid = _resize(nv, size) > 0.99
     n = n / n.norm(dim=-1, keepdim=True).clamp_min(1e-6)
-    cond = FrameConditions(
-        w2c=sample.w2c.float(),
-        K=sample.K.float(),
-        audio=sample.audio.float(),
-        aus=sample.aus.float(),
-        va=sample.va.float() if use_va else None,
-        background=_resize(sample.torso_background.float(), size),
-    )
+    cond = frame_conditions(sample, use_va)
+    cond.background = _resize(cond.background, size)
     return Target(
         image=_resize(sample.image.float(), size),
         face_mask=_resize(_mask(sample.parsing, face_classes), size),
-        mouth_mask=_resize(_mask(sample.parsing, MOUTH_CLASSES), size),
+        mouth_mask=_resize(_mask(sample.parsing, INSIDE_MOUTH_CLASSES), size),
         normals=n,
         normal_valid=valid,
         cond=cond,

@@ -33,16 +33,14 @@ from torch import Tensor
 
 from .. import losses
 from ..avatar import Avatar, AvatarConfig, build_avatar
+from ..avatar.store import avatar_from_tensors, avatar_tensors, save_avatar
 from ..fields import TriplaneConfig
 from ..gaussians import PARAM_KEYS, DensifyStrategy, make_optimizer
 from .checkpoint import (
-    avatar_from_tensors,
-    avatar_tensors,
     latest_checkpoint,
     load_optimizer_tensors,
     optimizer_tensors,
     read_checkpoint,
-    save_avatar,
     write_checkpoint,
 )
 from .config import STAGES, TrainConfig

@@ -2,8 +2,16 @@ import numpy as np
 import pytest
 import torch
 
-from emogs.avatar import AvatarConfig, FrameConditions, build_avatar
-from emogs.avatar.drive import DriveOptions, drive_conditions, pingpong
+from emogs.avatar import AvatarConfig, build_avatar
+from emogs.avatar.drive import (
+    AudioExtractorError,
+    DriveOptions,
+    drive_conditions,
+    frame_conditions,
+    pingpong,
+    silence_features,
+    speech_features,
+)
 from emogs.data import PersonDataset
 from emogs.data.synthetic import write_toy_dataset
 from emogs.fields import TriplaneConfig
@@ -28,8 +36,9 @@ def _avatar(ds, with_emotion=False):
 
 
 def _cond(ds, i=0, va=None):
-    s = ds[i]
-    return FrameConditions(s.w2c, s.K, s.audio, s.aus, va, s.torso_background)
+    cond = frame_conditions(ds[i])
+    cond.va = va
+    return cond
 
 
 def test_render_shapes_composite_and_gradients(toy):
@@ -158,3 +167,16 @@ def test_emotion_flow_is_the_projected_motion_of_the_branch(toy):
     # emotion off: zero flow
     off = av.render(cond, 64, image_size=32, emotion=False, emotion_flow=True)["emotion_flow"].detach()
     assert float(off.abs().max()) == 0.0
+
+
+def test_speech_features_needs_a_runnable_extractor():
+    cfg = AvatarConfig(audio_extractor="hubert", audio_dim=1024)
+    with pytest.raises(AudioExtractorError, match="'hubert' cannot be run here"):
+        speech_features(np.zeros(16000, np.float32), 25.0, cfg)
+    assert silence_features(cfg) is None
+    cfg = AvatarConfig(audio_extractor="logmel", audio_dim=80)
+    assert speech_features(np.zeros(16000, np.float32), 25.0, cfg).shape == (25, 80)
+    assert silence_features(cfg).shape == (80,)
+    cfg = AvatarConfig(audio_extractor="logmel", audio_dim=7)
+    with pytest.raises(AudioExtractorError, match="80 dims, the avatar expects 7"):
+        speech_features(np.zeros(16000, np.float32), 25.0, cfg)

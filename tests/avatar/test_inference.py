@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from emogs.avatar import AvatarConfig, FrameConditions, build_avatar
+from emogs.avatar import AvatarConfig, build_avatar
+from emogs.avatar.drive import frame_conditions
 from emogs.data import PersonDataset
 from emogs.data.synthetic import write_toy_dataset
 from emogs.fields import TriplaneConfig
@@ -50,8 +51,9 @@ def _assert_same_image(a, b, name=""):
 
 
 def _cond(ds, i=0, va=None):
-    s = ds[i]
-    return FrameConditions(s.w2c, s.K, s.audio, s.aus, va, s.torso_background)
+    cond = frame_conditions(ds[i])
+    cond.va = va
+    return cond
 
 
 @pytest.mark.parametrize("normals", [False, True])

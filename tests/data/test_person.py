@@ -64,7 +64,8 @@ def test_torso_background_composite(toy):
 
 
 def test_neck_continues_behind_the_jaw():
-    from emogs.data.person import HAIR, NECK, SKIN, neck_behind_jaw
+    from emogs.data.person import neck_behind_jaw
+    from emogs.data.schema import HAIR, NECK, SKIN
 
     lab = np.zeros((12, 6), np.uint8)
     lab[:7] = SKIN  # face (chin) above the neck

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from face_samples import face_512
 
-from emogs.data.person import FLOW_STRIDE
+from emogs.data.schema import FLOW_STRIDE
 from emogs.emotion.au_mesh import LIPS
 from emogs.emotion.edit import EmotionalFrameConfig, EmotionalFrameGenerator, face_rectangles
 from emogs.emotion.va_model import emotion_to_va

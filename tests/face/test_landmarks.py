@@ -114,7 +114,7 @@ def test_smoothing_removes_jitter_without_lagging_the_mouth():
     assert (sm[47, mouth, 1] - clean[40, mouth, 1]).mean() < 3.0
 
 
-def test_interpolate_missing_and_pick_track():
+def test_interpolate_missing():
     pts = np.zeros((5, 2, 1), np.float32)
     pts[:, 0, 0] = [0, 99, 2, 99, 99]
     valid = np.array([True, False, True, False, False])
@@ -123,15 +123,3 @@ def test_interpolate_missing_and_pick_track():
     with pytest.raises(ValueError, match="no valid"):
         L.interpolate_missing(pts, np.zeros(5, bool))
 
-    def face(cx, w):
-        p = np.zeros((478, 3), np.float32)
-        p[:, 0] = np.linspace(cx - w / 2, cx + w / 2, 478)
-        p[:, 1] = 100
-        return L.FaceMesh(p, 1.0, (cx - w / 2, 50, cx + w / 2, 150))
-
-    seq = [[face(100, 80), face(400, 40)], [face(400, 90), face(105, 80)], [], [face(110, 80)]]
-    points, conf, nmax = L.pick_track(seq)
-    assert nmax == 2
-    assert conf.tolist() == [1, 1, 0, 1]
-    # follows the first (largest) face even when another one becomes larger
-    np.testing.assert_allclose(points[[0, 1, 3], :, 0].mean(1), [100, 105, 110], atol=1e-3)

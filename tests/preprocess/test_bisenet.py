@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from emogs.data.schema import CLASS_NAMES
 from preprocess.bisenet import (
     BISENET_CLASSES,
     TO_EMOGS,
@@ -15,7 +16,7 @@ from preprocess.bisenet import (
     parse_with_bisenet,
 )
 from preprocess.errors import BadWeightsError
-from preprocess.parsing import CLASS_NAMES, FaceParser
+from preprocess.parsing import FaceParser
 
 # tensor shapes of the public 19-class face-parsing checkpoint (79999_iter.pth)
 CHECKPOINT_SHAPES = {
@@ -91,7 +92,7 @@ def test_save_load_roundtrip_reproduces_outputs(tmp_path):
 def test_class_mapping():
     to = dict(zip(BISENET_CLASSES, TO_EMOGS))
     names = dict(enumerate(CLASS_NAMES))
-    assert names[to["skin"]] == "face" and names[to["nose"]] == "face" and names[to["l_ear"]] == "face"
+    assert names[to["skin"]] == "skin" and names[to["nose"]] == "skin" and names[to["l_ear"]] == "skin"
     assert names[to["l_brow"]] == names[to["r_brow"]] == "brows"
     assert names[to["u_lip"]] == names[to["l_lip"]] == "lips"
     assert names[to["mouth"]] == "mouth" and names[to["hair"]] == "hair"

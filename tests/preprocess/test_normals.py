@@ -3,21 +3,40 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import numpy as np
 import pytest
 from face_samples import astronaut, detect, mouth_series
 
-from emogs.face.mesh_topology import boundary_edges, face_triangles, tessellation_edges
+from emogs.data.schema import decode_normals
+from emogs.face.mesh_topology import face_triangles, tessellation_edges
 from emogs.face.topology import FACE_OVAL, LEFT_EYE, LIPS_INNER, RIGHT_EYE
 from preprocess.normals import (
     FaceNormalRenderer,
     NormalEstimator,
-    decode_normals,
+    _raster_sparse,
     load_normal_estimator,
     rasterize_attributes,
-    rasterize_attributes_fast,
 )
+
+
+def boundary_edges(triangles: np.ndarray) -> np.ndarray:
+    """Edges used by exactly one triangle, int64 [B, 2] (sorted pairs)."""
+    count = Counter(tuple(sorted((int(t[k]), int(t[(k + 1) % 3])))) for t in triangles for k in range(3))
+    return np.array(sorted(e for e, c in count.items() if c == 1), dtype=np.int64).reshape(-1, 2)
+
+
+def rasterize_attributes_fast(xy, depth, tris, attrs, size):
+    """The renderer's sparse rasteriser (`_raster_sparse`) as a dense image, to compare with
+    `rasterize_attributes`: (float32 [size, size, C], covered bool [size, size])."""
+    py, px, vals = _raster_sparse(xy, depth, tris, attrs, size)
+    out = np.zeros((size, size, attrs.shape[1]), np.float32)
+    covered = np.zeros((size, size), bool)
+    out[py, px] = vals
+    covered[py, px] = True
+    return out, covered
+
 
 K512 = np.array([[1200.0, 0, 256], [0, 1200.0, 256], [0, 0, 1]])
 

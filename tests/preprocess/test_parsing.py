@@ -6,21 +6,8 @@ import numpy as np
 import pytest
 from face_samples import astronaut, closed_eyes, detect, mouth_series
 
-from preprocess.parsing import (
-    BROWS,
-    CLASS_NAMES,
-    EYES,
-    FACE,
-    HAIR,
-    LIPS,
-    MOUTH,
-    NECK,
-    TEETH,
-    TORSO,
-    FaceParser,
-    colorize,
-    estimate_background,
-)
+from emogs.data.schema import BROWS, CLASS_NAMES, EYES, HAIR, LIPS, MOUTH, NECK, SKIN, TEETH, TORSO
+from preprocess.parsing import FaceParser, colorize, estimate_background
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +41,7 @@ def test_astronaut_regions_are_where_they_should_be(astro, tmp_path):
     assert at(*pts[468, :2]) == at(*pts[473, :2]) == "eyes"  # iris centres
     assert at(*pts[105, :2]) == at(*pts[334, :2]) == "brows"
     assert at(*pts[0, :2]) == at(*pts[17, :2]) == "lips"
-    assert at(*pts[50, :2]) == at(*pts[280, :2]) == at(*pts[4, :2]) == "face"  # cheeks, nose
+    assert at(*pts[50, :2]) == at(*pts[280, :2]) == at(*pts[4, :2]) == "skin"  # cheeks, nose
     # hair above the face, background in the studio backdrop, torso = the spacesuit
     face_h = pts[152, 1] - pts[10, 1]
     assert at(pts[10, 0], pts[10, 1] - 0.15 * face_h) == "hair"
@@ -64,9 +51,9 @@ def test_astronaut_regions_are_where_they_should_be(astro, tmp_path):
     ys, xs = np.nonzero(lab == NECK)
     assert 300 < len(ys) < 3000
     assert ys.mean() > pts[[172, 397], 1].mean() and pts[172, 0] < xs.mean() < pts[397, 0]
-    assert counts[TORSO] > counts[HAIR] > counts[FACE] > counts[EYES]
+    assert counts[TORSO] > counts[HAIR] > counts[SKIN] > counts[EYES]
     # hair is not skin-coloured: its mean colour is far from the cheeks'
-    assert np.abs(img[lab == HAIR].mean(0) - img[lab == FACE].mean(0)).sum() > 60
+    assert np.abs(img[lab == HAIR].mean(0) - img[lab == SKIN].mean(0)).sum() > 60
 
 
 def test_teeth_are_bright_pixels_of_the_smile(astro):
@@ -94,7 +81,7 @@ def test_inside_mouth_grows_when_the_mouth_opens(parser, tmp_path):
     cavity = [int((x == MOUTH).sum()) for x in labs]
     assert cavity[2] > cavity[0] + 100
     # the rest of the face stays put
-    face = [int((x == FACE).sum()) for x in labs]
+    face = [int((x == SKIN).sum()) for x in labs]
     assert abs(face[2] - face[0]) < 0.1 * face[0]
 
 
@@ -140,7 +127,7 @@ def test_background_plate_from_a_moving_person(tmp_path):
         frames[k, 20:90, x0 : x0 + 30] = rng.integers(0, 255, (70, 30, 3), dtype=np.uint8)
         labels[k, 20:90, x0 : x0 + 30] = TORSO
     frames[:, 0:5, 0:5] = 0  # a corner that is always 'face': never background -> inpainted
-    labels[:, 0:5, 0:5] = FACE
+    labels[:, 0:5, 0:5] = SKIN
     path = tmp_path / "frames.npy"
     mm = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=frames.shape)
     mm[:] = frames

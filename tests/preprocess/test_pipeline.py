@@ -162,7 +162,7 @@ def test_killed_run_resumes(dataset, tmp_path):
     ran = [line.split("]")[0][1:] for line in logs if "running" in line]
     assert ran == ["normals", "aus", "contact_sheet"]
     np.testing.assert_array_equal(np.load(root2 / "normals.npy"), np.load(root / "normals.npy"))
-    assert not (root2 / "normals.npy.tmp").exists() or True  # a stale .tmp is overwritten on the next write
+    assert not (root2 / "normals.npy.tmp").exists()  # the partial .tmp was replaced, then renamed
     PersonDataset(root2, "all")
     assert final["stages"]["decode"] == manifest["stages"]["decode"]
 
@@ -171,7 +171,7 @@ def test_new_stage_is_a_few_lines(dataset, tmp_path):
     video, root, _, _ = dataset
     root2 = tmp_path / "ds"
     shutil.copytree(root, root2)
-    from preprocess.io_utils import save_npy
+    from emogs.io.atomic import save_npy
 
     def run_mouth(ctx):
         lm = ctx.load("landmarks.npy")

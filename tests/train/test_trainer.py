@@ -4,12 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from emogs.avatar import FrameConditions
+from emogs.avatar.drive import frame_conditions
+from emogs.avatar.store import avatar_tensors, load_avatar
 from emogs.data import PersonDataset
 from emogs.data.emotion_frames import EmotionFrames
 from emogs.data.synthetic import write_toy_dataset
-from emogs.train import Trainer, TrainingDiverged, config_from_dict, evaluate_avatar, load_avatar
-from emogs.train.checkpoint import avatar_tensors, latest_checkpoint
+from emogs.eval import evaluate_avatar
+from emogs.train import Trainer, TrainingDiverged, config_from_dict
+from emogs.train.checkpoint import latest_checkpoint
 
 TINY_MODEL = {"sh_degree": 1, "num_face": 120, "num_mouth": 20, "face_hidden": 16, "mouth_hidden": 16,
               "emotion_hidden": 16, "hash_levels": 4, "hash_log2_table_size": 10,
@@ -32,7 +34,7 @@ def toy(tmp_path_factory):
 
 
 def _cond(s):
-    return FrameConditions(s.w2c, s.K, s.audio, s.aus, None, s.torso_background)
+    return frame_conditions(s)
 
 
 class _Interrupt(Exception):
@@ -149,7 +151,7 @@ def test_avatar_folder_roundtrip(toy, tmp_path):
     with pytest.raises(FileNotFoundError, match="not an emogs avatar"):
         load_avatar(tmp_path)
     # an avatar without eyeballs (fitted before emogs had them, or model.num_eyes 0) loads without
-    from emogs.train.checkpoint import save_avatar
+    from emogs.avatar.store import save_avatar
 
     av.eyes = None
     save_avatar(av, tmp_path / "no_eyes")
@@ -197,8 +199,8 @@ def test_flow_loss_teaches_the_emotion_branch_a_va_dependent_motion(tmp_path):
         av = tr.run()
         out = []
         for v in (0.8, -0.8):
-            s = ds[0]
-            c = FrameConditions(s.w2c, s.K, s.audio, s.aus, torch.tensor([v, 0.0]), s.torso_background)
+            c = frame_conditions(ds[0])
+            c.va = torch.tensor([v, 0.0])
             with torch.no_grad():
                 r = av.render(c, 32, image_size=32, emotion_flow=True)
             a = r["face_alpha"][..., 0]

@@ -9,10 +9,10 @@ import pytest
 
 pytest.importorskip("viser")
 
+from emogs.avatar.store import save_avatar  # noqa: E402
 from emogs.data import PersonDataset  # noqa: E402
 from emogs.data.synthetic import write_toy_dataset  # noqa: E402
 from emogs.io import write_wav  # noqa: E402
-from emogs.train import save_avatar  # noqa: E402
 
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "viewer.py"
 
@@ -62,4 +62,3 @@ def test_cli_errors(avatar_dir, tmp_path):
         tool.main([str(tmp_path), "--max-seconds", "0"])
     with pytest.raises(SystemExit, match="not both"):
         tool.main([str(avatar_dir / "avatar"), "--audio", "x.wav", "--live-port", "5"])
-    assert tool.extractor_name("whisper-tiny.en") == "whisper" and tool.extractor_name("synthetic") is None

@@ -1,9 +1,10 @@
-"""Sync-E / Sync-C in evaluate_avatar: the dataset's audio must line up with the split's frames."""
+"""Sync-E / Sync-C in evaluate_avatar (emogs.eval.reconstruction): the dataset's audio must line up
+with the split's frames."""
 
 import numpy as np
 
 from emogs.data import PersonDataset
-from emogs.train import evaluate_avatar
+from emogs.eval import evaluate_avatar
 
 
 def test_sync_of_the_real_frames_finds_them_in_sync(speaking_toy, loudness_judge):

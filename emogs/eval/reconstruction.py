@@ -16,13 +16,8 @@ import numpy as np
 import torch
 
 from .. import metrics
-from ..avatar import Avatar, FrameConditions
-
-
-def frame_conditions(sample, use_va: bool = False) -> FrameConditions:
-    return FrameConditions(w2c=sample.w2c.float(), K=sample.K.float(), audio=sample.audio.float(),
-                           aus=sample.aus.float(), va=sample.va.float() if use_va else None,
-                           background=sample.torso_background.float())
+from ..avatar import Avatar
+from ..avatar.drive import frame_conditions
 
 
 def _detector():
