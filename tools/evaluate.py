@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     from emogs.avatar.store import load_avatar, resolve_avatar_folder
     from emogs.data import PersonDataset
     from emogs.eval import emotion_metrics, evaluate_avatar, heldout_eval
+    from emogs.io.atomic import save_text
     from emogs.lipsync import load_syncnet
     from emogs.lipsync.person_judge import load_person_judge
     from emogs.losses import load_lpips
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     if avatar.emotion_net is not None and not args.no_emotion:
         res["emotion"] = emotion_metrics(avatar, ds, folder)
     out = Path(args.out) if args.out else folder / "eval.json"
-    out.write_text(json.dumps(res, indent=2))
+    save_text(out, json.dumps(res, indent=2))
     print(json.dumps(res, indent=2))
     return 0
 

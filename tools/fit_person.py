@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     from emogs.data import PersonDataset
     from emogs.data.emotion_frames import EmotionFrames
     from emogs.eval import evaluate_avatar
+    from emogs.io.atomic import save_text
     from emogs.train import Trainer, load_config
 
     cfg = load_config(args.preset)
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                           video_path=avatar_dir / "side_by_side.mp4", sync_net=sync_net,
                           person_judge=load_person_judge(ds_dir)[0])
     res["train_minutes_this_run"] = round(train_s / 60, 2)
-    (avatar_dir / "eval.json").write_text(json.dumps(res, indent=2))
+    save_text(avatar_dir / "eval.json", json.dumps(res, indent=2))
     print(f"[fit_person] validation PSNR {res['psnr']:.2f} dB, SSIM {res['ssim']:.3f}, "
           f"LMD {res['lmd'] if not isinstance(res['lmd'], dict) else 'n/a'} -> {avatar_dir / 'eval.json'}")
     return 0

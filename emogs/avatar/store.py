@@ -6,7 +6,8 @@ Avatar folder (what fit_person writes, what render / evaluate / the viewer read)
     avatar.safetensors    face.<param>, mouth.<param>, eyes.<param> (optional), face_net.*,
                           mouth_net.*, emotion_net.*
 
-Training checkpoints (emogs.train.checkpoint) hold an avatar folder plus the optimiser state.
+Training checkpoints (the trainer's `checkpoint` module) hold an avatar folder plus the optimiser state;
+this module never needs training code.
 """
 
 from __future__ import annotations

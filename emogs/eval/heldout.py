@@ -32,11 +32,10 @@ def _detect_video(path: str, num_frames: int) -> np.ndarray:
     return out
 
 
-def _mouth_scores(pred: np.ndarray, true: np.ndarray) -> dict:
+def mouth_scores(pred: np.ndarray, true: np.ndarray) -> dict:
     """LMD of `pred` vs `true` [T,478,2] after a per-frame similarity on the rigid points, next to a
     mouth that never moves (the truth's mean shape, placed by the same alignment), and the inner-lip
     gap's spread and correlation (articulation)."""
-
     aligned = metrics.similarity_align(pred, true)
     ref = metrics.similarity_align(true, np.repeat(true[:1], len(true), 0)).mean(0)
     static = metrics.similarity_align(np.repeat(ref[None], len(true), 0), true)
@@ -110,11 +109,11 @@ def heldout_eval(avatar, ds, audio_path: str, truth_path: str | None, truth_vide
         return {**res, "heldout_lmd": metrics.to_json(metrics.NotComputed("no face detected in the renders"))}
     res["heldout_frames"] = int(ok.sum())
     if lm_det is not None:
-        s = _mouth_scores(preds[ok], lm_det[ok])
+        s = mouth_scores(preds[ok], lm_det[ok])
         res.update({"heldout_lmd": s.pop("lmd"), "heldout_lmd_static_baseline": s.pop("static_baseline"),
                     "heldout_articulation": s})
     if lm_rig is not None:
-        s = _mouth_scores(preds[ok], lm_rig[ok])
+        s = mouth_scores(preds[ok], lm_rig[ok])
         res["heldout_vs_rig_truth"] = s
         if lm_det is not None:
             res["heldout_vs_rig_truth"]["detector_floor"] = metrics.lmd(
