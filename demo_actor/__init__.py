@@ -10,15 +10,18 @@ docs/demo_actor.md.
 
 from emogs.audio.tts import Phone, Speech, align_wav, concatenate, synthesize, write_wav
 
-from .actor import ActorConfig, DemoActor, Portrait, load_portrait, make_clip, plan
+from .actor import PORTRAITS, ActorConfig, DemoActor, Portrait, load_portrait, make_clip, plan
+from .bundle import make_bundle
 from .face_rig import Expression, FaceRig, eye_aspect
 from .life import EmotionSegment
-from .truth import load_truth
+from .pose import Pose
+from .truth import load_truth, truth_statistics
 from .video import ClipWriter, read_clip
 from .visemes import VISEMES, mouth_tracks, phone_to_viseme
 
 __all__ = [
-    "ActorConfig", "DemoActor", "Portrait", "load_portrait", "make_clip", "plan", "Expression", "FaceRig",
-    "eye_aspect", "EmotionSegment", "Phone", "Speech", "align_wav", "concatenate", "synthesize", "write_wav",
-    "load_truth", "ClipWriter", "read_clip", "VISEMES", "mouth_tracks", "phone_to_viseme",
+    "PORTRAITS", "ActorConfig", "DemoActor", "Portrait", "load_portrait", "make_clip", "plan", "make_bundle",
+    "Expression", "FaceRig", "eye_aspect", "EmotionSegment", "Pose", "Phone", "Speech", "align_wav",
+    "concatenate", "synthesize", "write_wav", "load_truth", "truth_statistics", "ClipWriter", "read_clip",
+    "VISEMES", "mouth_tracks", "phone_to_viseme",
 ]

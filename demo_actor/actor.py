@@ -4,9 +4,11 @@
 writes ``NAME_truth.npz`` / ``NAME_truth.json`` (see :mod:`.truth`).
 
 Pipeline per frame k (frame centre t_k = (k + 0.5) / fps):
-  phones -> co-articulated mouth (open, width, round) -> face rig (+ blink, brow, cheek) -> deformed
-  mesh -> piecewise-affine warp of the portrait -> inside of the mouth drawn -> head-motion
-  similarity of the whole frame. The truth landmarks are the deformed mesh under the same similarity.
+  phones -> co-articulated mouth (open, width, round, press) -> face rig (neutral rest, blink, brow,
+  cheek, smile) -> deformed mesh -> piecewise-affine warp of the portrait -> inside of the mouth
+  drawn (the *frontal* frame) -> 3-D head pose: the frontal frame as a texture on the closed,
+  posed mesh, rendered far-to-near (:class:`.warp.PosedMeshWarp`). The truth landmarks are the
+  posed mesh (exact, not a detection).
 """
 
 from __future__ import annotations
@@ -21,12 +23,20 @@ import numpy as np
 from emogs.audio.tts import Speech, write_wav
 
 from .face_rig import Expression, FaceRig
-from .life import EmotionSegment, blink_track, emotion_tracks, expression_from_va, frame_times, head_motion
-from .mouth import draw_mouth, teeth_colour
+from .life import (
+    EmotionSegment,
+    blink_track,
+    emotion_tracks,
+    expression_from_va,
+    frame_times,
+    head_pose_tracks,
+)
+from .mouth import draw_mouth
+from .pose import HeadPoser, Pose, rotvec, shading_ratio
 from .truth import write_truth
 from .video import ClipWriter
 from .visemes import VISEMES, mouth_tracks
-from .warp import PiecewiseAffineWarp, apply_similarity, remap, similarity, transform_points
+from .warp import PiecewiseAffineWarp, PosedMeshWarp, remap
 
 AAC_FRAME = 1024  # samples per AAC frame
 
@@ -38,7 +48,9 @@ class ActorConfig:
     seed: int = 0  # blinks and head motion
     face_scale: float = 2.0  # crop side / face-mesh bounding-box size
     blink_mean_interval: float = 3.5  # s
-    head_roll_deg: float = 1.5  # std of the in-plane rotation
+    yaw_max_deg: float = 14.0  # largest head turn (the drift's peak)
+    pitch_max_deg: float = 7.0  # largest nod / tilt up or down
+    head_roll_deg: float = 2.0  # std of the roll
     head_shift_px: float = 4.0  # std of the translation (at 512 px)
     head_scale: float = 0.01  # std of the scale change
     anticipation: float = 0.02  # s the mouth leads the sound
@@ -64,16 +76,39 @@ def _detect(detector, rgb: np.ndarray, what: str) -> np.ndarray:
     return faces[0].points
 
 
+# Real portraits that installed packages ship under clear terms (assets/demo/README.md):
+# name -> (loader, source and licence)
+def _astronaut() -> np.ndarray:
+    import skimage.data
+
+    return skimage.data.astronaut()
+
+
+def _hopper() -> np.ndarray:
+    import matplotlib.cbook
+
+    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
+        data = np.frombuffer(f.read(), np.uint8)
+    return cv2.imdecode(data, cv2.IMREAD_COLOR)[:, :, ::-1].copy()
+
+
+PORTRAITS = {
+    "astronaut": (_astronaut, "skimage.data.astronaut(): NASA portrait of Eileen Collins, public domain"),
+    "hopper": (_hopper, "matplotlib sample_data grace_hopper.jpg: US Navy portrait of Grace Hopper, "
+                        "public domain"),
+}
+
+
 def load_portrait(photo: str | np.ndarray | None = None, size: int = 512,
                   face_scale: float = 2.0) -> Portrait:
-    """Read ``photo`` (path, RGB array, or None = skimage's astronaut), crop a face-centred square
-    of side ``face_scale`` x face size, resize to ``size``, and detect the neutral mesh on it."""
+    """Read ``photo`` (path, RGB array, a name in ``PORTRAITS``, or None = "astronaut"), crop a
+    face-centred square of side ``face_scale`` x face size, resize to ``size``, and detect the
+    neutral mesh on it."""
     from emogs.face.landmarks import FaceMeshDetector
 
-    if photo is None:
-        import skimage.data
-
-        rgb, source = skimage.data.astronaut(), "skimage.data.astronaut()"
+    if photo is None or (isinstance(photo, str) and photo in PORTRAITS):
+        loader, source = PORTRAITS[photo or "astronaut"]
+        rgb = loader()
     elif isinstance(photo, str):
         bgr = cv2.imread(photo, cv2.IMREAD_COLOR)
         if bgr is None:
@@ -107,22 +142,55 @@ class DemoActor:
         h, w = portrait.image.shape[:2]
         self.rig = FaceRig(portrait.mesh, (h, w))
         self.warp = PiecewiseAffineWarp(portrait.mesh, self.rig.support, (h, w))
-        self.teeth = teeth_colour(portrait.image, portrait.mesh)
-        self.centre = tuple(self.rig.face_centre)
+        self.warp.verts0[:468, 1] += self.rig.lip_texture_offsets()[:468]  # lips sample lip, not teeth
+        self.poser = HeadPoser(portrait.mesh, self.rig.support)
+        self.posed_warp = PosedMeshWarp(self.warp)
 
-    def render(self, expr: Expression, head: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """-> (rgb uint8 [H, W, 3], landmarks float32 [478, 3]) for one frame.
-
-        head: forward similarity [2, 3] applied to the whole frame (None = identity).
-        """
+    def frontal(self, expr: Expression) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """-> (frontal rgb uint8 [H, W, 3], mesh [478, 3], support [S, 2]) before the head pose."""
         mesh, sup = self.rig.deform(expr)
         mx, my, _ = self.warp.maps(mesh, sup)
         img = remap(self.portrait.image, mx, my)
-        img = draw_mouth(img, self.portrait.image, mesh, self.portrait.mesh, self.teeth, self.rig.hw)
-        if head is not None:
-            img = apply_similarity(img, head)
-            mesh = transform_points(mesh, head)
-        return img, mesh.astype(np.float32)
+        r = self.rig
+        img = draw_mouth(img, mesh, r._line, float(r.mouth_centre[0]), r.hw, r.gap_max)
+        return img, mesh, sup
+
+    def render(self, expr: Expression, pose: Pose | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """-> (rgb uint8 [H, W, 3], landmarks float32 [478, 3]) for one frame (pose None = frontal)."""
+        img, mesh, sup = self.frontal(expr)
+        if pose is None or pose == Pose():
+            return img, mesh.astype(np.float32)
+        shade = shading_ratio(mesh, pose.matrix(), img.shape[:2])
+        img = np.clip(img * shade[..., None], 0, 255).astype(np.uint8)
+        verts = self.poser.frontal(mesh, sup)
+        posed = self.poser.pose(verts, pose)
+        mx, my = self.posed_warp.maps(verts[:, :2], posed)
+        return soften_seams(remap(img, mx, my), mx, my), posed[:478].astype(np.float32)
+
+
+def mouth_gap(landmarks: np.ndarray, pose: Pose) -> float:
+    """Inner-lip gap (px) in the frame: vertex 13 -> 14 along the head's own down axis (its image
+    projection), so a sideways offset of the two vertices does not count; < 0 = the lips overlap."""
+    down = pose.matrix()[:2, 1]
+    down = down / max(float(np.linalg.norm(down)), 1e-9)
+    return float((landmarks[14, :2] - landmarks[13, :2]) @ down)
+
+
+def soften_seams(img: np.ndarray, map_x: np.ndarray, map_y: np.ndarray, jump_px: float = 1.5) -> np.ndarray:
+    """Anti-alias occlusion edges: where the backward map jumps by more than ``jump_px`` between
+    neighbouring pixels (a silhouette, e.g. the nose over the far cheek), use a 3x3 box blur."""
+    jx = np.zeros(map_x.shape, bool)
+    dx = np.hypot(np.diff(map_x, axis=1), np.diff(map_y, axis=1)) > jump_px
+    dy = np.hypot(np.diff(map_x, axis=0), np.diff(map_y, axis=0)) > jump_px
+    jx[:, 1:] |= dx
+    jx[:, :-1] |= dx
+    jx[1:] |= dy
+    jx[:-1] |= dy
+    if not jx.any():
+        return img
+    out = img.copy()
+    out[jx] = cv2.blur(img, (3, 3))[jx]
+    return out
 
 
 @dataclass
@@ -130,8 +198,8 @@ class Performance:
     """Everything that drives a clip, per frame (T frames)."""
 
     expressions: list[Expression]
-    head: np.ndarray  # [T, 2, 3]
-    roll_deg: np.ndarray
+    poses: list[Pose]
+    euler_deg: np.ndarray  # [T, 3] (pitch, yaw, roll)
     translation: np.ndarray  # [T, 2]
     scale: np.ndarray
     viseme: np.ndarray
@@ -167,22 +235,26 @@ def plan(speech: Speech, actor: DemoActor, config: ActorConfig) -> Performance:
     energy = np.array([np.sqrt(np.mean(audio[a:b] ** 2)) for a, b in audio_range])
     energy = energy / max(float(energy.max()), 1e-8)
     scale_px = config.size / 512.0
-    hm = head_motion(t_frames, fps, rng, config.head_roll_deg, config.head_shift_px * scale_px,
-                     config.head_scale, speech_energy=energy)
+    hp = head_pose_tracks(t_frames, fps, rng, config.yaw_max_deg, config.pitch_max_deg, config.head_roll_deg,
+                          config.head_shift_px * scale_px, config.head_scale, speech_energy=energy)
     va = emotion_tracks(list(config.emotions), times)
     brow, cheek = expression_from_va(va)
+    smile = np.clip(1.2 * np.maximum(va[:, 0], 0), 0, 1)
     exprs = [Expression(float(mouth.open[k]), float(mouth.width[k]), float(mouth.round[k]), float(blink[k]),
-                        float(blink[k]), float(brow[k]), float(cheek[k])) for k in range(t_frames)]
-    head = np.stack([similarity(float(hm.roll[k]), float(hm.tx[k]), float(hm.ty[k]), float(hm.scale[k]),
-                                actor.centre) for k in range(t_frames)])
-    return Performance(exprs, head, hm.roll, np.stack([hm.tx, hm.ty], 1), hm.scale, mouth.viseme, blink, va,
+                        float(blink[k]), float(brow[k]), float(cheek[k]), float(smile[k]),
+                        float(mouth.press[k]))
+             for k in range(t_frames)]
+    poses = [Pose(float(hp.pitch[k]), float(hp.yaw[k]), float(hp.roll[k]), float(hp.tx[k]), float(hp.ty[k]),
+                  float(hp.scale[k])) for k in range(t_frames)]
+    euler = np.stack([hp.pitch, hp.yaw, hp.roll], 1)
+    return Performance(exprs, poses, euler, np.stack([hp.tx, hp.ty], 1), hp.scale, mouth.viseme, blink, va,
                        brow, cheek, audio, audio_range, mouth)
 
 
 def iter_frames(actor: DemoActor, perf: Performance) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (rgb, landmarks) frame by frame."""
     for k, e in enumerate(perf.expressions):
-        yield actor.render(e, perf.head[k])
+        yield actor.render(e, perf.poses[k])
 
 
 def make_clip(speech: Speech, out_dir: str, name: str = "demo", config: ActorConfig | None = None,
@@ -215,24 +287,28 @@ def make_clip(speech: Speech, out_dir: str, name: str = "demo", config: ActorCon
             a, b = perf.audio_range[k]
             wr.add_frame(rgb, perf.audio[a:b])
             landmarks[k] = lm
-            gaps[k] = np.linalg.norm(lm[14, :2] - lm[13, :2]) * np.sign(lm[14, 1] - lm[13, 1] + 1e-9)
+            gaps[k] = mouth_gap(lm, perf.poses[k])
     os.replace(tmp, mp4)
     if write_audio_wav:
         write_wav(os.path.join(out_dir, f"{name}.wav"), perf.audio, speech.sample_rate)
-    roll = np.deg2rad(perf.roll_deg.astype(np.float64))
+    rotvecs = np.stack([rotvec(p.matrix()) for p in perf.poses])
     arrays = {
-        # quantised to 1/64 px (max error 0.008 px): compresses ~40 % better
-        "landmarks": (np.round(landmarks * 64) / 64).astype(np.float32),
+        # x, y quantised to 1/32 px, z to 1/8 px (max error 0.016 / 0.06 px): the bundle stays < 10 MB
+        "landmarks": np.concatenate([np.round(landmarks[..., :2] * 32) / 32,
+                                     np.round(landmarks[..., 2:] * 8) / 8], -1).astype(np.float32),
         "neutral_landmarks": portrait.mesh.astype(np.float32),
         "viseme": perf.viseme.astype(np.int64),
         "viseme_names": np.array(VISEMES),
         "mouth_open": perf.mouth.open, "mouth_width": perf.mouth.width, "mouth_round": perf.mouth.round,
         "mouth_gap_px": gaps,
         "au45": (5.0 * perf.blink).astype(np.float32),
-        "head_rotvec": np.stack([np.zeros_like(roll), np.zeros_like(roll), roll], 1).astype(np.float32),
+        "head_rotvec": rotvecs.astype(np.float32),
+        "head_euler_deg": perf.euler_deg.astype(np.float32),
         "head_translation": np.concatenate([perf.translation, np.zeros((t_frames, 1))], 1).astype(np.float32),
         "head_scale": perf.scale.astype(np.float32),
-        "head_matrix": perf.head.astype(np.float32),
+        "head_pivot": actor.poser.pivot.astype(np.float32),
+        "mouth_press": perf.mouth.press.astype(np.float32),
+        "smile": np.array([e.smile for e in perf.expressions], np.float32),
         "valence_arousal": perf.va.astype(np.float32),
         "brow": perf.brow, "cheek": perf.cheek,
         "audio_range": perf.audio_range.astype(np.int64),
@@ -253,8 +329,12 @@ def make_clip(speech: Speech, out_dir: str, name: str = "demo", config: ActorCon
                                                    "side": portrait.crop[2]},
         "config": cfg, "num_blinks": n_blinks, "num_phones": len(speech.phones),
         "mouth_gap_px": {"min": float(gaps.min()), "max": float(gaps.max()), "mean": float(gaps.mean())},
-        "head_pose": "2-D similarity: rotation vector (0, 0, roll) rad, translation (tx, ty, 0) px",
-        "valence_arousal": "commanded; (0, 0) = the portrait's own expression",
+        "head_pose": "3-D: head_rotvec (rad, camera frame x right / y down / z forward; x = pitch, "
+                     "y = yaw, z = roll) about head_pivot, then translation (tx, ty, 0) px and scale; "
+                     "orthographic projection",
+        "head_euler_deg": {k: [float(perf.euler_deg[:, i].min()), float(perf.euler_deg[:, i].max())]
+                           for i, k in enumerate(("pitch", "yaw", "roll"))},
+        "valence_arousal": "commanded; (0, 0) = the neutral rest (lips closed, no smile)",
     }
     write_truth(os.path.join(out_dir, f"{name}_truth.npz"), arrays, summary)
     return summary

@@ -7,6 +7,14 @@ Parameters (one frame, see :class:`Expression`):
 - mouth ``open`` [0, 1] (inner-lip gap / largest gap), ``width`` [-1, 1], ``round`` [0, 1]
 - ``blink`` [0, 1] per eye (1 = upper lid on the lower lid; AU45 = 5 * blink)
 - ``brow`` [-1, 1] (raise + / lower and knit -), ``cheek`` [0, 1] (cheek raise, AU06-like)
+- ``smile`` [0, 1]: 0 = the *neutral rest* (lips closed and relaxed, the photo's grin removed),
+  1 = the photo's own mouth plus corners pulled up and out (a smile, whatever the photo shows)
+- ``press`` [0, 1]: the lips press together (bilabial closure): the outer lips roll in a little
+
+Neutral rest: the photo's inner lips are moved onto their common mid-line (the gap closes all
+along the mouth, the jaw rises with the lower lip) and, for a smiling photo, the mouth corners
+move in and down by the photo's *grin* (corner lift relative to the lip centre). The
+articulation then opens the mouth from that closed rest: ``open`` = 0 is a closed mouth.
 
 The jaw moves the lower lip and the chin (with a lateral fall-off towards the jaw angles);
 the upper lip moves a little; skin around the mouth follows smoothly. Extra *support points*
@@ -32,6 +40,8 @@ class Expression:
     blink_right: float = 0.0
     brow: float = 0.0
     cheek: float = 0.0
+    smile: float = 0.0
+    press: float = 0.0
 
 
 def _smoothstep(a: float, b: float, x: np.ndarray) -> np.ndarray:
@@ -53,6 +63,10 @@ class FaceRig:
         points = np.asarray(points, np.float64)
         if points.shape != (478, 3):
             raise ValueError(f"FaceRig needs a [478, 3] MediaPipe mesh, got {points.shape}.")
+        points = points.copy()
+        # closed lips meet in depth too: each upper / lower inner-lip vertex pair gets the pair's mean z
+        lower, upper = LIPS_INNER[1:10], LIPS_INNER[19:10:-1]
+        points[lower, 2] = points[upper, 2] = 0.5 * (points[lower, 2] + points[upper, 2])
         self.p0 = points
         self.size = size
         xy = points[:, :2]
@@ -62,7 +76,9 @@ class FaceRig:
         self.mouth_centre = 0.5 * (xy[13] + xy[14])
         self.hw = 0.5 * np.linalg.norm(self.c_left - self.c_right)  # half mouth width
         self.gap0 = float(xy[14, 1] - xy[13, 1])
-        self.gap_max = 0.8 * self.hw
+        # largest jaw drop: 14 % of the face width (~30 px on a 512 px frame at face_scale 2)
+        self.face_width = float(np.linalg.norm(xy[454] - xy[234]))
+        self.gap_max = 0.14 * self.face_width
         # the lip line (between the inner lips) as y(x), and the upper outer lip y(x)
         xs_up, ys_up = xy[inner_up, 0], xy[inner_up, 1]
         xs_lo, ys_lo = xy[inner_lo, 0], xy[inner_lo, 1]
@@ -84,6 +100,11 @@ class FaceRig:
         self.lip_labels = np.zeros(478, np.int64)
         self.lip_labels[LIPS_INNER[1:10] + LIPS_OUTER[1:10]] = 1
         self.lip_labels[LIPS_INNER[11:] + LIPS_OUTER[11:]] = 2
+        self._inner_up = _sorted(xs_up, ys_up)
+        self._inner_lo = _sorted(xs_lo, ys_lo)
+        # the photo's grin: mouth-corner lift above the lip centre, in half-widths (0 = none, 1 = broad)
+        lift = float(self.mouth_centre[1] - 0.5 * (self.c_left[1] + self.c_right[1])) / self.hw
+        self.grin = float(np.clip((lift - 0.05) / 0.25, 0.0, 1.0))
 
     # ------------------------------------------------------------------ geometry helpers
     def _uv(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -115,8 +136,7 @@ class FaceRig:
         labels: optional int [N]: 1 = lower-lip vertex, 2 = upper-lip vertex, 0 = other.
         """
         u, v = self._uv(xy)
-        gap = float(np.clip(open_, 0, 1.2)) * self.gap_max
-        delta = gap - self.gap0
+        delta = self.gap_for(open_)  # the rest is closed: the jaw opens from gap 0
         if delta >= 0:
             d_lo, d_up = 0.85 * delta, -0.15 * delta
         else:
@@ -137,7 +157,7 @@ class FaceRig:
         # vertical falloff far below the chin is handled by the support rings
         dy = d_lo * lower_w + d_up * upper_w
         # width: corners in/out; neighbouring skin follows
-        dw = (0.12 * np.clip(width, -1, 1) - 0.16 * np.clip(round_, 0, 1)) * self.hw
+        dw = (0.14 * np.clip(width, -1, 1) - 0.24 * np.clip(round_, 0, 1)) * self.hw
         near = np.exp(-(np.maximum(au - 1.0, 0) / 0.7) ** 2)
         near = near * np.exp(-(np.maximum(np.abs(v) - 0.3, 0) / 0.6) ** 2)
         dx = dw * np.clip(u, -1.5, 1.5) * near
@@ -145,9 +165,76 @@ class FaceRig:
         y_lo_outer = np.interp(xy[:, 0], *self._outer_lo)
         margin = 0.05 * self.hw
         on_lips = (xy[:, 1] > y_up_outer - margin) & (xy[:, 1] < y_lo_outer + margin) & (au < 1)
+        if labels is not None:  # the inner lips stay where the jaw puts them (closed lips stay closed)
+            on_lips &= ~np.isin(np.arange(len(xy)), LIPS_INNER)
         pout = 0.06 * self.hw * np.clip(round_, 0, 1) * on_lips * (1 - au**2)
         dy = dy + np.where(v > 0, pout, -pout) * (np.abs(v) > 0.15)
         return np.stack([dx, dy], 1)
+
+    def _photo_gap(self, x: np.ndarray) -> np.ndarray:
+        """The photo's inner-lip gap (px, < 0 where the lips overlap) at columns ``x`` [N] (0 outside)."""
+        g = np.interp(x, *self._inner_lo) - np.interp(x, *self._inner_up)
+        inside = (x > self.c_right[0]) & (x < self.c_left[0])
+        return np.where(inside, g, 0.0)
+
+    def rest_displacement(self, xy: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        """[N, 2]: photo -> neutral rest (lips closed along their mid-line, the grin removed)."""
+        u, v = self._uv(xy)
+        au = np.abs(u)
+        g_c = max(self.gap0, 0.0)
+        prof = np.where(au <= 1.0, 1.0 - 0.55 * np.minimum(au, 1.0) ** 2,
+                        0.45 * np.exp(-((au - 1.0) / 1.3) ** 2))
+        y_up_outer = np.interp(xy[:, 0], *self._outer_up)
+        above = np.maximum(y_up_outer - xy[:, 1], 0.0) / self.hw
+        lower_w = _smoothstep(-0.01, 0.12, v) * prof * g_c
+        upper_w = _smoothstep(0.01, -0.12, v) * prof * np.exp(-(above / 0.35) ** 2) * g_c
+        if labels is not None:  # lip vertices: exactly onto the mid-line, column by column
+            g = self._photo_gap(xy[:, 0])
+            lower_w = np.where(labels == 1, g, lower_w)
+            upper_w = np.where(labels == 2, g, upper_w)
+        dy = -0.5 * lower_w + 0.5 * upper_w
+        # grin removal: corners in (x 0.12 hw) and down (0.28 hw) for a broad grin; skin nearby follows
+        near = _corner_weight(au, v)
+        dx = -0.12 * self.hw * self.grin * np.clip(u, -1.4, 1.4) * near
+        dy = dy + 0.28 * self.hw * self.grin * np.minimum(au, 1.2) ** 2 * near
+        return np.stack([dx, dy], 1)
+
+    def lip_texture_offsets(self) -> np.ndarray:
+        """[478] vertical offsets of the inner-lip vertices' *texture* positions, away from the photo's
+        mouth opening (upper lip up, lower lip down, by <= 4 % of the half mouth width and <= 30 % of the
+        local gap), so lips that close over a smiling photo's teeth show lip, not the teeth's edge."""
+        off = np.zeros(478)
+        inner = np.array(LIPS_INNER)
+        g = self._photo_gap(self.p0[inner, 0])
+        k = np.clip(0.3 * g, 0.0, 0.04 * self.hw)
+        off[inner] = np.where(self.lip_labels[inner] == 2, -k, np.where(self.lip_labels[inner] == 1, k, 0.0))
+        return off
+
+    def smile_displacement(self, xy: np.ndarray, smile: float) -> np.ndarray:
+        """[N, 2]: corners up (0.22 hw) and out (0.12 hw) for ``smile`` in [0, 1]."""
+        u, v = self._uv(xy)
+        au = np.abs(u)
+        near = _corner_weight(au, v)
+        s = float(np.clip(smile, 0, 1))
+        dx = 0.12 * self.hw * s * np.clip(u, -1.4, 1.4) * near
+        dy = -0.22 * self.hw * s * np.minimum(au, 1.2) ** 2 * near
+        return np.stack([dx, dy], 1)
+
+    def press_displacement(self, xy: np.ndarray, press: float, labels: np.ndarray | None) -> np.ndarray:
+        """[N, 2]: pressed lips: the outer lip contours move 25 % of the lip height towards the lip line."""
+        out = np.zeros((len(xy), 2))
+        if labels is None or press <= 0:
+            return out
+        y_line = np.interp(xy[:, 0], *self._line)
+        outer = np.zeros(len(xy), bool)
+        outer[LIPS_OUTER] = True
+        lips = outer & (labels > 0)
+        out[lips, 1] = -0.25 * float(np.clip(press, 0, 1)) * (xy[lips, 1] - y_line[lips])
+        return out
+
+    def gap_for(self, open_: float) -> float:
+        """Inner-lip gap (px) at the lip centre for ``open`` (lips touch below open = 0.05)."""
+        return float(np.clip((open_ - 0.05) / 0.95, 0, 1.25)) * self.gap_max
 
     def eye_displacement(self, xy: np.ndarray, side: str, blink: float) -> np.ndarray:
         """[N, 2]: the upper lid of ``side`` moves down onto the lower lid by ``blink`` in [0, 1]."""
@@ -196,7 +283,12 @@ class FaceRig:
 
     def displacement(self, xy: np.ndarray, e: Expression) -> np.ndarray:
         labels = self.lip_labels if len(xy) == 478 else None
-        d = self.mouth_displacement(xy, e.open, e.width, e.round, labels)
+        d = (1.0 - float(np.clip(e.smile, 0, 1))) * self.rest_displacement(xy, labels)
+        d += self.mouth_displacement(xy, e.open, e.width, e.round, labels)
+        if e.smile > 0:
+            d += self.smile_displacement(xy, e.smile)
+        if e.press > 0:
+            d += self.press_displacement(xy, e.press, labels)
         d += self.eye_displacement(xy, "left", e.blink_left)
         d += self.eye_displacement(xy, "right", e.blink_right)
         if e.brow or e.cheek:
@@ -220,6 +312,12 @@ class FaceRig:
     def mouth_gap(self, mesh: np.ndarray) -> float:
         """Inner-lip gap at the lip centre (vertex 14 - vertex 13), pixels."""
         return float(mesh[14, 1] - mesh[13, 1])
+
+
+def _corner_weight(au: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Weight of the skin that follows the mouth corners (|u| >= 1 at and beyond the corners)."""
+    across = np.exp(-(np.maximum(au - 1.0, 0) / 0.6) ** 2)
+    return across * np.exp(-(np.maximum(np.abs(v) - 0.2, 0) / 0.6) ** 2)
 
 
 def _sorted(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

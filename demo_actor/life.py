@@ -50,39 +50,10 @@ def blink_track(num_frames: int, fps: float, rng: np.random.Generator, mean_inte
     return out.astype(np.float32), np.array(snapped, np.float64)
 
 
-@dataclass
-class HeadMotion:
-    """Per-frame 2-D head motion: roll (degrees), translation (px), scale (1 = none); each float32 [T]."""
-
-    roll: np.ndarray
-    tx: np.ndarray
-    ty: np.ndarray
-    scale: np.ndarray
-
-
 def _smooth_noise(n: int, sigma_frames: float, rng: np.random.Generator) -> np.ndarray:
     pad = int(4 * sigma_frames) + 1
     x = gaussian_filter1d(rng.standard_normal(n + 2 * pad), sigma_frames, mode="reflect")[pad:pad + n]
     return x / max(float(np.std(x)), 1e-8)
-
-
-def head_motion(num_frames: int, fps: float, rng: np.random.Generator, roll_deg: float = 1.5,
-                shift_px: float = 4.0, scale: float = 0.01, smooth_s: float = 0.7,
-                speech_energy: np.ndarray | None = None) -> HeadMotion:
-    """Small smooth head motion: low-passed Gaussian noise (std = the given amplitudes).
-
-    speech_energy: optional [T] in [0, 1]; adds small nods (ty) that follow speech emphasis.
-    """
-    sig = max(smooth_s * fps, 1.0)
-    roll = roll_deg * _smooth_noise(num_frames, sig, rng)
-    tx = shift_px * _smooth_noise(num_frames, sig, rng)
-    ty = 0.6 * shift_px * _smooth_noise(num_frames, sig, rng)
-    sc = 1.0 + scale * _smooth_noise(num_frames, sig * 1.5, rng)
-    if speech_energy is not None:
-        e = gaussian_filter1d(np.asarray(speech_energy, np.float64), 0.12 * fps)
-        ty = ty + 0.5 * shift_px * (e - e.mean())
-    f = np.float32
-    return HeadMotion(roll.astype(f), tx.astype(f), ty.astype(f), sc.astype(f))
 
 
 @dataclass(frozen=True)
@@ -117,3 +88,48 @@ def expression_from_va(va: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     brow = np.clip(0.8 * a * np.clip(1 - 2 * neg, 0, 1) - 1.1 * neg, -1, 1)
     cheek = np.clip(1.2 * np.maximum(v, 0), 0, 1)
     return brow.astype(np.float32), cheek.astype(np.float32)
+
+
+@dataclass
+class HeadPoseTracks:
+    """Per-frame 3-D head pose: pitch / yaw / roll (degrees), translation (px), scale; float32 [T] each."""
+
+    pitch: np.ndarray
+    yaw: np.ndarray
+    roll: np.ndarray
+    tx: np.ndarray
+    ty: np.ndarray
+    scale: np.ndarray
+
+
+def _peak_normalised(x: np.ndarray) -> np.ndarray:
+    x = x - x.mean()
+    return x / max(float(np.abs(x).max()), 1e-8)
+
+
+def head_pose_tracks(num_frames: int, fps: float, rng: np.random.Generator, yaw_max: float = 14.0,
+                     pitch_max: float = 7.0, roll_deg: float = 2.0, shift_px: float = 4.0,
+                     scale: float = 0.01, speech_energy: np.ndarray | None = None) -> HeadPoseTracks:
+    """Talking-head pose: slow drifts plus nods with speech.
+
+    Yaw: a slow drift (1.2 s smoothing) whose largest excursion is exactly ``yaw_max``; pitch:
+    a slower drift peaking at 0.7 ``pitch_max`` plus nods (the head dips on stressed speech:
+    band-passed speech energy), clipped to +-``pitch_max``; roll: low-passed noise with std
+    ``roll_deg``; translation (std ``shift_px``, 0.6 of it vertically) and scale (std ``scale``):
+    low-passed noise. Degrees / px; seeded.
+    """
+    sig = max(1.2 * fps, 1.0)
+    yaw = yaw_max * _peak_normalised(_smooth_noise(num_frames, sig, rng))
+    pitch = 0.7 * pitch_max * _peak_normalised(_smooth_noise(num_frames, 1.5 * sig, rng))
+    if speech_energy is not None:
+        e = np.asarray(speech_energy, np.float64)
+        nod = gaussian_filter1d(e, 0.1 * fps) - gaussian_filter1d(e, 0.6 * fps)
+        pitch = pitch + 0.6 * pitch_max * nod / max(float(np.abs(nod).max()), 1e-8)
+    pitch = pitch_max * np.tanh(pitch / pitch_max)
+    roll = roll_deg * _smooth_noise(num_frames, 0.7 * sig, rng)
+    tx = shift_px * _smooth_noise(num_frames, 0.7 * sig, rng)
+    ty = 0.6 * shift_px * _smooth_noise(num_frames, 0.7 * sig, rng)
+    sc = 1.0 + scale * _smooth_noise(num_frames, sig, rng)
+    f = np.float32
+    return HeadPoseTracks(pitch.astype(f), yaw.astype(f), roll.astype(f), tx.astype(f), ty.astype(f),
+                          sc.astype(f))

@@ -9,18 +9,25 @@ npz keys (T = frames, all per-frame arrays share that first dimension):
 | viseme | int64 [T] | viseme id of the phone sounding at the frame centre |
 | viseme_names | str [15] | id -> name |
 | mouth_open / mouth_width / mouth_round | float32 [T] | rig parameters (open: 0 closed .. 1 widest) |
-| mouth_gap_px | float32 [T] | inner-lip gap at the lip centre in the frame (vertex 14 - 13, rotated frame) |
+| mouth_gap_px | float32 [T] | inner-lip gap in the frame: 13 -> 14 along the head's down axis (0 = closed) |
+| mouth_press | float32 [T] | bilabial press in [0, 1] |
+| smile | float32 [T] | rig smile (0 = neutral rest; from positive valence) |
 | au45 | float32 [T] | blink, OpenFace scale 0..5 (5 = fully closed) |
-| head_rotvec | float32 [T,3] | head rotation as a rotation vector (rad); in-plane only: (0, 0, roll) |
+| head_rotvec | float32 [T,3] | rotation vector (rad): x = pitch, y = yaw, z = roll (camera frame, below) |
+| head_euler_deg | float32 [T,3] | (pitch, yaw, roll) in degrees, R = Rz(roll) Ry(yaw) Rx(pitch) |
 | head_translation | float32 [T,3] | (tx, ty, 0) in pixels |
-| head_scale | float32 [T] | image scale of the head motion |
-| head_matrix | float32 [T,2,3] | forward similarity applied to the whole frame (pixel centres at i+0.5) |
+| head_scale | float32 [T] | scale of the head about its pivot |
+| head_pivot | float32 [3] | rotation centre (px, px, depth px) in the neutral portrait |
 | valence_arousal | float32 [T,2] | commanded V/A (0 = the portrait's own expression) |
 | brow / cheek | float32 [T] | expression rig parameters driven by V/A |
 | audio_range | int64 [T,2] | [start, end) samples of the muxed audio that play during each frame |
 | fps, sample_rate | scalars | |
 | phone_names / phone_start / phone_end | str [P] / float64 [P] / float64 [P] | phoneme timeline (s) |
 | phone_alphabet | str | "espeak" or "arpabet" |
+
+Head pose (``.pose``): camera frame x right, y down, z away from the camera; the head rotates
+about ``head_pivot``, then shifts by ``head_translation``; orthographic projection. Positive yaw
+moves the nose to image left, positive pitch moves it down (looking down).
 """
 
 from __future__ import annotations
@@ -71,6 +78,21 @@ def write_truth(path_npz: str, arrays: dict, summary: dict) -> None:
     with atomic_path(path_npz) as tmp, open(tmp, "wb") as f:
         np.savez_compressed(f, **arrays)
     save_text(os.path.splitext(path_npz)[0] + ".json", json.dumps(summary, indent=1, sort_keys=True))
+
+
+def truth_statistics(truth: dict) -> dict:
+    """The issue-#16 checks of a clip's truth: median inner-lip gap (px) per viseme and head-pose ranges.
+
+    Returns {"gap_median_px": {viseme: median}, "yaw_range_deg", "pitch_range_deg", "roll_range_deg",
+    "frames"}; angles from ``head_rotvec`` (x = pitch, y = yaw, z = roll).
+    """
+    names = [str(n) for n in truth["viseme_names"]]
+    gap, vis = truth["mouth_gap_px"], truth["viseme"]
+    med = {n: float(np.median(gap[vis == i])) for i, n in enumerate(names) if (vis == i).any()}
+    deg = np.rad2deg(truth["head_rotvec"].astype(np.float64))
+    rng = lambda x: float(x.max() - x.min())  # noqa: E731
+    return {"frames": int(len(gap)), "gap_median_px": med, "pitch_range_deg": rng(deg[:, 0]),
+            "yaw_range_deg": rng(deg[:, 1]), "roll_range_deg": rng(deg[:, 2])}
 
 
 def load_truth(path: str) -> dict:

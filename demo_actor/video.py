@@ -108,3 +108,18 @@ def read_clip(path: str, max_frames: int | None = None) -> tuple[np.ndarray, np.
                 audio.append(x.mean(0) if x.ndim == 2 else x)
     audio_arr = np.concatenate(audio).astype(np.float32) if audio else np.zeros(0, np.float32)
     return np.stack(frames), audio_arr, fps, sr
+
+
+def read_frames(path: str, indices) -> dict[int, np.ndarray]:
+    """Decode only the frames ``indices`` of an MP4 (streaming) -> {index: rgb uint8 [H, W, 3]}."""
+    import av
+
+    want = set(int(i) for i in indices)
+    out: dict[int, np.ndarray] = {}
+    with av.open(path) as c:
+        for k, f in enumerate(c.decode(video=0)):
+            if k in want:
+                out[k] = f.to_ndarray(format="rgb24")
+                if len(out) == len(want):
+                    break
+    return out

@@ -28,8 +28,8 @@ VISEME_ID = {name: i for i, name in enumerate(VISEMES)}
 
 # viseme -> (open, width, round, dominance a, sharpness theta [1/s])
 VISEME_TARGETS: dict[str, tuple[float, float, float, float, float]] = {
-    "sil": (0.00, 0.00, 0.00, 0.6, 12.0),
-    "PP": (0.00, -0.05, 0.10, 8.0, 28.0),
+    "sil": (0.00, 0.00, 0.00, 2.5, 20.0),
+    "PP": (0.00, -0.05, 0.10, 5.0, 34.0),
     "FF": (0.08, 0.05, 0.00, 5.0, 26.0),
     "TH": (0.25, 0.10, 0.00, 1.5, 22.0),
     "DD": (0.28, 0.10, 0.00, 0.8, 18.0),
@@ -38,7 +38,7 @@ VISEME_TARGETS: dict[str, tuple[float, float, float, float, float]] = {
     "SS": (0.12, 0.35, 0.00, 1.5, 22.0),
     "nn": (0.22, 0.10, 0.00, 0.8, 18.0),
     "RR": (0.25, -0.30, 0.55, 1.2, 18.0),
-    "aa": (1.00, 0.10, 0.00, 1.0, 14.0),
+    "aa": (1.00, 0.10, 0.00, 1.4, 14.0),
     "E": (0.62, 0.35, 0.00, 1.0, 14.0),
     "ih": (0.40, 0.50, 0.00, 1.0, 14.0),
     "oh": (0.72, -0.45, 0.75, 1.0, 14.0),
@@ -91,6 +91,12 @@ class MouthTracks:
     width: np.ndarray
     round: np.ndarray
     viseme: np.ndarray
+    press: np.ndarray  # [0, 1]: lips pressed together (bilabial closure)
+
+
+def _ramp(x: np.ndarray, a: float, b: float) -> np.ndarray:
+    t = np.clip((x - a) / (b - a), 0, 1)
+    return t * t * (3 - 2 * t)
 
 
 def mouth_tracks(phones: list[Phone], times: np.ndarray, alphabet: str = "espeak",
@@ -103,7 +109,7 @@ def mouth_tracks(phones: list[Phone], times: np.ndarray, alphabet: str = "espeak
     times = np.asarray(times, np.float64)
     if not phones:
         z = np.zeros(len(times), np.float32)
-        return MouthTracks(z, z.copy(), z.copy(), np.zeros(len(times), np.int64))
+        return MouthTracks(z, z.copy(), z.copy(), np.zeros(len(times), np.int64), z.copy())
     vis = [phone_to_viseme(p.name, alphabet) for p in phones]
     tgt = np.array([VISEME_TARGETS[v] for v in vis], np.float64)  # [P, 5]
     starts = np.array([p.start for p in phones])
@@ -116,7 +122,13 @@ def mouth_tracks(phones: list[Phone], times: np.ndarray, alphabet: str = "espeak
     dom = tgt[None, :, 3] * np.exp(-tgt[None, :, 4] * dist)  # [T, P]
     w = dom / np.maximum(dom.sum(1, keepdims=True), 1e-12)
     params = w @ tgt[:, :3]
+    # bilabial closure: where p / b / m dominate, the lips press shut (the blend alone leaves a gap) ...
+    share = w @ np.array([v == "PP" for v in vis], np.float64)
+    press = _ramp(share, 0.4, 0.8)
+    # ... and in pauses the mouth comes to rest (closed) instead of hanging open between words
+    rest = _ramp(share + w @ np.array([v == "sil" for v in vis], np.float64), 0.4, 0.8)
+    params[:, 0] *= 1.0 - rest
     idx = np.clip(np.searchsorted(starts, times + anticipation, side="right") - 1, 0, len(phones) - 1)
     vid = np.array([VISEME_ID[vis[i]] for i in idx], np.int64)
     return MouthTracks(params[:, 0].astype(np.float32), params[:, 1].astype(np.float32),
-                       params[:, 2].astype(np.float32), vid)
+                       params[:, 2].astype(np.float32), vid, press.astype(np.float32))

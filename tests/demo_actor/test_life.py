@@ -7,7 +7,7 @@ from demo_actor.life import (
     emotion_tracks,
     expression_from_va,
     frame_times,
-    head_motion,
+    head_pose_tracks,
 )
 
 
@@ -25,13 +25,6 @@ def test_blinks_are_seeded_spaced_and_fully_close():
         blink_track(10, 25, np.random.default_rng(0), mean_interval=1.0, min_interval=1.2)
 
 
-def test_head_motion_is_small_and_smooth():
-    hm = head_motion(500, 25, np.random.default_rng(0), roll_deg=1.5, shift_px=4.0)
-    assert np.std(hm.roll) == pytest.approx(1.5, rel=0.05)
-    assert np.abs(np.diff(hm.roll)).max() < 0.3  # degrees per frame
-    assert np.abs(hm.tx).max() < 20
-
-
 def test_emotion_tracks_and_mapping():
     t = frame_times(100, 25)
     va = emotion_tracks([EmotionSegment(1.0, 3.0, 0.8, 0.5)], t)
@@ -40,3 +33,13 @@ def test_emotion_tracks_and_mapping():
     assert cheek[0] > 0.5 and brow[1] < -0.3 and brow[2] > 0.5
     with pytest.raises(ValueError):
         emotion_tracks([EmotionSegment(2, 1, 0, 0)], t)
+
+
+def test_head_pose_tracks_turn_nod_and_stay_in_range():
+    e = np.clip(np.sin(np.arange(600) / 7.0), 0, 1)  # bursts of "speech"
+    hp = head_pose_tracks(600, 25, np.random.default_rng(0), yaw_max=14, pitch_max=7, speech_energy=e)
+    assert np.abs(hp.yaw).max() == pytest.approx(14, abs=1e-3) and np.ptp(hp.yaw) >= 15
+    assert np.abs(hp.pitch).max() <= 7 and np.ptp(hp.pitch) >= 8
+    assert np.abs(np.diff(hp.yaw)).max() < 1.0 and np.abs(np.diff(hp.pitch)).max() < 1.5  # deg per frame
+    hp2 = head_pose_tracks(600, 25, np.random.default_rng(0), yaw_max=14, pitch_max=7, speech_energy=e)
+    np.testing.assert_array_equal(hp.yaw, hp2.yaw)

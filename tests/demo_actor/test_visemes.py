@@ -48,5 +48,5 @@ def test_coarticulation_closes_for_bilabials_and_opens_for_vowels():
     assert at(0.34) < 0.15 and at(0.63) < 0.2  # lips (nearly) close on m and p
     assert at(0.49) > 0.6 and at(0.78) > 0.6  # open on the vowels
     assert at(1.25) < 0.1  # rest
-    assert np.abs(np.diff(tr.open)).max() < 0.12  # smooth at 200 Hz
+    assert np.abs(np.diff(tr.open)).max() < 0.15  # smooth at 200 Hz (a bilabial release is fast: ~30 ms)
     assert tr.viseme[np.argmin(np.abs(t - 0.49))] == VISEME_ID["aa"]
