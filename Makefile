@@ -8,7 +8,7 @@ export OMP_NUM_THREADS ?= 2
 
 KERNELS := $(wildcard cuda_ext/*/*.cpp cuda_ext/*/*.cu cuda_ext/*/*.h cuda_ext/common/*.h)
 
-.PHONY: demo test install sysdeps build lint bench clean gpu-check
+.PHONY: demo test install sysdeps testdeps build lint bench clean gpu-check
 
 install: sysdeps $(VENV)/.installed $(VENV)/.built
 
@@ -32,7 +32,15 @@ $(VENV)/.built: $(VENV)/.installed setup.py $(KERNELS)
 
 build: $(VENV)/.built
 
-test: install
+# The headless browser of the viewer test (tests/viewer/test_browser.py; ~95 s once). Without it
+# (no root, no apt) the test skips and says why.
+testdeps:
+	@command -v chromedriver >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; } \
+	  || echo "note: chromium could not be installed; the browser test will be skipped"; }
+
+test: install testdeps
 	$(PY) -m pytest -q
 
 lint: install

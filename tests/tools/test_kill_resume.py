@@ -17,12 +17,14 @@ from tool_helpers import TINY
 from emogs.data.synthetic import write_toy_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
-PRESET = TINY.replace("checkpoint_every: 5", "checkpoint_every: 3")
+PRESET = (TINY.replace("checkpoint_every: 5", "checkpoint_every: 3")
+          .replace("stages: {canonical: 6, networks: 6, fuse: 2, emotion: 4}",
+                   "stages: {canonical: 12, networks: 12, fuse: 4, emotion: 8}"))
 
 
 def fit(ds, out, preset, *extra) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "tools/fit_person.py", str(ds), "--out", str(out), "--preset",
-                             str(preset), "--quiet", "--no-eval", *extra], cwd=ROOT,
+                             str(preset), "--quiet", "--no-eval", "--fixed-schedule", *extra], cwd=ROOT,
                             env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
@@ -44,22 +46,26 @@ def test_sigkill_then_resume_loses_nothing(tmp_path):
     finish(fit(ds, tmp_path / "ref", preset))
 
     rng = np.random.default_rng(21)
+    # kill points: after seeded random checkpoints (steps 3..33), plus a seeded random delay into the next
+    # steps, so the kill lands anywhere: inside a step, while a checkpoint is written, between them
+    targets = sorted(3 * rng.choice(np.arange(1, 12), size=3, replace=False))
     out = tmp_path / "killed"
-    log = out / "avatar" / "train.log"
     latest_file = out / "avatar" / "checkpoints" / "latest"
+    log = out / "avatar" / "train.log"
     kills = 0
-    for attempt in range(3):
+
+    def latest_step() -> int:
+        try:
+            return int(latest_file.read_text().strip().rsplit("_", 1)[-1])
+        except (OSError, ValueError):
+            return -1
+
+    for attempt, target in enumerate(targets):
         proc = fit(ds, out, preset, *(["--resume"] if attempt else []))
         t0 = time.time()
-
-        def training(attempt=attempt) -> bool:  # a first checkpoint / the resumed run has resumed
-            if attempt == 0:
-                return latest_file.exists()
-            return log.exists() and log.read_text().count("resumed from") >= attempt
-
-        while not training() and proc.poll() is None and time.time() - t0 < 120:
-            time.sleep(0.05)
-        time.sleep(rng.uniform(0.1, 2.0))
+        while latest_step() < target and proc.poll() is None and time.time() - t0 < 240:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.08))
         if proc.poll() is not None:  # finished before the kill
             break
         os.kill(proc.pid, signal.SIGKILL)
