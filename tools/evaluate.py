@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-video", action="store_true", help="do not write the side-by-side video")
     p.add_argument("--no-emotion", action="store_true", help="skip the emotion-conditioned metrics")
     p.add_argument("--out", help="output JSON (default AVATAR/eval.json)")
+    p.add_argument("--print-json", action="store_true", help="print every figure, not the summary")
     from emogs.device import add_device_argument
 
     add_device_argument(p)
@@ -87,7 +88,12 @@ def main(argv: list[str] | None = None) -> int:
         res["emotion"] = emotion_metrics(avatar, ds, folder)
     out = Path(args.out) if args.out else folder / "eval.json"
     save_text(out, json.dumps(res, indent=2))
-    print(json.dumps(res, indent=2))
+    if args.print_json:
+        print(json.dumps(res, indent=2))
+    else:
+        from emogs.eval.summary import summary_lines
+
+        print("\n".join(summary_lines(res)) + f"\n-> {out} (every figure)")
     return 0
 
 

@@ -94,6 +94,9 @@ class BlendshapeDetector:
     """
 
     def __init__(self, model_path: str | os.PathLike | None = None):
+        from emogs.logs import filtered_stderr, silence_native_logs
+
+        silence_native_logs()
         from mediapipe.tasks.python import vision
         from mediapipe.tasks.python.core.base_options import BaseOptions
 
@@ -103,7 +106,9 @@ class BlendshapeDetector:
             output_face_blendshapes=True,
             num_faces=1,
         )
-        self._task = vision.FaceLandmarker.create_from_options(opts)
+        with filtered_stderr():  # the graph logs when it starts and when it first sees a face
+            self._task = vision.FaceLandmarker.create_from_options(opts)
+        self._quiet = True
         self.landmarks: np.ndarray | None = None
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
@@ -112,7 +117,15 @@ class BlendshapeDetector:
         rgb = np.asarray(rgb)
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"expected an RGB uint8 image [H, W, 3]; got {rgb.dtype} {rgb.shape}")
-        res = self._task.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb)))
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+        if self._quiet:
+            from emogs.logs import filtered_stderr
+
+            with filtered_stderr():
+                res = self._task.detect(image)
+            self._quiet = not res.face_blendshapes
+        else:
+            res = self._task.detect(image)
         if not res.face_blendshapes:
             self.landmarks = None
             return np.full(len(BLENDSHAPE_NAMES), np.nan, np.float32)

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 pytest.importorskip("viser")
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium (requirements-nodeps.txt) drives Chromium")
+webdriver = pytest.importorskip("selenium.webdriver",
+                                reason="selenium (requirements-nodeps.txt) drives Chromium")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 DRIVER = shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(CHROMIUM is None or DRIVER is None,
