@@ -71,3 +71,19 @@ def quiet_solution(make: Callable):
         solution = make()
         solution.process(np.zeros((64, 64, 3), np.uint8))
     return solution
+
+
+class QuietUntilFound:
+    """`run(x)` inside `filtered_stderr()` until `found(result)` first holds, then plainly: a MediaPipe graph
+    logs from its C++ side when it first sees what it looks for (a face, a hand), which may be frames in."""
+
+    def __init__(self, run: Callable, found: Callable):
+        self._run, self._found, self._quiet = run, found, True
+
+    def __call__(self, x):
+        if not self._quiet:
+            return self._run(x)
+        with filtered_stderr():
+            result = self._run(x)
+        self._quiet = not self._found(result)
+        return result

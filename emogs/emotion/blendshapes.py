@@ -94,7 +94,7 @@ class BlendshapeDetector:
     """
 
     def __init__(self, model_path: str | os.PathLike | None = None):
-        from emogs.logs import filtered_stderr, silence_native_logs
+        from emogs.logs import QuietUntilFound, filtered_stderr, silence_native_logs
 
         silence_native_logs()
         from mediapipe.tasks.python import vision
@@ -108,7 +108,7 @@ class BlendshapeDetector:
         )
         with filtered_stderr():  # the graph logs when it starts and when it first sees a face
             self._task = vision.FaceLandmarker.create_from_options(opts)
-        self._quiet = True
+        self._detect = QuietUntilFound(self._task.detect, lambda r: bool(r.face_blendshapes))
         self.landmarks: np.ndarray | None = None
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
@@ -118,14 +118,7 @@ class BlendshapeDetector:
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"expected an RGB uint8 image [H, W, 3]; got {rgb.dtype} {rgb.shape}")
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
-        if self._quiet:
-            from emogs.logs import filtered_stderr
-
-            with filtered_stderr():
-                res = self._task.detect(image)
-            self._quiet = not res.face_blendshapes
-        else:
-            res = self._task.detect(image)
+        res = self._detect(image)
         if not res.face_blendshapes:
             self.landmarks = None
             return np.full(len(BLENDSHAPE_NAMES), np.nan, np.float32)

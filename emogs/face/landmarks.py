@@ -116,7 +116,9 @@ class FaceMeshDetector:
             min_detection_confidence=float(min_confidence),
             min_tracking_confidence=float(min_confidence),
         ))
-        self._quiet = True
+        from emogs.logs import QuietUntilFound
+
+        self._process = QuietUntilFound(self._mesh.process, lambda r: bool(r.multi_face_landmarks))
 
     def __call__(self, rgb: np.ndarray) -> list[FaceMesh]:
         if self._mesh is None:
@@ -128,14 +130,7 @@ class FaceMeshDetector:
                 f"{getattr(rgb, 'dtype', type(rgb))} {getattr(rgb, 'shape', '')}"
             )
         h, w = rgb.shape[:2]
-        if self._quiet:  # the landmark model logs when it first sees a face
-            from emogs.logs import filtered_stderr
-
-            with filtered_stderr():
-                result = self._mesh.process(np.ascontiguousarray(rgb))
-            self._quiet = not result.multi_face_landmarks
-        else:
-            result = self._mesh.process(np.ascontiguousarray(rgb))
+        result = self._process(np.ascontiguousarray(rgb))  # quiet until the model first sees a face
         faces = []
         for lms in result.multi_face_landmarks or []:
             pts = np.array([(p.x, p.y, p.z) for p in lms.landmark], dtype=np.float32)

@@ -62,24 +62,17 @@ class HandDetector:
         except ImportError as err:
             raise ImportError(f"MediaPipe Hands is unavailable ({err}); install mediapipe==0.10.21 "
                               "(requirements.txt), whose wheel bundles the hand models") from err
-        from emogs.logs import quiet_solution
+        from emogs.logs import QuietUntilFound, quiet_solution
 
         self._hands = quiet_solution(lambda: mp_hands.Hands(
             static_image_mode=not video_mode, max_num_hands=max_hands, model_complexity=complexity,
             min_detection_confidence=min_confidence, min_tracking_confidence=min_confidence))
-        self._quiet = True  # the landmark model logs when it first sees a hand
+        self._process = QuietUntilFound(self._hands.process, lambda r: bool(r.multi_hand_landmarks))
 
     def __call__(self, rgb: np.ndarray) -> list[np.ndarray]:
         """rgb: uint8 [H,W,3] -> list of float32 [21,3] (x, y px; z relative depth x W)."""
         h, w = rgb.shape[:2]
-        if self._quiet:
-            from emogs.logs import filtered_stderr
-
-            with filtered_stderr():
-                res = self._hands.process(np.ascontiguousarray(rgb))
-            self._quiet = not res.multi_hand_landmarks
-        else:
-            res = self._hands.process(np.ascontiguousarray(rgb))
+        res = self._process(np.ascontiguousarray(rgb))  # quiet until the model first sees a hand
         out = []
         for hand in res.multi_hand_landmarks or ():
             out.append(np.array([(p.x * w, p.y * h, p.z * w) for p in hand.landmark], np.float32))
